@@ -1,0 +1,80 @@
+// Fake /proc and powercap trees for the energy tests.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/component.hpp"
+#include "support/test_support.hpp"
+
+namespace trainmeter::test {
+
+inline double clock_ticks_per_s() {
+  return static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+inline std::int64_t page_bytes() {
+  return ::sysconf(_SC_PAGESIZE);
+}
+
+/// A temp folder holding proc/ (self/stat, stat, cpuinfo) and powercap/.
+struct FakeMachine {
+  TempDir dir;
+  std::string proc = dir / "proc";
+  std::string powercap = dir / "powercap";
+  std::string perf = dir / "perf";
+  int cpus = 4;
+
+  explicit FakeMachine(
+      const std::string& cpu_model = "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz") {
+    std::string info;
+    for (int i = 0; i < cpus; ++i)
+      info += "processor\t: " + std::to_string(i) + "\nmodel name\t: " + cpu_model +
+              "\nphysical id\t: 0\n\n";
+    write_file(proc + "/cpuinfo", info);
+    set_proc(0, 0, 0);
+  }
+
+  /// This process used `proc_ticks` CPU ticks so far, the machine `busy_ticks`.
+  void set_proc(std::uint64_t proc_ticks, std::uint64_t busy_ticks, std::int64_t rss_bytes) {
+    std::string stat = "4242 (fake (proc)) S";
+    for (int field = 4; field <= 24; ++field) {
+      std::uint64_t v = 0;
+      if (field == 14) v = proc_ticks - proc_ticks / 2;  // utime
+      if (field == 15) v = proc_ticks / 2;               // stime
+      if (field == 24) v = static_cast<std::uint64_t>(rss_bytes / page_bytes());
+      stat += " " + std::to_string(v);
+    }
+    write_file(proc + "/self/stat", stat + " 0 0 0\n");
+    std::string machine = "cpu  " + std::to_string(busy_ticks) + " 0 0 100000 0 0 0 0 0 0\n";
+    for (int i = 0; i < cpus; ++i) machine += "cpu" + std::to_string(i) + " 0 0 0 0 0 0 0 0 0 0\n";
+    write_file(proc + "/stat", machine + "intr 0\nctxt 0\n");
+  }
+
+  /// A RAPL zone: powercap/<entry>/{name, energy_uj, max_energy_range_uj}.
+  void zone(const std::string& entry, const std::string& name, std::uint64_t uj,
+            std::uint64_t range = 262143328850ULL) {
+    write_file(powercap + "/" + entry + "/name", name + "\n");
+    set_uj(entry, uj);
+    if (range > 0)
+      write_file(powercap + "/" + entry + "/max_energy_range_uj", std::to_string(range) + "\n");
+  }
+  void set_uj(const std::string& entry, std::uint64_t uj) {
+    write_file(powercap + "/" + entry + "/energy_uj", std::to_string(uj) + "\n");
+  }
+
+  /// Configures `ctx` to read only this fake machine (no NVML unless a library is given).
+  void configure(detail::RunContext& ctx, const std::string& nvml = "/nonexistent/libnvml.so") {
+    ctx.config.proc_root = proc;
+    ctx.config.powercap_root = powercap;
+    ctx.config.perf_event_root = perf;
+    ctx.config.nvml_library = nvml;
+    ctx.config.energy_sources = {"auto"};
+    ctx.start_ns = 1000;
+  }
+};
+
+constexpr std::int64_t kSecond = 1000000000;
+
+}  // namespace trainmeter::test
