@@ -1,0 +1,111 @@
+// trainmeter::torch: the libtorch integration. Tensor-byte tracking through libtorch's allocator
+// reporter hook, CUDA caching-allocator statistics, and the model footprint.
+//
+// Link trainmeter::torch. This is the only public header of trainmeter that refers to libtorch;
+// it only forward-declares torch::nn::Module, so including it costs nothing beyond <torch/...>
+// headers the program already includes. Inside namespace trainmeter::torch, libtorch is
+// `::torch`.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "trainmeter/session.hpp"
+#include "trainmeter/version.hpp"
+
+namespace torch {
+namespace nn {
+class Module;
+}  // namespace nn
+}  // namespace torch
+
+TRAINMETER_BEGIN_NAMESPACE
+namespace torch {
+
+/// Sizes of a module's parameters and buffers (recursively, each distinct tensor counted once).
+/// Element counts are numel(); bytes are numel() x element size (the logical size, also for
+/// non-contiguous tensors). Undefined tensors are skipped and counted.
+struct ModelFootprint {
+  std::int64_t parameters = 0;            ///< elements in parameters
+  std::int64_t parameter_tensors = 0;
+  std::int64_t trainable_parameters = 0;  ///< elements with requires_grad
+  std::int64_t frozen_parameters = 0;     ///< elements without requires_grad
+  std::int64_t buffers = 0;               ///< elements in buffers
+  std::int64_t buffer_tensors = 0;
+  std::int64_t parameter_bytes = 0;
+  std::int64_t trainable_parameter_bytes = 0;
+  std::int64_t buffer_bytes = 0;
+  std::int64_t total_bytes = 0;  ///< parameter_bytes + buffer_bytes
+  /// Bytes of parameters and buffers by dtype name ("float32", "float16", "bfloat16", "int64"...).
+  std::map<std::string, std::int64_t> bytes_by_dtype;
+  std::int64_t zero_parameters = 0;  ///< parameter elements exactly equal to 0
+  /// zero_parameters / parameters (sparsity, e.g. after pruning); 0 when there are none.
+  double zero_fraction = 0;
+  /// Optimizer state estimate: SGD with momentum keeps one buffer per trainable parameter
+  /// (= trainable_parameter_bytes); Adam keeps two (exp_avg, exp_avg_sq). Per-parameter step
+  /// counters and amsgrad's third buffer are not included.
+  std::int64_t sgd_momentum_state_bytes = 0;
+  std::int64_t adam_state_bytes = 0;
+  std::int64_t undefined_tensors = 0;  ///< parameters/buffers registered but undefined
+  std::int64_t shared_tensors = 0;     ///< registrations skipped because seen before (tied weights)
+};
+
+/// Computes the footprint of `module`. May allocate temporaries (the zero count); call it outside
+/// the timed steps. Throws what libtorch throws (it does not for well-formed modules).
+TRAINMETER_EXPORT ModelFootprint describe(const ::torch::nn::Module& module);
+
+/// Computes the footprint and stores it in the session's report (`model`; the last call wins;
+/// `name` becomes model.name). Never throws: problems become diagnostics. Ignored on a disabled
+/// or finished session.
+TRAINMETER_EXPORT ModelFootprint describe(Session& session, const ::torch::nn::Module& module,
+                                          const std::string& name = "") noexcept;
+
+/// Tensor-memory tracking on one thread, for as long as the object lives.
+///
+/// While alive, libtorch's allocators report every allocation and free made on the owning thread
+/// (and on threads libtorch hands its thread-local state to: autograd's device threads,
+/// at::launch) to the session's reporter. Each step record then carries `peak_tensor_bytes` (the
+/// highest tensor bytes live during the step) and the report gets `memory.peak_tensor_bytes` per
+/// device. Allocations made by OpenMP workers inside at::parallel_for are not seen (libtorch does
+/// not pass thread-local state to them); outputs of parallel ops are allocated on the calling
+/// thread and are seen.
+///
+/// Create it on the training thread after the Session and destroy it on the same thread (it is
+/// movable, not copyable; moving it to another thread and destroying it there leaves the reporter
+/// installed and records a diagnostic). It may outlive the session. Do not start a libtorch
+/// profiler while it lives if you need its numbers: the profiler takes the same thread-local slot
+/// for its duration (nothing breaks; events in that window go to the profiler only).
+class TRAINMETER_EXPORT MemoryTracking {
+ public:
+  MemoryTracking() noexcept = default;
+  MemoryTracking(MemoryTracking&& other) noexcept;
+  MemoryTracking& operator=(MemoryTracking&& other) noexcept;
+  MemoryTracking(const MemoryTracking&) = delete;
+  MemoryTracking& operator=(const MemoryTracking&) = delete;
+  ~MemoryTracking();
+
+  /// True when the reporter was installed on the creating thread.
+  bool active() const noexcept { return installed_ != nullptr; }
+  /// Removes the reporter now (on the creating thread). Further calls do nothing.
+  void reset() noexcept;
+
+  struct Installed;  // internal
+
+ private:
+  friend TRAINMETER_EXPORT MemoryTracking track_memory(Session& session) noexcept;
+  explicit MemoryTracking(std::unique_ptr<Installed> installed) noexcept;
+  std::unique_ptr<Installed> installed_;
+};
+
+/// Starts tensor-memory tracking on the calling thread (see MemoryTracking). Returns an inactive
+/// object, with a diagnostic where something prevents it, when: the session is disabled or
+/// finished, config.track_tensor_memory is false, a libtorch profiler is active on this thread,
+/// or another reporter occupies libtorch's slot. Calling it again on a thread already tracked for
+/// this session returns an inactive object (the first one keeps tracking). Never throws.
+TRAINMETER_EXPORT MemoryTracking track_memory(Session& session) noexcept;
+
+}  // namespace torch
+TRAINMETER_END_NAMESPACE

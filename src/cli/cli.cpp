@@ -1,0 +1,122 @@
+#include "cli/cli.hpp"
+
+#include <cmath>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "report/json_io.hpp"
+#include "trainmeter/version.hpp"
+
+namespace trainmeter::cli {
+
+Args& Args::option(const std::string& name, const std::string& help, const std::string& alias) {
+  specs_.push_back(Spec{name, alias, help, true});
+  return *this;
+}
+
+Args& Args::flag(const std::string& name, const std::string& help) {
+  specs_.push_back(Spec{name, "", help, false});
+  return *this;
+}
+
+std::string Args::help_text() const {
+  std::string out = fmt::format("usage: trainmeter {} {}\n", command_, usage_);
+  if (!specs_.empty()) out += "\noptions:\n";
+  for (const Spec& s : specs_) {
+    std::string names = s.alias.empty() ? s.name : s.alias + ", " + s.name;
+    if (s.takes_value) names += " VALUE";
+    out += fmt::format("  {:<28} {}\n", names, s.help);
+  }
+  out += fmt::format("  {:<28} {}\n", "-h, --help", "show this help");
+  return out;
+}
+
+bool Args::parse(const std::vector<std::string>& args, std::size_t min_positional,
+                 std::size_t max_positional) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      fmt::print("{}", help_text());
+      return false;
+    }
+    if (a.size() > 1 && a[0] == '-' && !(a.size() > 1 && (std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.'))) {
+      std::string name = a, value;
+      bool has_inline = false;
+      if (const auto eq = a.find('='); eq != std::string::npos && a.rfind("--", 0) == 0) {
+        name = a.substr(0, eq);
+        value = a.substr(eq + 1);
+        has_inline = true;
+      }
+      const Spec* spec = nullptr;
+      for (const Spec& s : specs_)
+        if (s.name == name || (!s.alias.empty() && s.alias == name)) spec = &s;
+      if (spec == nullptr)
+        throw CliError{fmt::format("unknown option '{}' (see trainmeter {} --help)", name, command_)};
+      if (spec->takes_value) {
+        if (!has_inline) {
+          if (i + 1 >= args.size()) throw CliError{fmt::format("option {} needs a value", spec->name)};
+          value = args[++i];
+        }
+        values_[spec->name] = value;
+      } else {
+        if (has_inline) throw CliError{fmt::format("option {} takes no value", spec->name)};
+        values_[spec->name] = "1";
+      }
+      continue;
+    }
+    positional_.push_back(a);
+  }
+  if (positional_.size() < min_positional || positional_.size() > max_positional) {
+    throw CliError{fmt::format("expected {} argument{}; usage: trainmeter {} {}",
+                               min_positional == max_positional ? std::to_string(min_positional)
+                                                                : fmt::format("{} to {}", min_positional, max_positional),
+                               max_positional == 1 ? "" : "s", command_, usage_)};
+  }
+  return true;
+}
+
+std::string Args::get(const std::string& name, const std::string& fallback) const {
+  const auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+std::optional<double> Args::number(const std::string& name) const {
+  const auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  char* end = nullptr;
+  const double x = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || end != it->second.c_str() + it->second.size() || !std::isfinite(x))
+    throw CliError{fmt::format("{} expects a number, got '{}'", name, it->second)};
+  return x;
+}
+
+std::optional<long long> Args::integer(const std::string& name) const {
+  const auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || errno != 0 || end != it->second.c_str() + it->second.size())
+    throw CliError{fmt::format("{} expects an integer, got '{}'", name, it->second)};
+  return x;
+}
+
+nlohmann::json load_report(const std::string& path) {
+  auto loaded = detail::load_json_file(path);
+  if (!loaded.value) throw CliError{loaded.error};
+  nlohmann::json& doc = *loaded.value;
+  if (!doc.is_object()) throw CliError{fmt::format("{}: not a trainmeter report (top level is not an object)", path)};
+  const auto v = doc.find("schema_version");
+  if (v == doc.end() || !v->is_number_integer())
+    throw CliError{fmt::format("{}: not a trainmeter report (no integer schema_version)", path)};
+  const auto version = v->get<long long>();
+  if (version > kReportSchemaVersion)
+    throw CliError{fmt::format("{}: schema_version {} is newer than this trainmeter supports ({}); "
+                               "upgrade trainmeter",
+                               path, version, kReportSchemaVersion)};
+  if (version < 1) throw CliError{fmt::format("{}: invalid schema_version {}", path, version)};
+  return std::move(doc);
+}
+
+}  // namespace trainmeter::cli

@@ -1,0 +1,59 @@
+// The internal plug-in point: everything that samples in the background or fills a report
+// section is a Component owned by the session and driven from the collector thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/diagnostics.hpp"
+#include "trainmeter/config.hpp"
+#include "trainmeter/step.hpp"
+
+namespace trainmeter::detail {
+
+/// Facts about the run that components read. Lives as long as the session.
+struct RunContext {
+  Config config;                  ///< effective configuration (defaults resolved)
+  std::string report_path;        ///< resolved report path
+  std::int64_t start_ns = 0;      ///< steady clock at start
+  std::int64_t start_unix_ns = 0; ///< system clock at start (ns since the Unix epoch)
+  Diagnostics diagnostics;
+  /// steady-clock ns -> seconds since the run started
+  double rel_s(std::int64_t steady_ns) const noexcept { return 1e-9 * double(steady_ns - start_ns); }
+};
+
+/// A step as the collector hands it on: the record with its global index assigned (drain order;
+/// each thread's own order preserved) and `flags` bit kStepWarmup set for warm-up steps.
+inline constexpr std::uint32_t kStepWarmup = 1u << 0;
+inline constexpr std::uint32_t kStepOpsAccounted = 1u << 1;
+
+/// Life cycle, all on the collector thread except contribute()/after_write(), which run on the
+/// thread that calls finish(), after the collector has stopped:
+///   start() once; then every interval: steps() with newly drained records, sample();
+///   stop() once after the final drain; contribute() to fill report sections; after_write().
+/// Every method is noexcept: failures go to ctx.diagnostics.
+class Component {
+ public:
+  virtual ~Component() = default;
+  virtual const char* name() const noexcept = 0;
+  virtual void start(std::int64_t /*now_ns*/) noexcept {}
+  virtual void steps(const StepRecord* /*records*/, std::size_t /*n*/) noexcept {}
+  virtual void sample(std::int64_t /*now_ns*/) noexcept {}
+  virtual void stop(std::int64_t /*now_ns*/) noexcept {}
+  /// Fill or amend report sections. Components run in registration order, so a later one (carbon)
+  /// reads what an earlier one (energy) wrote.
+  virtual void contribute(nlohmann::json& /*report*/) noexcept {}
+  /// After the report was written to `report_path` (exports beside it).
+  virtual void after_write(const nlohmann::json& /*report*/) noexcept {}
+};
+
+/// The built-in components for a run, in contribution order. Throws Error on configuration
+/// problems a component finds at construction (unknown country, unreadable time series...).
+std::vector<std::unique_ptr<Component>> make_builtin_components(RunContext& ctx);
+
+}  // namespace trainmeter::detail

@@ -1,0 +1,3 @@
+list(APPEND TM_CORE_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/file.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/host.cpp)

@@ -1,0 +1,211 @@
+#include "report/builder.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "platform/host.hpp"
+#include "trainmeter/version.hpp"
+
+#ifndef TRAINMETER_BUILD_TYPE
+#define TRAINMETER_BUILD_TYPE "unknown"
+#endif
+
+namespace trainmeter::detail {
+
+namespace {
+
+using nlohmann::json;
+
+json nullable(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+
+std::string iso_utc(std::int64_t unix_ns) {
+  const std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
+  const auto ms = static_cast<int>((unix_ns / 1000000) % 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, ms);
+}
+
+template <class T>
+json opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+// Duration statistics: moments from the running stats; percentiles exact from the retained
+// steps when every counted step is retained, else from the sketch.
+std::optional<StepTimeStats> duration_stats(const RunningStats& stats, const QuantileSketch& sketch,
+                                            std::vector<double> retained, bool exact) {
+  if (stats.count() == 0) return std::nullopt;
+  StepTimeStats s;
+  s.mean_ns = stats.mean();
+  s.stddev_ns = stats.stddev();
+  s.min_ns = static_cast<std::int64_t>(stats.min());
+  s.max_ns = static_cast<std::int64_t>(stats.max());
+  s.percentiles_exact = exact;
+  auto q = [&](double p) -> std::int64_t {
+    const double v = exact ? exact_quantile_sorted(retained, p) : sketch.quantile(p);
+    // A sketch answer is a bucket midpoint: keep it inside the exact min/max.
+    return static_cast<std::int64_t>(std::llround(std::clamp(v, stats.min(), stats.max())));
+  };
+  if (exact) std::sort(retained.begin(), retained.end());
+  s.p50_ns = q(0.50);
+  s.p90_ns = q(0.90);
+  s.p95_ns = q(0.95);
+  s.p99_ns = q(0.99);
+  return s;
+}
+
+json stats_json(const std::optional<StepTimeStats>& s, double relative_accuracy) {
+  if (!s) return nullptr;
+  json j = {{"mean", s->mean_ns}, {"stddev", s->stddev_ns}, {"min", s->min_ns},
+            {"p50", s->p50_ns},   {"p90", s->p90_ns},       {"p95", s->p95_ns},
+            {"p99", s->p99_ns},   {"max", s->max_ns},       {"percentiles_exact", s->percentiles_exact}};
+  if (!s->percentiles_exact) j["percentile_relative_error"] = relative_accuracy;
+  return j;
+}
+
+}  // namespace
+
+json build_report(const RunContext& ctx, const RunState& state, Report* out) {
+  const Config& c = ctx.config;
+  json doc = json::object();
+  doc["schema_version"] = kReportSchemaVersion;
+  doc["trainmeter"] = {{"version", TRAINMETER_VERSION_STRING}, {"build", TRAINMETER_BUILD_TYPE}};
+
+  const double duration_s = 1e-9 * double(state.end_ns - ctx.start_ns);
+  json run = {{"name", c.run_name},
+              {"id", c.run_id},
+              {"status", state.status},
+              {"start_utc", iso_utc(ctx.start_unix_ns)},
+              {"end_utc", iso_utc(state.end_unix_ns)},
+              {"duration_s", duration_s},
+              {"rank", c.rank},
+              {"world_size", c.world_size},
+              {"local_rank", c.local_rank},
+              {"local_world_size", c.local_world_size},
+              {"command_line", state.command_line},
+              {"tags", state.tags},
+              {"cpu_time_s", {{"user", state.cpu_user_s}, {"system", state.cpu_system_s}}},
+              {"steps_recorded", state.steps_recorded},
+              {"steps_dropped", state.steps_dropped + state.open_at_finish},
+              {"steps_retained", state.records.size()}};
+  if (state.total_steps > 0) run["total_steps_expected"] = state.total_steps;
+  doc["run"] = std::move(run);
+
+  const HostInfo host = read_host_info(c.proc_root);
+  doc["host"] = {{"hostname", opt(host.hostname)},
+                 {"os", opt(host.os)},
+                 {"kernel", opt(host.kernel)},
+                 {"cpu_model", opt(host.cpu_model)},
+                 {"logical_cpus", opt(host.logical_cpus)},
+                 {"memory_bytes", opt(host.memory_bytes)},
+                 {"gpus", json::array()},
+                 {"torch_version", nullptr},
+                 {"cuda_version", nullptr}};
+
+  json config = json::object();
+  for (const ConfigKey& key : config_keys()) config[key.name] = c.get(key.name);
+  doc["config"] = std::move(config);
+  doc["model"] = nullptr;
+
+  // Phases, in first-use order.
+  json phases = json::object();
+  std::vector<std::vector<double>> wall_by_phase(state.phases.size()), cpu_by_phase(state.phases.size());
+  for (const StepRecord& r : state.records) {
+    if ((r.flags & kStepWarmup) != 0 || r.phase >= state.phases.size()) continue;
+    wall_by_phase[r.phase].push_back(double(r.wall_ns));
+    if (r.cpu_ns >= 0) cpu_by_phase[r.phase].push_back(double(r.cpu_ns));
+  }
+  for (std::size_t i = 0; i < state.phases.size(); ++i) {
+    const PhaseAggregate& p = state.phases[i];
+    if (p.steps == 0) continue;
+    PhaseSummary s;
+    s.name = p.name;
+    s.steps = p.steps;
+    s.warmup_steps = p.warmup_steps;
+    s.samples = p.samples;
+    s.tokens = p.tokens;
+    s.duration_s = 1e-9 * p.wall_sum_ns;
+    const bool exact = p.retained == p.wall.count();
+    s.step_time = duration_stats(p.wall, p.wall_sketch, std::move(wall_by_phase[i]), exact);
+    const bool cpu_exact = cpu_by_phase[i].size() == p.cpu.count();
+    auto cpu = duration_stats(p.cpu, p.cpu_sketch, std::move(cpu_by_phase[i]), cpu_exact);
+    if (s.duration_s > 0 && p.wall.count() > 0) {
+      if (p.samples > 0) s.samples_per_s = double(p.samples) / s.duration_s;
+      if (p.tokens > 0) s.tokens_per_s = double(p.tokens) / s.duration_s;
+    }
+    json loss = nullptr;
+    if (p.loss.count() > 0)
+      loss = {{"first", nullable(p.first_loss)}, {"last", nullable(p.last_loss)},
+              {"min", nullable(p.loss.min())},   {"mean", nullable(p.loss.mean())}};
+    phases[p.name] = {{"steps", s.steps},
+                      {"warmup_steps", s.warmup_steps},
+                      {"samples", s.samples},
+                      {"tokens", s.tokens},
+                      {"duration_s", s.duration_s},
+                      {"step_time_ns", stats_json(s.step_time, p.wall_sketch.relative_accuracy())},
+                      {"cpu_time_ns", stats_json(cpu, p.cpu_sketch.relative_accuracy())},
+                      {"samples_per_s", opt(s.samples_per_s)},
+                      {"tokens_per_s", opt(s.tokens_per_s)},
+                      {"loss", loss}};
+    if (out != nullptr) out->phases.push_back(std::move(s));
+  }
+  doc["phases"] = std::move(phases);
+
+  doc["memory"] = nullptr;
+  doc["energy"] = nullptr;
+  doc["carbon"] = nullptr;
+  doc["cost"] = nullptr;
+
+  json steps = json::array();
+  for (const StepRecord& r : state.records) {
+    json s = {{"index", r.seq},
+              {"phase", r.phase < state.phases.size() ? state.phases[r.phase].name : "other"},
+              {"thread", r.thread},
+              {"start_offset_ns", r.start_ns - ctx.start_ns},
+              {"wall_ns", r.wall_ns},
+              {"cpu_ns", r.cpu_ns >= 0 ? json(r.cpu_ns) : json(nullptr)},
+              {"samples", r.samples},
+              {"tokens", r.tokens},
+              {"warmup", (r.flags & kStepWarmup) != 0},
+              {"loss", nullable(r.loss)},
+              {"peak_tensor_bytes", r.peak_tensor_bytes >= 0 ? json(r.peak_tensor_bytes) : json(nullptr)}};
+    if (!state.metric_names.empty()) {
+      json m = json::object();
+      for (std::size_t k = 0; k < state.metric_names.size(); ++k)
+        m[state.metric_names[k]] = nullable(r.metrics[k]);
+      s["metrics"] = std::move(m);
+    }
+    steps.push_back(std::move(s));
+  }
+  doc["steps"] = std::move(steps);
+  doc["diagnostics"] = json::array();
+
+  if (out != nullptr) {
+    out->status = state.status;
+    out->steps_recorded = state.steps_recorded;
+    out->steps_dropped = state.steps_dropped + state.open_at_finish;
+  }
+  return doc;
+}
+
+void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out) {
+  doc["diagnostics"] = ctx.diagnostics.to_json();
+  if (out == nullptr) return;
+  auto number_at = [&doc](const char* section, const char* key) -> std::optional<double> {
+    const auto s = doc.find(section);
+    if (s == doc.end() || !s->is_object()) return std::nullopt;
+    const auto v = s->find(key);
+    if (v == s->end() || !v->is_number()) return std::nullopt;
+    return v->get<double>();
+  };
+  out->energy_j = number_at("energy", "total_j");
+  out->co2e_kg = number_at("carbon", "co2e_kg");
+}
+
+}  // namespace trainmeter::detail

@@ -1,0 +1,20 @@
+// Assembles the report document from the collector's aggregates. Components then fill their
+// sections (memory, energy, carbon, ...) and finalize_report() adds diagnostics.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "core/component.hpp"
+#include "core/session_impl.hpp"
+#include "trainmeter/report.hpp"
+
+namespace trainmeter::detail {
+
+/// The report with every top-level key present; sections owned by components are null. Fills
+/// `out`'s phases, status and step counts.
+nlohmann::json build_report(const RunContext& ctx, const RunState& state, Report* out);
+
+/// Writes diagnostics into the document and copies headline figures into `out`.
+void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out);
+
+}  // namespace trainmeter::detail

@@ -1,0 +1,19 @@
+// Human-readable summary of a report document (used by `trainmeter summary` and
+// trainmeter::format_summary()).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace trainmeter::detail {
+
+/// Renders a schema-valid report as a few aligned lines of text. Missing (null) figures print
+/// as "n/a"; never throws on a valid report.
+std::string render_summary(const nlohmann::json& report);
+
+std::string human_duration_ns(double ns);
+std::string human_bytes(double bytes);
+std::string human_energy_j(double joules);
+
+}  // namespace trainmeter::detail
