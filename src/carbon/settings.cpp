@@ -1,0 +1,369 @@
+#include "carbon/settings.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "trainmeter/error.hpp"
+
+namespace trainmeter::detail {
+namespace {
+
+constexpr double kMaxPue = 3.0;
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::string accepted_regions_hint(const std::string& value) {
+  const std::string key = normalise_region(value);
+  const auto colon = key.find(':');
+  std::set<std::string> providers;
+  std::vector<std::string> same_provider;
+  for (const auto& row : region_table()) {
+    const std::string provider = row.region.substr(0, row.region.find(':'));
+    providers.insert(provider);
+    if (colon != std::string::npos && provider == key.substr(0, colon)) {
+      same_provider.push_back(row.region.substr(provider.size() + 1));
+    }
+  }
+  if (!same_provider.empty()) {
+    return fmt::format("known {} regions: {}", key.substr(0, colon), join(same_provider, ", "));
+  }
+  return fmt::format("expected provider:region with provider one of {}",
+                     join(std::vector<std::string>(providers.begin(), providers.end()), ", "));
+}
+
+// Configuration errors suggest the other environment variables; CLI errors do not.
+std::string env_alternative(const std::string& key, const char* other) {
+  if (key.rfind("TRAINMETER_", 0) != 0) return "";
+  return fmt::format("; or set {} instead", other);
+}
+
+std::optional<double> number_at(const nlohmann::json& obj, const char* key) {
+  if (!obj.is_object()) return std::nullopt;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number()) return std::nullopt;
+  double v = it->get<double>();
+  if (!std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+nlohmann::json optional_string(const std::optional<std::string>& s) {
+  if (!s) return nullptr;
+  return *s;
+}
+
+// A time-weighted mean over [start, end]: 1 J spread uniformly (an instant when end <= start).
+double time_weighted_mean(const IntensitySeries& series, std::int64_t start, std::int64_t end,
+                          std::size_t* samples_in_window) {
+  const SeriesIntegration r = integrate_series(series, {{start, end, 1.0}});
+  if (samples_in_window) *samples_in_window = r.samples_used;
+  return r.weighted_g_per_kwh;
+}
+
+}  // namespace
+
+void validate_pue(double pue, const std::string& key) {
+  if (!std::isfinite(pue) || pue < 1.0 || pue > kMaxPue) {
+    throw Error(fmt::format(
+        "{}={}: power usage effectiveness must be a number from 1.0 (no overhead) to {} "
+        "(typical data centres: 1.1-1.6)",
+        key, pue, kMaxPue));
+  }
+}
+
+IntensityChoice intensity_from_value(double g_per_kwh, const std::string& key) {
+  if (!std::isfinite(g_per_kwh) || g_per_kwh <= 0 || g_per_kwh > kMaxIntensityGPerKwh) {
+    throw Error(fmt::format(
+        "{}={}: grid carbon intensity must be a number in (0, {}] g CO2e/kWh (world average {})",
+        key, g_per_kwh, kMaxIntensityGPerKwh, kWorldIntensityGPerKwh));
+  }
+  IntensityChoice c;
+  c.source = intensity_source::kExplicit;
+  c.g_per_kwh = g_per_kwh;
+  c.region.reset();
+  c.region_name.reset();
+  c.data_source = fmt::format("given by the user ({})", key);
+  c.data_year.reset();
+  return c;
+}
+
+IntensityChoice intensity_from_country(const std::string& code, const std::string& key) {
+  auto row = lookup_country(code);
+  if (!row) {
+    throw Error(fmt::format(
+        "{}={}: unknown country code; accepted: an ISO 3166-1 alpha-2 or alpha-3 code listed in "
+        "data/country_carbon_intensity.tsv (e.g. FR or FRA, US or USA, DE or DEU){}",
+        key, code, env_alternative(key, "TRAINMETER_CARBON_INTENSITY")));
+  }
+  IntensityChoice c;
+  c.source = intensity_source::kCountry;
+  c.g_per_kwh = row->g_per_kwh;
+  c.region = row->iso2;
+  c.region_name = row->name;
+  c.data_source = row->source;
+  c.data_year = row->year;
+  return c;
+}
+
+IntensityChoice intensity_from_region(const std::string& provider_region, const std::string& key) {
+  auto row = lookup_region(provider_region);
+  if (!row) {
+    throw Error(
+        fmt::format("{}={}: unknown cloud region ({}){}", key, provider_region,
+                    accepted_regions_hint(provider_region),
+                    env_alternative(key, "TRAINMETER_COUNTRY or TRAINMETER_CARBON_INTENSITY")));
+  }
+  IntensityChoice c;
+  c.source = intensity_source::kCloudRegion;
+  c.g_per_kwh = row->g_per_kwh;
+  c.region = row->region;
+  c.region_name = fmt::format("{} ({})", row->location, row->country);
+  c.data_source = row->source;
+  c.data_year = row->year;
+  return c;
+}
+
+IntensityChoice intensity_from_series(IntensitySeries series) {
+  IntensityChoice c;
+  c.source = intensity_source::kTimeSeries;
+  const auto& s = series.samples;
+  c.g_per_kwh = time_weighted_mean(series, s.front().unix_ns, s.back().unix_ns, nullptr);
+  c.region.reset();
+  c.region_name.reset();
+  c.data_source = series.file;
+  c.data_year.reset();
+  c.series = std::move(series);
+  return c;
+}
+
+IntensityChoice resolve_intensity(const Config& config) {
+  std::vector<std::string> errors;
+  std::optional<IntensityChoice> explicit_value, series, region, country;
+  auto attempt = [&](std::optional<IntensityChoice>& slot, auto&& make) {
+    try {
+      slot = make();
+    } catch (const Error& e) {
+      errors.push_back(e.what());
+    }
+  };
+  if (config.carbon_intensity) {
+    attempt(explicit_value, [&] {
+      return intensity_from_value(*config.carbon_intensity, "TRAINMETER_CARBON_INTENSITY");
+    });
+  }
+  if (!config.carbon_intensity_file.empty()) {
+    attempt(series, [&] {
+      return intensity_from_series(load_intensity_series(config.carbon_intensity_file));
+    });
+  }
+  if (!config.cloud_region.empty()) {
+    attempt(region,
+            [&] { return intensity_from_region(config.cloud_region, "TRAINMETER_CLOUD_REGION"); });
+  }
+  if (!config.country.empty()) {
+    attempt(country, [&] { return intensity_from_country(config.country, "TRAINMETER_COUNTRY"); });
+  }
+  if (!errors.empty()) throw Error(join(errors, "\n"));
+
+  IntensityChoice chosen;
+  if (explicit_value) {
+    chosen = std::move(*explicit_value);
+  } else if (series) {
+    chosen = std::move(*series);
+  } else if (region) {
+    chosen = std::move(*region);
+  } else if (country) {
+    chosen = std::move(*country);
+  }
+  // An explicit value or a series says nothing about where the run was; a region or country
+  // given beside it still names the location in the report.
+  if (!chosen.region) {
+    const auto& where = region ? region : country;
+    if (where) {
+      chosen.region = where->region;
+      chosen.region_name = where->region_name;
+    }
+  }
+  return chosen;
+}
+
+CarbonSettings carbon_settings_from_config(const Config& config) {
+  std::vector<std::string> errors;
+  CarbonSettings s;
+  try {
+    s.intensity = resolve_intensity(config);
+  } catch (const Error& e) {
+    errors.push_back(e.what());
+  }
+  try {
+    validate_pue(config.pue, "TRAINMETER_PUE");
+  } catch (const Error& e) {
+    errors.push_back(e.what());
+  }
+  s.pue = config.pue;
+  auto price = [&](const std::optional<double>& v, const char* key) {
+    if (v && (!std::isfinite(*v) || *v < 0)) {
+      errors.push_back(fmt::format("{}={}: a price must be a finite number >= 0", key, *v));
+    }
+  };
+  price(config.price_per_hour, "TRAINMETER_PRICE_PER_HOUR");
+  price(config.energy_price_per_kwh, "TRAINMETER_ENERGY_PRICE_PER_KWH");
+  if (config.currency.empty()) {
+    errors.push_back("TRAINMETER_CURRENCY=: the currency must be a non-empty code such as USD");
+  }
+  if (!errors.empty()) throw Error(join(errors, "\n"));
+  s.price_per_hour = config.price_per_hour;
+  s.energy_price_per_kwh = config.energy_price_per_kwh;
+  s.currency = config.currency;
+  return s;
+}
+
+std::optional<double> report_energy_j(const nlohmann::json& report) {
+  if (!report.is_object() || !report.contains("energy")) return std::nullopt;
+  const auto& energy = report["energy"];
+  if (auto j = number_at(energy, "total_j")) return *j;
+  if (auto kwh = number_at(energy, "total_kwh")) return *kwh * kJoulesPerKwh;
+  return std::nullopt;
+}
+
+std::vector<EnergyInterval> energy_intervals(const nlohmann::json& report, double total_j,
+                                             std::int64_t run_start_unix_ns,
+                                             std::int64_t run_end_unix_ns, std::string* method) {
+  std::vector<EnergyInterval> out;
+  double steps_j = 0;
+  if (report.contains("steps") && report["steps"].is_array()) {
+    for (const auto& step : report["steps"]) {
+      auto e = number_at(step, "energy_j");
+      auto offset = number_at(step, "start_offset_ns");
+      auto wall = number_at(step, "wall_ns");
+      if (!e || !offset || !wall || *e < 0 || *wall < 0) continue;
+      const std::int64_t start = run_start_unix_ns + static_cast<std::int64_t>(*offset);
+      out.push_back({start, start + static_cast<std::int64_t>(*wall), *e});
+      steps_j += *e;
+    }
+  }
+  if (out.empty() || !(steps_j > 0)) {
+    *method = "uniform_power";
+    return {{run_start_unix_ns, run_end_unix_ns, total_j}};
+  }
+  *method = "step_energy";
+  if (steps_j > total_j) {
+    // Concurrent steps on several threads share the same energy; keep their shape only.
+    for (auto& iv : out) iv.energy_j *= total_j / steps_j;
+  } else if (total_j - steps_j > 0) {
+    out.push_back({run_start_unix_ns, run_end_unix_ns, total_j - steps_j});
+  }
+  return out;
+}
+
+void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
+                  std::optional<std::int64_t> run_start_unix_ns, Diagnostics* diagnostics) {
+  const std::optional<double> energy_j = report_energy_j(report);
+  const std::optional<double> energy_kwh =
+      energy_j ? std::optional<double>(*energy_j / kJoulesPerKwh) : std::nullopt;
+  const std::optional<double> energy_kwh_pue =
+      energy_kwh ? std::optional<double>(*energy_kwh * settings.pue) : std::nullopt;
+  if (report.contains("energy") && report["energy"].is_object()) {
+    report["energy"]["pue"] = settings.pue;
+    report["energy"]["total_kwh_with_pue"] = number_or_null(energy_kwh_pue);
+  }
+  std::optional<double> duration_s;
+  if (report.contains("run")) duration_s = number_at(report["run"], "duration_s");
+
+  const IntensityChoice& choice = settings.intensity;
+  double g = choice.g_per_kwh;
+  nlohmann::json series_json = nullptr;
+  if (choice.series) {
+    const IntensitySeries& series = *choice.series;
+    std::optional<std::int64_t> start = run_start_unix_ns;
+    if (!start && report.contains("run") && report["run"].is_object() &&
+        report["run"].contains("start_utc") && report["run"]["start_utc"].is_string()) {
+      start = parse_utc_timestamp(report["run"]["start_utc"].get<std::string>());
+    }
+    series_json = {{"file", series.file},
+                   {"samples", series.samples.size()},
+                   {"first_utc", format_utc(series.samples.front().unix_ns)},
+                   {"last_utc", format_utc(series.samples.back().unix_ns)}};
+    if (!start) {
+      // Without the run's start the run cannot be placed on the series: use the whole file.
+      series_json["weighting"] = "whole_series_time";
+      series_json["samples_in_run"] = nullptr;
+      series_json["energy_weighted_mean_g_per_kwh"] = nullptr;
+      series_json["time_weighted_mean_g_per_kwh"] = g;
+      series_json["energy_before_first_sample_fraction"] = nullptr;
+      if (diagnostics) {
+        diagnostics->add("carbon", diag::kUnavailable,
+                         "run start time unknown: intensity is the time-weighted mean of the "
+                         "whole series");
+      }
+    } else {
+      const std::int64_t end =
+          *start + static_cast<std::int64_t>(std::llround(duration_s.value_or(0.0) * 1e9));
+      std::size_t in_run = 0;
+      const double time_mean = time_weighted_mean(series, *start, end, &in_run);
+      series_json["samples_in_run"] = in_run;
+      series_json["time_weighted_mean_g_per_kwh"] = time_mean;
+      g = time_mean;
+      if (energy_j && *energy_j > 0) {
+        std::string method;
+        const auto intervals = energy_intervals(report, *energy_j, *start, end, &method);
+        const SeriesIntegration r = integrate_series(series, intervals);
+        g = r.weighted_g_per_kwh;
+        series_json["weighting"] = method;
+        series_json["energy_weighted_mean_g_per_kwh"] = g;
+        series_json["energy_before_first_sample_fraction"] =
+            r.energy_j > 0 ? r.energy_before_series_j / r.energy_j : 0.0;
+      } else {
+        series_json["weighting"] = "time";
+        series_json["energy_weighted_mean_g_per_kwh"] = nullptr;
+        series_json["energy_before_first_sample_fraction"] = nullptr;
+      }
+      if (*start < series.samples.front().unix_ns && diagnostics) {
+        diagnostics->add("carbon", diag::kUnavailable,
+                         fmt::format("intensity series {} starts at {}, after the run started "
+                                     "({}): the first sample's value was used before it",
+                                     series.file, format_utc(series.samples.front().unix_ns),
+                                     format_utc(*start)));
+      }
+    }
+  }
+
+  const std::optional<double> co2e =
+      energy_kwh ? std::optional<double>(carbon_kg(*energy_kwh, settings.pue, g)) : std::nullopt;
+  nlohmann::json carbon;
+  carbon["intensity_g_per_kwh"] = g;
+  carbon["intensity_source"] = choice.source;
+  carbon["region"] = optional_string(choice.region);
+  carbon["region_name"] = optional_string(choice.region_name);
+  carbon["data_source"] = choice.data_source;
+  carbon["data_year"] = choice.data_year ? nlohmann::json(*choice.data_year) : nlohmann::json();
+  carbon["pue"] = settings.pue;
+  carbon["energy_kwh"] = number_or_null(energy_kwh);
+  carbon["energy_kwh_with_pue"] = number_or_null(energy_kwh_pue);
+  carbon["co2e_kg"] = number_or_null(co2e);
+  carbon["formula"] = "co2e_kg = energy_kwh * pue * intensity_g_per_kwh / 1000";
+  carbon["equivalents"] = equivalents_json(co2e);
+  carbon["time_series"] = series_json;
+  report["carbon"] = std::move(carbon);
+
+  CostInputs cost;
+  cost.price_per_hour = settings.price_per_hour;
+  cost.energy_price_per_kwh = settings.energy_price_per_kwh;
+  cost.currency = settings.currency;
+  if (duration_s) cost.duration_h = *duration_s / 3600.0;
+  cost.energy_kwh = energy_kwh_pue;
+  report["cost"] = cost_json(cost);
+}
+
+}  // namespace trainmeter::detail

@@ -1,0 +1,80 @@
+// `trainmeter forecast`: the predicted duration, energy, carbon and cost of a whole run from a
+// partial one, with a 95% interval from the observed spread (see carbon/forecast.hpp).
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "carbon/forecast.hpp"
+#include "cli/cli.hpp"
+
+namespace trainmeter::cli {
+namespace {
+
+std::string range(const detail::Predicted& p, double scale, const char* unit) {
+  if (!p.value) return "not measured";
+  std::string s = fmt::format("{:.4g} {}", *p.value * scale, unit);
+  if (p.low && p.high)
+    s += fmt::format("  (95%: {:.4g} to {:.4g})", *p.low * scale, *p.high * scale);
+  return s;
+}
+
+}  // namespace
+
+int cmd_forecast(const std::vector<std::string>& args) {
+  Args a("forecast", "REPORT.json [--total-steps N] [--phase NAME] [--json]");
+  a.option("--total-steps",
+           "steps of the phase in the whole run (default: run.total_steps_expected)")
+      .option("--phase", "phase to extrapolate (default train)")
+      .flag("--json", "print the forecast as JSON");
+  if (!a.parse(args, 1, 1)) return kExitOk;
+  const std::string path = a.positional()[0];
+  const nlohmann::json report = load_report(path);
+
+  long long total = 0;
+  if (const auto n = a.integer("--total-steps")) {
+    total = *n;
+  } else if (report.contains("run") && report["run"].is_object() &&
+             report["run"].contains("total_steps_expected") &&
+             report["run"]["total_steps_expected"].is_number_unsigned()) {
+    total = report["run"]["total_steps_expected"].get<long long>();
+  } else {
+    throw CliError{"--total-steps N is required (the report does not record the expected total)"};
+  }
+  if (total <= 0) throw CliError{fmt::format("--total-steps must be > 0, got {}", total)};
+
+  detail::ForecastObservation obs;
+  detail::Forecast f;
+  try {
+    obs = detail::observation_from_report(report, a.get("--phase", "train"));
+    f = detail::forecast_run(obs, static_cast<std::uint64_t>(total));
+  } catch (const std::invalid_argument& e) {
+    throw CliError{fmt::format("{}: {}", path, e.what())};
+  }
+
+  if (a.has("--json")) {
+    nlohmann::json out = detail::forecast_json(f, obs);
+    out["report"] = path;
+    fmt::print("{}\n", out.dump(2));
+    return kExitOk;
+  }
+  fmt::print("Forecast for {} '{}' steps: {} done, {} remaining, from {} observed steps\n",
+             f.total_steps, obs.phase, f.steps_done, f.steps_remaining, f.observed_steps);
+  fmt::print("  step time  {:.4g} s mean{}\n", f.step_mean_s,
+             f.step_stddev_s ? fmt::format(", {:.3g} s stddev", *f.step_stddev_s)
+                             : std::string(", spread unknown"));
+  fmt::print("  duration   {}\n", range(f.duration_s, 1.0 / 3600.0, "h"));
+  fmt::print("  energy     {}  [{}]\n", range(f.energy_kwh, 1.0, "kWh"), f.energy_method);
+  fmt::print("  carbon     {}  at {:.4g} g/kWh ({}), PUE {}\n", range(f.co2e_kg, 1.0, "kg CO2e"),
+             obs.intensity_g_per_kwh, obs.intensity_source, obs.pue);
+  if (obs.price_per_hour || obs.energy_price_per_kwh) {
+    fmt::print("  cost       {}\n", range(f.cost_total, 1.0, obs.currency.c_str()));
+  }
+  fmt::print(
+      "Method: remaining steps x observed mean added to the elapsed time and energy; 95% interval "
+      "+-1.96 s sqrt(r (1 + r/n)) (normal approximation, independent steps).\n");
+  return kExitOk;
+}
+
+}  // namespace trainmeter::cli

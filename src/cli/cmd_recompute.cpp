@@ -1,0 +1,165 @@
+// `trainmeter recompute`: the same run under other assumptions (grid intensity, PUE, prices),
+// from the energy it recorded. Rewrites carbon, cost and energy.pue/total_kwh_with_pue with the
+// function the library itself uses, and records what the report said before.
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "carbon/settings.hpp"
+#include "cli/cli.hpp"
+#include "report/json_io.hpp"
+#include "report/schema.hpp"
+#include "trainmeter/error.hpp"
+
+namespace trainmeter::cli {
+namespace {
+
+using nlohmann::json;
+
+std::optional<double> num(const json& obj, const char* key) {
+  if (!obj.is_object() || !obj.contains(key) || !obj[key].is_number()) return std::nullopt;
+  return obj[key].get<double>();
+}
+
+std::optional<std::string> text(const json& obj, const char* key) {
+  if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) return std::nullopt;
+  return obj[key].get<std::string>();
+}
+
+// The intensity the report was written with, so that changing only the PUE keeps it.
+detail::IntensityChoice intensity_from_report(const json& carbon) {
+  detail::IntensityChoice c;
+  const auto g = num(carbon, "intensity_g_per_kwh");
+  if (!g) return c;  // no carbon section: world default
+  c.g_per_kwh = *g;
+  c.source = text(carbon, "intensity_source").value_or("explicit");
+  c.region = text(carbon, "region");
+  c.region_name = text(carbon, "region_name");
+  c.data_source = text(carbon, "data_source").value_or("the original report");
+  c.data_year.reset();
+  if (carbon.contains("data_year") && carbon["data_year"].is_number_integer()) {
+    c.data_year = carbon["data_year"].get<int>();
+  }
+  return c;
+}
+
+std::string kg_text(const json& carbon) {
+  const auto kg = num(carbon, "co2e_kg");
+  return kg ? fmt::format("{:.6g} kg CO2e", *kg) : std::string("not measured");
+}
+
+}  // namespace
+
+int cmd_recompute(const std::vector<std::string>& args) {
+  Args a("recompute",
+         "REPORT.json [--country CC | --region P:R | --intensity G | --intensity-file CSV] "
+         "[--pue P] [--price-per-hour X] [--energy-price-per-kwh X] [-o OUT.json] [--json]");
+  a.option("--country", "ISO 3166 alpha-2 or alpha-3 country code")
+      .option("--region", "cloud region provider:region, e.g. azure:westeurope")
+      .option("--intensity", "grid intensity, g CO2e/kWh")
+      .option("--intensity-file", "CSV time series timestamp_utc,g_per_kwh")
+      .option("--pue", "power usage effectiveness, >= 1 (default: the report's)")
+      .option("--price-per-hour", "instance price per hour (default: the report's)")
+      .option("--energy-price-per-kwh", "energy price per kWh (default: the report's)")
+      .option("--currency", "currency of the prices (default: the report's, else USD)")
+      .option("--out", "write the recomputed report here (temp file + rename)", "-o")
+      .flag("--json", "print the new carbon and cost sections as JSON");
+  if (!a.parse(args, 1, 1)) return kExitOk;
+  const std::string path = a.positional()[0];
+  json report = load_report(path);
+  const json original_carbon = report.contains("carbon") ? report["carbon"] : json();
+  const json original_cost = report.contains("cost") ? report["cost"] : json();
+  const json energy = report.contains("energy") ? report["energy"] : json();
+
+  const int given =
+      a.has("--country") + a.has("--region") + a.has("--intensity") + a.has("--intensity-file");
+  if (given > 1)
+    throw CliError{"give at most one of --country, --region, --intensity, --intensity-file"};
+
+  detail::CarbonSettings s;
+  try {
+    if (a.has("--intensity")) {
+      s.intensity = detail::intensity_from_value(*a.number("--intensity"), "--intensity");
+    } else if (a.has("--country")) {
+      s.intensity = detail::intensity_from_country(a.get("--country"), "--country");
+    } else if (a.has("--region")) {
+      s.intensity = detail::intensity_from_region(a.get("--region"), "--region");
+    } else if (a.has("--intensity-file")) {
+      s.intensity =
+          detail::intensity_from_series(detail::load_intensity_series(a.get("--intensity-file")));
+    } else {
+      s.intensity = intensity_from_report(original_carbon);
+    }
+    s.pue = a.number("--pue").value_or(
+        num(energy, "pue").value_or(num(original_carbon, "pue").value_or(1.0)));
+    detail::validate_pue(s.pue, "--pue");
+  } catch (const Error& e) {
+    throw CliError{e.what()};
+  }
+  const json inputs = original_cost.is_object() && original_cost.contains("inputs")
+                          ? original_cost["inputs"]
+                          : json();
+  s.price_per_hour =
+      a.has("--price-per-hour") ? a.number("--price-per-hour") : num(inputs, "price_per_hour");
+  s.energy_price_per_kwh = a.has("--energy-price-per-kwh") ? a.number("--energy-price-per-kwh")
+                                                           : num(inputs, "energy_price_per_kwh");
+  if ((s.price_per_hour && *s.price_per_hour < 0) ||
+      (s.energy_price_per_kwh && *s.energy_price_per_kwh < 0)) {
+    throw CliError{"prices must be >= 0"};
+  }
+  s.currency = a.get("--currency", text(original_cost, "currency").value_or("USD"));
+  if (s.currency.empty()) throw CliError{"--currency must not be empty"};
+
+  detail::apply_carbon(report, s, std::nullopt, nullptr);
+  const bool new_intensity = given > 0;
+  if (!new_intensity && original_carbon.is_object() && original_carbon.contains("time_series")) {
+    // The recorded weighted mean is kept; so is the description of how it was obtained.
+    report["carbon"]["time_series"] = original_carbon["time_series"];
+  }
+  report["carbon"]["recomputed"] = {
+      {"by", "trainmeter recompute"},
+      {"from", path},
+      {"original_intensity_g_per_kwh",
+       original_carbon.is_object() && num(original_carbon, "intensity_g_per_kwh")
+           ? json(*num(original_carbon, "intensity_g_per_kwh"))
+           : json(nullptr)},
+      {"original_intensity_source",
+       original_carbon.is_object() && text(original_carbon, "intensity_source")
+           ? json(*text(original_carbon, "intensity_source"))
+           : json(nullptr)},
+      {"original_pue",
+       num(energy, "pue")
+           ? json(*num(energy, "pue"))
+           : (num(original_carbon, "pue") ? json(*num(original_carbon, "pue")) : json(nullptr))},
+      {"original_co2e_kg",
+       num(original_carbon, "co2e_kg") ? json(*num(original_carbon, "co2e_kg")) : json(nullptr)}};
+
+  if (a.has("--out")) {
+    const std::string out = a.get("--out");
+    const auto errors = detail::validate_schema(report, detail::report_schema());
+    if (!errors.empty()) {
+      throw CliError{
+          fmt::format("{}: the recomputed report would not be valid: {}", path, errors.front())};
+    }
+    const std::string err = detail::write_file_atomic(out, detail::dump_report(report));
+    if (!err.empty()) throw CliError{err};
+  }
+  if (a.has("--json")) {
+    fmt::print("{}\n", json{{"carbon", report["carbon"]}, {"cost", report["cost"]}}.dump(2));
+    return kExitOk;
+  }
+  const json& c = report["carbon"];
+  fmt::print("{}: {} -> {}\n", path, kg_text(original_carbon), kg_text(c));
+  std::string where = c["intensity_source"].get<std::string>();
+  if (c["region"].is_string()) where += " " + c["region"].get<std::string>();
+  fmt::print("  intensity {:.4g} g/kWh ({}), PUE {}\n", c["intensity_g_per_kwh"].get<double>(),
+             where, s.pue);
+  if (report["cost"].is_object() && report["cost"]["total"].is_number()) {
+    fmt::print("  cost {:.4g} {}\n", report["cost"]["total"].get<double>(), s.currency);
+  }
+  if (a.has("--out")) fmt::print("  written to {}\n", a.get("--out"));
+  return kExitOk;
+}
+
+}  // namespace trainmeter::cli
