@@ -1,0 +1,89 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "export/access.hpp"
+#include "export/csv.hpp"
+#include "export/exports.hpp"
+#include "platform/file.hpp"
+#include "report/json_io.hpp"
+
+namespace trainmeter::detail {
+
+namespace {
+
+// An emissions.csv grows by one row per run; this bounds what we read back to check it.
+constexpr std::size_t kMaxCsvBytes = std::size_t(512) << 20;
+
+std::string append_csv(const nlohmann::json& report, const std::string& path) {
+  int err = 0;
+  std::string existing;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) return path + ": not a regular file";
+    auto text = read_text_file(path, kMaxCsvBytes + 1, &err);
+    if (!text) return path + ": cannot read: " + errno_text(err);
+    if (text->size() > kMaxCsvBytes) return fmt::format("{}: larger than {} bytes", path, kMaxCsvBytes);
+    existing = std::move(*text);
+  }
+  std::string out;
+  if (existing.empty()) {
+    out = csv_header_line();
+  } else {
+    const CsvTable t = parse_csv(existing, path);
+    if (!t.error.empty()) return t.error + "; not appending";
+    if (t.rows.empty() || t.rows.front() != csv_columns())
+      return path + ": line 1: the header is not CodeCarbon's emissions.csv columns; not appending";
+    if (existing.back() != '\n') return path + ": last line is not terminated (truncated?); not appending";
+  }
+  out += csv_row_line(report);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return path + ": cannot open: " + errno_text(errno);
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::write(fd, out.data() + done, out.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      return path + ": cannot write: " + errno_text(e);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) return path + ": cannot close: " + errno_text(errno);
+  return "";
+}
+
+}  // namespace
+
+std::string export_path(const std::string& report_path, const std::string& format) {
+  if (format == "csv") return beside_report(report_path, ".csv");
+  if (format == "prom") return beside_report(report_path, ".prom");
+  if (format == "trace") return beside_report(report_path, ".trace.json");
+  return beside_report(report_path, ".html");
+}
+
+std::string write_export(const nlohmann::json& report, const std::string& format,
+                         const std::string& path) noexcept {
+  try {
+    if (format == "csv") return append_csv(report, path);
+    std::string text;
+    if (format == "prom")
+      text = prometheus_text(report);
+    else if (format == "trace")
+      text = chrome_trace(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    else if (format == "html")
+      text = html_page(report);
+    else
+      return fmt::format("unknown export format '{}'; accepted: csv, prom, trace, html", format);
+    return write_file_atomic(path, text);
+  } catch (const std::exception& e) {
+    return fmt::format("{}: cannot export {}: {}", path, format, e.what());
+  }
+}
+
+}  // namespace trainmeter::detail

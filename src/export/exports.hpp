@@ -1,0 +1,44 @@
+// Exports of a finished report into formats existing dashboards read: CodeCarbon's emissions.csv,
+// Prometheus text exposition (node_exporter textfile collector), Chrome Trace Event JSON
+// (Perfetto, chrome://tracing) and a self-contained HTML page. Every function takes a report
+// document (docs/report.schema.json), tolerates absent sections (they render as empty / omitted,
+// never as 0) and never throws except std::bad_alloc.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace trainmeter::detail {
+
+/// Export formats, by their configuration / CLI names.
+inline constexpr const char* kExportFormats[] = {"csv", "prom", "trace", "html"};
+
+/// CodeCarbon's emissions.csv columns, in its order (EmissionsData, codecarbon v2/v3).
+const std::vector<std::string>& csv_columns();
+/// One CSV line (RFC 4180 quoting, "\n" terminated) with the column names.
+std::string csv_header_line();
+/// One CSV line for the run: durations in s, energies in kWh, power in W, emissions in kg CO2e.
+/// Not-measured values are empty cells.
+std::string csv_row_line(const nlohmann::json& report);
+
+/// Prometheus text exposition format 0.0.4, labelled by run, run_id and rank.
+std::string prometheus_text(const nlohmann::json& report);
+
+/// Chrome Trace Event Format ("JSON Object Format"), timestamps in microseconds from run start.
+nlohmann::json chrome_trace(const nlohmann::json& report);
+
+/// One self-contained HTML page with inline SVG charts (no scripts from elsewhere, no network).
+std::string html_page(const nlohmann::json& report);
+
+/// The file an export is written to beside the report: <report>.csv, .prom, .trace.json, .html.
+std::string export_path(const std::string& report_path, const std::string& format);
+
+/// Writes `format` of `report` to `path`: CSV appends a row (header only when the file is new or
+/// empty; an existing file whose header differs is refused), the others replace the file
+/// atomically. Returns "" or a one-line error naming the file.
+std::string write_export(const nlohmann::json& report, const std::string& format,
+                         const std::string& path) noexcept;
+
+}  // namespace trainmeter::detail

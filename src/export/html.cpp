@@ -1,0 +1,326 @@
+// The HTML report: one file, no network, charts drawn here as inline SVG. A two-line inline script
+// records any script error on the root element (data-tm-errors) and counts the rendered charts
+// (data-tm-charts), so a headless browser test can read both from the DOM.
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "export/access.hpp"
+#include "export/exports.hpp"
+#include "report/summary.hpp"
+
+namespace trainmeter::detail {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr double kWidth = 760, kHeight = 240;
+constexpr double kLeft = 70, kRight = 20, kTop = 20, kBottom = 40;
+// Charts stay light in the browser: polylines keep at most this many points (every k-th step).
+constexpr std::size_t kMaxPolylinePoints = 4000;
+
+std::string esc(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string or_na(std::optional<double> v, const std::string& (*)(double) = nullptr) {
+  return v ? fmt::format("{:.6g}", *v) : std::string("n/a");
+}
+
+struct Axis {
+  double lo, hi;
+  double map(double v, double a, double b) const { return hi > lo ? a + (v - lo) / (hi - lo) * (b - a) : (a + b) / 2; }
+};
+
+std::string svg_open(const std::string& id, const std::string& title) {
+  return fmt::format(
+      "<svg id=\"{}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+      "viewBox=\"0 0 {} {}\" role=\"img\"><title>{}</title>"
+      "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#fafafa\"/>",
+      id, kWidth, kHeight, kWidth, kHeight, esc(title), kWidth, kHeight);
+}
+
+std::string axes(const std::string& x_label, const std::string& y_label, const std::string& y_lo,
+                 const std::string& y_hi, const std::string& x_lo, const std::string& x_hi) {
+  const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
+  std::string s = fmt::format(
+      "<g class=\"axes\" stroke=\"#444\" stroke-width=\"1\"><line x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\"/>"
+      "<line x1=\"{0}\" y1=\"{2}\" x2=\"{0}\" y2=\"{3}\"/></g>",
+      x0, x1, y0, y1);
+  s += fmt::format(
+      "<g font-family=\"sans-serif\" font-size=\"11\" fill=\"#222\">"
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>"
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>"
+      "<text x=\"{}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>"
+      "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>"
+      "<text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">{}</text></g>",
+      x0 - 4, y0, esc(y_lo), x0 - 4, y1 + 8, esc(y_hi), x0, y0 + 14, esc(x_lo), x1, y0 + 14,
+      esc(x_hi), (x0 + x1) / 2, kHeight - 6, esc(x_label), (y0 + y1) / 2, (y0 + y1) / 2,
+      esc(y_label));
+  return s;
+}
+
+std::string empty_chart(const std::string& id, const std::string& title, const std::string& why) {
+  return svg_open(id, title) +
+         fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-family=\"sans-serif\" "
+                     "font-size=\"13\" fill=\"#666\">{}</text></svg>",
+                     kWidth / 2, kHeight / 2, esc(why));
+}
+
+struct StepPoint {
+  double index, wall_ms;
+  bool warmup;
+};
+
+std::vector<StepPoint> step_points(const json& report, const std::string& phase) {
+  std::vector<StepPoint> out;
+  const json* steps = json_at(report, "/steps");
+  if (steps == nullptr || !steps->is_array()) return out;
+  for (const auto& s : *steps) {
+    if (string_at(s, "/phase") != phase) continue;
+    const auto i = number_at(s, "/index");
+    const auto w = number_at(s, "/wall_ns");
+    if (!i || !w) continue;
+    const json* warm = json_at(s, "/warmup");
+    out.push_back({*i, *w / 1e6, warm != nullptr && warm->is_boolean() && warm->get<bool>()});
+  }
+  return out;
+}
+
+std::string step_series_chart(const std::vector<StepPoint>& pts, const std::string& phase) {
+  const std::string title = "Step time per step, phase " + phase;
+  if (pts.empty()) return empty_chart("chart-step-times", title, "no retained steps");
+  Axis x{pts.front().index, pts.back().index}, y{0, 0};
+  for (const auto& p : pts) {
+    x.lo = std::min(x.lo, p.index);
+    x.hi = std::max(x.hi, p.index);
+    y.hi = std::max(y.hi, p.wall_ms);
+  }
+  if (y.hi <= 0) y.hi = 1;
+  const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
+  std::string s = svg_open("chart-step-times", title);
+  s += axes("step index", "ms", "0", fmt::format("{:.3g}", y.hi), fmt::format("{:.0f}", x.lo),
+            fmt::format("{:.0f}", x.hi));
+  const std::size_t stride = std::max<std::size_t>(1, pts.size() / kMaxPolylinePoints + 1);
+  std::string line;
+  for (std::size_t i = 0; i < pts.size(); i += stride) {
+    if (pts[i].warmup) continue;
+    line += fmt::format("{:.1f},{:.1f} ", x.map(pts[i].index, x0, x1), y.map(pts[i].wall_ms, y0, y1));
+  }
+  s += fmt::format("<polyline class=\"steps\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1\" points=\"{}\"/>", line);
+  std::size_t warm = 0;
+  for (const auto& p : pts) {
+    if (!p.warmup) continue;
+    ++warm;
+    s += fmt::format("<circle class=\"warmup\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"#ff7f0e\"><title>warm-up step {:.0f}: {:.4g} ms</title></circle>",
+                     x.map(p.index, x0, x1), y.map(p.wall_ms, y0, y1), p.index, p.wall_ms);
+  }
+  s += fmt::format("<g font-family=\"sans-serif\" font-size=\"11\"><text x=\"{}\" y=\"14\" fill=\"#1f77b4\">steps{}</text>"
+                   "<text x=\"{}\" y=\"14\" fill=\"#ff7f0e\">warm-up ({} step{}, excluded from statistics)</text></g>",
+                   kLeft + 10, stride > 1 ? fmt::format(" (every {}th shown)", stride) : "", kLeft + 180,
+                   warm, warm == 1 ? "" : "s");
+  return s + "</svg>";
+}
+
+std::string histogram_chart(const std::vector<StepPoint>& pts, const std::string& phase) {
+  const std::string title = "Step-time histogram, phase " + phase + ", warm-up excluded";
+  std::vector<double> v;
+  for (const auto& p : pts)
+    if (!p.warmup) v.push_back(p.wall_ms);
+  if (v.empty()) return empty_chart("chart-histogram", title, "no retained non-warm-up steps");
+  const auto [mn, mx] = std::minmax_element(v.begin(), v.end());
+  const double lo = *mn, hi = *mx;
+  const int bins = v.size() < 30 ? std::max<int>(1, static_cast<int>(v.size())) : 30;
+  std::vector<std::size_t> counts(static_cast<std::size_t>(bins), 0);
+  for (double x : v) {
+    int b = hi > lo ? static_cast<int>((x - lo) / (hi - lo) * bins) : 0;
+    counts[static_cast<std::size_t>(std::clamp(b, 0, bins - 1))]++;
+  }
+  const double top = double(*std::max_element(counts.begin(), counts.end()));
+  const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
+  std::string s = svg_open("chart-histogram", title);
+  s += axes("step time (ms)", "steps", "0", fmt::format("{:.0f}", top), fmt::format("{:.4g}", lo),
+            fmt::format("{:.4g}", hi));
+  const double bw = (x1 - x0) / bins;
+  for (int b = 0; b < bins; ++b) {
+    const double h = (y0 - y1) * double(counts[b]) / top;
+    const double from = lo + (hi - lo) * b / bins, to = lo + (hi - lo) * (b + 1) / bins;
+    s += fmt::format("<rect class=\"bin\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#2ca02c\">"
+                     "<title>{:.4g}-{:.4g} ms: {} steps</title></rect>",
+                     x0 + b * bw + 0.5, y0 - h, std::max(bw - 1, 0.5), h, from, to, counts[b]);
+  }
+  return s + "</svg>";
+}
+
+std::string memory_chart(const json& report) {
+  const std::string title = "Process memory (RSS) over the run";
+  const json* points = json_at(report, "/memory/timeline/points");
+  std::vector<std::pair<double, double>> pts;
+  if (points != nullptr && points->is_array())
+    for (const auto& p : *points)
+      if (p.is_array() && p.size() >= 2 && p[0].is_number() && p[1].is_number())
+        pts.emplace_back(p[0].get<double>() / 1e9, p[1].get<double>());
+  if (pts.empty()) return empty_chart("chart-memory", title, "no memory samples in this report");
+  Axis x{pts.front().first, pts.front().first}, y{0, 0};
+  for (const auto& [t, b] : pts) {
+    x.lo = std::min(x.lo, t);
+    x.hi = std::max(x.hi, t);
+    y.hi = std::max(y.hi, b);
+  }
+  if (y.hi <= 0) y.hi = 1;
+  const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
+  std::string s = svg_open("chart-memory", title);
+  s += axes("seconds since start", "RSS", "0", human_bytes(y.hi), fmt::format("{:.3g}", x.lo),
+            fmt::format("{:.3g}", x.hi));
+  const std::size_t stride = std::max<std::size_t>(1, pts.size() / kMaxPolylinePoints + 1);
+  std::string line;
+  for (std::size_t i = 0; i < pts.size(); i += stride)
+    line += fmt::format("{:.1f},{:.1f} ", x.map(pts[i].first, x0, x1), y.map(pts[i].second, y0, y1));
+  s += fmt::format("<polyline class=\"rss\" fill=\"none\" stroke=\"#9467bd\" stroke-width=\"1.5\" points=\"{}\"/>", line);
+  return s + "</svg>";
+}
+
+std::string energy_chart(const json& report) {
+  const std::string title = "Energy by component (attributed to this process)";
+  std::vector<std::pair<std::string, double>> bars;
+  std::vector<std::string> labels;
+  if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
+    for (const auto& c : *comps)
+      if (auto e = number_at(c, "/energy_j")) {
+        bars.emplace_back(string_at(c, "/name", "?"), *e);
+        labels.push_back(string_at(c, "/provenance") + ", " + string_at(c, "/source"));
+      }
+  if (bars.empty()) return empty_chart("chart-energy", title, "energy not measured");
+  double top = 0;
+  for (const auto& b : bars) top = std::max(top, b.second);
+  if (top <= 0) top = 1;
+  const double row = std::min(36.0, (kHeight - kTop - 10) / double(bars.size()));
+  const double x0 = 150, x1 = kWidth - 140;
+  std::string s = svg_open("chart-energy", title);
+  for (std::size_t i = 0; i < bars.size(); ++i) {
+    const double y = kTop + i * row;
+    const double w = (x1 - x0) * bars[i].second / top;
+    s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" font-family=\"sans-serif\" font-size=\"12\">{}</text>"
+                     "<rect class=\"bar\" x=\"{}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#d62728\"><title>{}</title></rect>"
+                     "<text x=\"{:.1f}\" y=\"{:.1f}\" font-family=\"sans-serif\" font-size=\"12\">{}</text>",
+                     x0 - 6, y + row * 0.6, esc(bars[i].first), x0, y + 2, std::max(w, 1.0), row - 6,
+                     esc(labels[i]), x0 + std::max(w, 1.0) + 6, y + row * 0.6, esc(human_energy_j(bars[i].second)));
+  }
+  return s + "</svg>";
+}
+
+std::string row(const std::string& k, const std::string& v) {
+  return "<tr><th>" + esc(k) + "</th><td>" + esc(v) + "</td></tr>";
+}
+
+}  // namespace
+
+std::string html_page(const json& report) {
+  const std::string name = string_at(report, "/run/name", "run");
+  const std::string phase = main_phase(report);
+  const std::vector<StepPoint> pts = step_points(report, phase);
+  std::string h;
+  h.reserve(64 * 1024 + pts.size() * 40);
+  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  h += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">";
+  h += "<script>window.addEventListener('error',function(e){var r=document.documentElement;"
+       "r.setAttribute('data-tm-errors',(r.getAttribute('data-tm-errors')||'')+(e.message||'error')+';');});</script>";
+  h += "<title>trainmeter: " + esc(name) + "</title><style>"
+       "body{font-family:sans-serif;margin:24px;color:#222;background:#fff}"
+       "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}"
+       "th{background:#f0f0f0}section{margin-bottom:28px}.na{color:#888}</style></head><body>\n";
+  h += "<h1>trainmeter report: " + esc(name) + "</h1>\n<section id=\"run\"><table>";
+  h += row("run id", string_at(report, "/run/id"));
+  h += row("status", string_at(report, "/run/status"));
+  h += row("start (UTC)", string_at(report, "/run/start_utc"));
+  h += row("end (UTC)", string_at(report, "/run/end_utc", "n/a"));
+  if (auto d = number_at(report, "/run/duration_s")) h += row("duration", human_duration_ns(*d * 1e9));
+  h += row("rank / world size", fmt::format("{} / {}", (long long)number_at(report, "/run/rank").value_or(0),
+                                            (long long)number_at(report, "/run/world_size").value_or(1)));
+  h += row("host", string_at(report, "/host/hostname", "n/a") + " — " + string_at(report, "/host/cpu_model", "n/a") +
+                       " — " + string_at(report, "/host/os", "n/a"));
+  if (const json* tags = json_at(report, "/run/tags"); tags && tags->is_object())
+    for (auto it = tags->begin(); it != tags->end(); ++it)
+      h += row("tag " + it.key(), it->is_string() ? it->get<std::string>() : it->dump());
+  h += "</table></section>\n";
+
+  h += "<section id=\"phases\"><h2>Phases</h2><table><tr><th>phase</th><th>steps</th><th>warm-up</th>"
+       "<th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>samples/s</th></tr>";
+  if (const json* phases = json_at(report, "/phases"); phases && phases->is_object())
+    for (auto it = phases->begin(); it != phases->end(); ++it) {
+      const json& p = it.value();
+      auto ns = [&](const char* ptr) {
+        auto v = number_at(p, ptr);
+        return v ? human_duration_ns(*v) : std::string("n/a");
+      };
+      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                       esc(it.key()), or_na(number_at(p, "/steps")), or_na(number_at(p, "/warmup_steps")),
+                       ns("/step_time_ns/mean"), ns("/step_time_ns/p50"), ns("/step_time_ns/p90"),
+                       ns("/step_time_ns/p99"), or_na(number_at(p, "/samples_per_s")));
+    }
+  h += "</table></section>\n";
+
+  h += "<section id=\"step-times\"><h2>Step time</h2>" + step_series_chart(pts, phase) + "</section>\n";
+  h += "<section id=\"histogram\"><h2>Step-time distribution</h2>" + histogram_chart(pts, phase) + "</section>\n";
+  h += "<section id=\"memory\"><h2>Memory</h2>" + memory_chart(report) + "<table>";
+  h += row("peak RSS", number_at(report, "/memory/peak_rss_bytes") ? human_bytes(*number_at(report, "/memory/peak_rss_bytes")) : "n/a");
+  h += row("peak tensor bytes", number_at(report, "/memory/peak_tensor_bytes") ? human_bytes(*number_at(report, "/memory/peak_tensor_bytes")) : "n/a");
+  h += "</table></section>\n";
+  h += "<section id=\"energy\"><h2>Energy</h2>" + energy_chart(report) + "<table>";
+  h += row("total", number_at(report, "/energy/total_j") ? human_energy_j(*number_at(report, "/energy/total_j")) : "n/a");
+  h += "</table></section>\n";
+
+  h += "<section id=\"carbon\"><h2>Carbon</h2><table>";
+  if (json_at(report, "/carbon") == nullptr) {
+    h += row("CO2e", "n/a (no carbon section)");
+  } else {
+    const auto kg = number_at(report, "/carbon/co2e_kg");
+    h += row("CO2e", kg ? fmt::format("{:.6g} g", *kg * 1000) : "n/a");
+    h += row("grid intensity", or_na(number_at(report, "/carbon/intensity_g_per_kwh")) + " g/kWh (" +
+                                   string_at(report, "/carbon/intensity_source") + ", " +
+                                   string_at(report, "/carbon/region", "no region") + ")");
+    h += row("source", string_at(report, "/carbon/data_source") + " " +
+                           or_na(number_at(report, "/carbon/data_year")));
+    h += row("PUE", or_na(number_at(report, "/carbon/pue")));
+    h += row("formula", string_at(report, "/carbon/formula"));
+    if (auto km = number_at(report, "/carbon/equivalents/car_km"))
+      h += row("equivalent", fmt::format("{:.4g} km by car ({} g/km, {})", *km,
+                                         or_na(number_at(report, "/carbon/equivalents/car_g_per_km")),
+                                         string_at(report, "/carbon/equivalents/car_source")));
+    if (auto f = number_at(report, "/carbon/equivalents/car_lifetime_fraction"))
+      h += row("equivalent", fmt::format("{:.3g} of a car's lifetime emissions ({})", *f,
+                                         string_at(report, "/carbon/equivalents/car_lifetime_source")));
+  }
+  if (auto total = number_at(report, "/cost/total"))
+    h += row("cost", fmt::format("{:.4g} {}", *total, string_at(report, "/cost/currency")));
+  h += "</table></section>\n";
+
+  h += "<section id=\"diagnostics\"><h2>Diagnostics</h2><table id=\"diagnostics-table\"><tr><th>source</th><th>status</th><th>count</th><th>message</th></tr>";
+  if (const json* diags = json_at(report, "/diagnostics"); diags && diags->is_array())
+    for (const auto& d : *diags)
+      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(string_at(d, "/source")),
+                       esc(string_at(d, "/status")), or_na(number_at(d, "/count")), esc(string_at(d, "/message")));
+  h += "</table></section>\n";
+  h += "<footer><small>trainmeter " + esc(string_at(report, "/trainmeter/version")) +
+       ", report schema " + or_na(number_at(report, "/schema_version")) + "</small></footer>\n";
+  h += "<script>document.documentElement.setAttribute('data-tm-charts',String(document.querySelectorAll('svg.chart').length));</script>\n";
+  h += "</body></html>\n";
+  return h;
+}
+
+}  // namespace trainmeter::detail

@@ -1,0 +1,306 @@
+// The JSONL stream through a real Session, recovery (including after SIGKILL at random moments),
+// failure handling (/dev/full, vanished directory) and bad stream input.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "export/recover.hpp"
+#include "report/json_io.hpp"
+#include "support/test_support.hpp"
+#include "trainmeter/session.hpp"
+
+using nlohmann::json;
+using trainmeter::test::read_file;
+using trainmeter::test::schema_errors;
+using trainmeter::test::TempDir;
+using trainmeter::test::write_file;
+namespace d = trainmeter::detail;
+
+namespace {
+
+const std::string kPhase = "eval \"q\" \\ new\nline \xc3\xa9";
+
+trainmeter::Config quiet_config(const TempDir& dir) {
+  trainmeter::Config c;
+  c.run_name = "stream \"test\"";
+  c.output = dir / "run.json";
+  c.energy_sources = {"estimate"};
+  c.progress = "off";
+  c.sample_interval_ms = 20;
+  c.flush_interval_ms = 50;
+  c.warmup_steps = 1;
+  return c;
+}
+
+std::vector<json> lines_of(const std::string& path) {
+  std::vector<json> out;
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+  return out;
+}
+
+void write_recovered(const std::string& path, const json& report) {
+  write_file(path, d::dump_report(report));
+}
+
+}  // namespace
+
+TEST_CASE("Stream: header, every step, samples, footer; recover rebuilds the phases", "[export][stream]") {
+  TempDir dir;
+  trainmeter::Config c = quiet_config(dir);
+  c.stream = dir / "sub/run.jsonl";
+  c.tags["who"] = "tab\there";
+  std::vector<std::int64_t> walls;
+  {
+    trainmeter::Session s(c);
+    const auto eval = s.phase(kPhase.c_str());
+    for (int i = 0; i < 30; ++i) {
+      auto st = s.step(2, i % 3 == 2 ? eval : trainmeter::Phase{0});
+      st.set_loss(i);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const auto r = s.finish();
+    REQUIRE(r.written);
+  }
+  const json report = trainmeter::test::read_json(dir / "run.json");
+  const auto lines = lines_of(c.stream);
+  REQUIRE(lines.size() >= 32);
+  CHECK(lines.front()["type"] == "header");
+  CHECK(lines.front()["run"]["name"] == "stream \"test\"");
+  CHECK(lines.front()["run"]["tags"]["who"] == "tab\there");
+  CHECK(lines.back()["type"] == "footer");
+  CHECK(lines.back()["status"] == "completed");
+  std::vector<json> steps;
+  int samples = 0;
+  for (const auto& l : lines) {
+    if (l["type"] == "step") steps.push_back(l);
+    if (l["type"] == "sample") ++samples;
+  }
+  REQUIRE(steps.size() == 30);
+  CHECK(samples >= 1);
+  // Each streamed step equals the report's step of the same index, key by key.
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    json s = steps[i];
+    s.erase("type");
+    json r = report["steps"][i];
+    r.erase("energy_j");
+    r.erase("energy_apportioned");
+    CHECK(s == r);
+  }
+  CHECK(steps[2]["phase"] == kPhase);
+
+  // Recovery of the complete stream: the phases equal the live report's.
+  const d::RecoverResult rec = d::recover_stream(c.stream);
+  REQUIRE(rec.error.empty());
+  REQUIRE(rec.report);
+  CHECK(rec.had_footer);
+  CHECK((*rec.report)["run"]["status"] == "completed");
+  for (const std::string& phase : {std::string("train"), kPhase}) {
+    const json& a = report["phases"][phase];
+    const json& b = (*rec.report)["phases"][phase];
+    CHECK(a["steps"] == b["steps"]);
+    CHECK(a["warmup_steps"] == b["warmup_steps"]);
+    CHECK(a["samples"] == b["samples"]);
+    for (const char* k : {"min", "max", "p50", "p90", "p95", "p99"})
+      CHECK(a["step_time_ns"][k] == b["step_time_ns"][k]);
+    CHECK(a["step_time_ns"]["mean"].get<double>() == Approx(b["step_time_ns"]["mean"].get<double>()).epsilon(1e-12));
+  }
+  const std::string out = dir / "recovered.json";
+  write_recovered(out, *rec.report);
+  CHECK(schema_errors(out) == "");
+
+  // The writer "dies" mid-line: drop the footer and tear the last step line.
+  std::string text = read_file(c.stream);
+  text = text.substr(0, text.rfind("{\"type\":\"footer\""));
+  text = text.substr(0, text.rfind("{\"type\":\"step\""));  // keep the last step out...
+  const std::string last_step = lines[lines.size() - 2].dump();
+  std::string torn_path = dir / "torn.jsonl";
+  write_file(torn_path, text + last_step.substr(0, last_step.size() / 2));
+  const d::RecoverResult torn = d::recover_stream(torn_path);
+  REQUIRE(torn.error.empty());
+  CHECK(torn.torn_last_line);
+  CHECK((*torn.report)["run"]["status"] == "crashed");
+  write_recovered(out, *torn.report);
+  CHECK(schema_errors(out) == "");
+
+  // The CLI end to end.
+  const auto cli = trainmeter::test::run_cli("recover '" + torn_path + "' -o '" + out + "'");
+  INFO(cli.output);
+  CHECK(cli.exit_code == 0);
+  CHECK(trainmeter::test::read_json(out)["run"]["status"] == "crashed");
+  CHECK(trainmeter::test::run_cli("validate '" + out + "'").exit_code == 0);
+}
+
+TEST_CASE("Stream on a full disk: diagnostics, training continues, report written", "[export][stream]") {
+  TempDir dir;
+  trainmeter::Config c = quiet_config(dir);
+  c.stream = "/dev/full";
+  trainmeter::Session s(c);
+  for (int i = 0; i < 20; ++i) {
+    auto st = s.step();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto r = s.finish();
+  REQUIRE(r.written);
+  const json report = trainmeter::test::read_json(dir / "run.json");
+  CHECK(report["run"]["steps_recorded"] == 20);
+  bool found = false;
+  for (const auto& d : report["diagnostics"])
+    if (d["source"] == "stream" && d["status"] == "io_error") {
+      found = true;
+      CHECK(d["message"].get<std::string>().find("/dev/full") != std::string::npos);
+      CHECK(d["count"].get<int>() >= 2);  // failed writes, then the stream stops
+    }
+  CHECK(found);
+  CHECK(schema_errors(dir / "run.json") == "");
+}
+
+TEST_CASE("Stream whose directory vanishes: diagnostic, report still written", "[export][stream]") {
+  TempDir dir;
+  trainmeter::Config c = quiet_config(dir);
+  c.stream = dir / "gone/run.jsonl";
+  trainmeter::Session s(c);
+  for (int i = 0; i < 5; ++i) auto st = s.step();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::filesystem::remove_all(dir / "gone");
+  for (int i = 0; i < 5; ++i) {
+    auto st = s.step();
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  REQUIRE(s.finish().written);
+  const json report = trainmeter::test::read_json(dir / "run.json");
+  bool found = false;
+  for (const auto& d : report["diagnostics"])
+    found = found || (d["source"] == "stream" && d["message"].get<std::string>().find("was removed") != std::string::npos);
+  CHECK(found);
+}
+
+TEST_CASE("A stream path that cannot be opened fails at construction naming the variable", "[export][stream]") {
+  TempDir dir;
+  write_file(dir / "file", "x");
+  trainmeter::Config c = quiet_config(dir);
+  c.stream = dir / "file/sub/run.jsonl";  // a regular file where a directory should be
+  try {
+    trainmeter::Session s(c);
+    FAIL("no error");
+  } catch (const trainmeter::Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("TRAINMETER_STREAM") != std::string::npos);
+    CHECK(m.find(c.stream) != std::string::npos);
+    CHECK(m.find("accepted") != std::string::npos);
+  }
+}
+
+TEST_CASE("recover rejects malformed, wrongly typed and huge input naming the line", "[export][stream][bad-input]") {
+  TempDir dir;
+  const std::string header =
+      R"({"type":"header","stream_version":1,"schema_version":1,"trainmeter":{"version":"x"},)"
+      R"("run":{"name":"n","id":"i","rank":0,"world_size":1,"start_utc":"2024-01-01T00:00:00.000Z","start_unix_ns":0,"command_line":[],"tags":{}},)"
+      R"("host":{"hostname":null,"os":null,"kernel":null,"cpu_model":null,"logical_cpus":null,"memory_bytes":null,"gpus":[],"torch_version":null,"cuda_version":null},"config":{}})";
+  const std::string step =
+      R"({"type":"step","index":0,"phase":"train","thread":0,"start_offset_ns":5,"wall_ns":10,"cpu_ns":null,"samples":1,"tokens":0,"warmup":false,"loss":null,"peak_tensor_bytes":null})";
+  auto recover = [&](const std::string& text) {
+    write_file(dir / "s.jsonl", text);
+    return d::recover_stream(dir / "s.jsonl");
+  };
+  const std::string p = dir / "s.jsonl";
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string s = step;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  CHECK(recover(header + "\n" + step + "\n").error.empty());
+  CHECK(recover("").error == p + ": empty file (no stream header)");
+  CHECK(recover(step + "\n").error == p + ": line 1: the first line is not a trainmeter stream header");
+  CHECK(recover(header + "\n{not json\n" + step + "\n").error.find(p + ": line 2: line 1, column 2:") == 0);
+  CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":\"10\"") + "\n").error ==
+        p + ": line 2: key 'wall_ns': expected a non-negative integer, got string");
+  CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":1e400") + "\n").error.find(p + ": line 2:") == 0);
+  CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":99999999999999999999999") + "\n").error ==
+        p + ": line 2: key 'wall_ns': expected a non-negative integer, got a non-integer or out-of-range number");
+  CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":-1") + "\n").error ==
+        p + ": line 2: key 'wall_ns': expected >= 0, got -1");
+  CHECK(recover(header + "\n" + replaced("\"phase\":\"train\"", "\"phase\":7") + "\n").error ==
+        p + ": line 2: key 'phase': expected a string, got integer");
+  CHECK(recover(header + "\n" + replaced("\"warmup\":false,", "") + "\n").error == p + ": line 2: missing key 'warmup'");
+  CHECK(recover(header + "\n" + step + "\n" + step + "\n").error == p + ": line 3: step index 0 does not follow 0");
+  CHECK(recover(header + "\n[1,2]\n").error == p + ": line 2: not a JSON object");
+  CHECK(recover(header + "\n{\"type\":\"bogus\"}\n").error == p + ": line 2: unknown line type 'bogus'");
+  CHECK(recover(header.substr(0, 40)).error.find(p + ": line 1:") == 0);  // torn header: nothing to recover
+  // A torn last line is tolerated.
+  const auto torn = recover(header + "\n" + step + "\n" + step.substr(0, 30));
+  CHECK(torn.error.empty());
+  CHECK(torn.torn_last_line);
+  CHECK(torn.steps == 1);
+  // ...but not a torn line followed by more lines.
+  CHECK(!recover(header + "\n" + step.substr(0, 30) + "\n" + step + "\n").error.empty());
+  // The CLI prints one line naming the file and line.
+  write_file(p, header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":true") + "\n");
+  const auto cli = trainmeter::test::run_cli("recover '" + p + "'");
+  CHECK(cli.exit_code == 2);
+  CHECK(cli.output == "trainmeter recover: " + p + ": line 2: key 'wall_ns': expected a non-negative integer, got boolean\n");
+}
+
+TEST_CASE("SIGKILL at random moments: the recovered report holds every flushed step", "[export][stream][kill]") {
+  std::mt19937 rng(20240501);
+  const int kFlushMs = 100, kStepMs = 5;
+  for (int round = 0; round < 5; ++round) {
+    TempDir dir;
+    const std::string stream = dir / "victim.jsonl";
+    int out_pipe[2];
+    REQUIRE(::pipe(out_pipe) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::dup2(out_pipe[1], 1);
+      ::close(out_pipe[0]);
+      ::setenv("TRAINMETER_STREAM", stream.c_str(), 1);
+      ::setenv("TRAINMETER_FLUSH_INTERVAL_MS", std::to_string(kFlushMs).c_str(), 1);
+      ::setenv("TRAINMETER_OUTPUT", (dir / "victim.json").c_str(), 1);
+      ::setenv("TRAINMETER_PROGRESS", "off", 1);
+      ::setenv("TRAINMETER_ENERGY_SOURCES", "estimate", 1);
+      ::execl(TRAINMETER_STREAM_VICTIM, TRAINMETER_STREAM_VICTIM, std::to_string(kStepMs).c_str(), (char*)nullptr);
+      ::_exit(127);
+    }
+    ::close(out_pipe[1]);
+    const int kill_after_ms = std::uniform_int_distribution<int>(150, 900)(rng);
+    std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+    REQUIRE(::kill(pid, SIGKILL) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status));
+    std::string printed;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(out_pipe[0], buf, sizeof buf)) > 0;) printed.append(buf, static_cast<std::size_t>(n));
+    ::close(out_pipe[0]);
+    const auto last_nl = printed.rfind('\n', printed.size() - 1);
+    const auto prev_nl = printed.rfind('\n', last_nl == 0 ? 0 : last_nl - 1);
+    const long completed = printed.empty() ? 0 : std::stol(printed.substr(prev_nl == std::string::npos ? 0 : prev_nl + 1));
+
+    const d::RecoverResult rec = d::recover_stream(stream);
+    INFO("round " << round << ", killed after " << kill_after_ms << " ms, " << completed << " steps completed; " << rec.error);
+    REQUIRE(rec.report);
+    CHECK((*rec.report)["run"]["status"] == "crashed");
+    const json& steps = (*rec.report)["steps"];
+    // Every recovered step is one that ran, in order, with no gap.
+    for (std::size_t i = 0; i < steps.size(); ++i) CHECK(steps[i]["index"] == i);
+    CHECK(static_cast<long>(steps.size()) <= completed);
+    // Lost at most one flush interval (plus the collector's drain latency and scheduling slack
+    // on a shared 2-core machine), measured in step time.
+    const double lost_ms = double(completed - static_cast<long>(steps.size())) * kStepMs * 1.1;
+    CHECK(lost_ms <= kFlushMs + 150);
+    const std::string out = dir / "recovered.json";
+    write_recovered(out, *rec.report);
+    CHECK(schema_errors(out) == "");
+  }
+}
