@@ -319,13 +319,11 @@ class EnergyComponent final : public Component {
         c.provenance = "measured";
         c.kind = Kind::kNvmlEnergy;
         c.counter = CounterTracker(1e-3, 0, kMaxPlausibleWatts);
-        c.state = State::kQualified;
         tried_.push_back({c.source, "ok", "total energy counter (mJ) of " + g.info.name});
       } else if (g.info.power) {
         c.source = "nvml:" + dev + ":power";
         c.provenance = "integrated";
         c.kind = Kind::kNvmlPower;
-        c.state = State::kQualified;
         tried_.push_back({c.source, "ok",
                           "no energy counter (pre-Volta or unsupported); power (mW) integrated "
                           "by the sampler"});
@@ -334,7 +332,6 @@ class EnergyComponent final : public Component {
         c.source = "estimate:gpu-tdp";
         c.provenance = "estimated";
         c.kind = Kind::kEstimateGpu;
-        c.state = State::kQualified;
         gpu_tdp_.resize(gpus_.size() + 1);
         gpu_tdp_[gi] = t;
         tried_.push_back({"nvml:" + dev, diag::kUnsupported,
@@ -431,6 +428,9 @@ class EnergyComponent final : public Component {
           machine_j = read_gpu(c, now_ns, dt_s);
           GpuState& g = gpus_[c.index];
           if (machine_j) {
+            // Qualified by a successful reading: a GPU whose every call fails reports nothing,
+            // not 0 J.
+            c.state = State::kQualified;
             attributed_j = *machine_j * g.share.share;
             ++c.attribution_counts[g.share.attribution];
           }
@@ -785,7 +785,7 @@ class EnergyComponent final : public Component {
       if (c.kind == Kind::kEstimateCpu || c.kind == Kind::kEstimateRam) continue;
       tried_.push_back({c.source, diag::kSkipped,
                         c.state == State::kPending
-                            ? "never showed a non-zero reading"
+                            ? "never gave a usable reading"
                             : "a preferred source measured the same component"});
     }
     energy["components"] = components;

@@ -132,7 +132,9 @@ TEST_CASE("two packages are both counted, each once", "[energy]") {
   energy->stop(at(1));
   json report = blank_report();
   energy->contribute(report);
-  REQUIRE(report["energy"]["components"].size() == 2);
+  // Two CPU components (one per package) and the RAM estimate, as no DRAM domain is measured.
+  REQUIRE(report["energy"]["components"].size() == 3);
+  CHECK((*component(report, "estimate:rss"))["energy_j"] == 0.0);
   CHECK((*component(report, "rapl:package-0"))["energy_j"].get<double>() ==
         Approx(12.345678).margin(kUj));
   CHECK((*component(report, "rapl:package-1"))["energy_j"].get<double>() ==
