@@ -11,7 +11,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "trainmeter/session.hpp"
 #include "trainmeter/version.hpp"
@@ -27,9 +26,10 @@ namespace torch {
 
 /// Sizes of a module's parameters and buffers (recursively, each distinct tensor counted once).
 /// Element counts are numel(); bytes are numel() x element size (the logical size, also for
-/// non-contiguous tensors). Undefined tensors are skipped and counted.
+/// non-contiguous tensors). Undefined tensors are skipped (libtorch's named_parameters() already
+/// omits them; `undefined_tensors` counts any that an accessor still returns).
 struct ModelFootprint {
-  std::int64_t parameters = 0;            ///< elements in parameters
+  std::int64_t parameters = 0;  ///< elements in parameters
   std::int64_t parameter_tensors = 0;
   std::int64_t trainable_parameters = 0;  ///< elements with requires_grad
   std::int64_t frozen_parameters = 0;     ///< elements without requires_grad

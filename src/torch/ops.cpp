@@ -148,9 +148,12 @@ bool conv_out_spatial(const at::Tensor& input, const at::Tensor& weight,
   bool same = false;
   if (pad_i < in.size() && in[pad_i].isString()) {
     const std::string& mode = in[pad_i].toStringRef();
-    if (mode == "same") same = true;
-    else if (mode == "valid") std::fill(pad, pad + dims, 0);
-    else return false;
+    if (mode == "same")
+      same = true;
+    else if (mode == "valid")
+      std::fill(pad, pad + dims, 0);
+    else
+      return false;
   } else if (!int_list_at(in, pad_i, dims, pad)) {
     return false;
   }
@@ -190,7 +193,8 @@ double convolution_flops(c10::ArrayRef<const c10::IValue> in) noexcept {
     const std::size_t dims = static_cast<std::size_t>(w->dim() - 2);
     const bool batched = x->dim() == w->dim();
     std::int64_t spatial[3];
-    for (std::size_t d = 0; d < dims; ++d) spatial[d] = x->size((batched ? 2 : 1) + static_cast<std::int64_t>(d));
+    for (std::size_t d = 0; d < dims; ++d)
+      spatial[d] = x->size((batched ? 2 : 1) + static_cast<std::int64_t>(d));
     return conv_core(*x, *w, spatial, dims);
   }
   std::int64_t out[3];
@@ -229,15 +233,24 @@ double convolution_backward_flops(c10::ArrayRef<const c10::IValue> in) noexcept 
 double op_flops(FlopKind kind, c10::ArrayRef<const c10::IValue> in) noexcept {
   try {
     switch (kind) {
-      case FlopKind::kNone: return -1;
-      case FlopKind::kMm: return mm_flops(tensor_at(in, 0), tensor_at(in, 1));
-      case FlopKind::kAddmm: return mm_flops(tensor_at(in, 1), tensor_at(in, 2));
-      case FlopKind::kBmm: return bmm_flops(tensor_at(in, 0), tensor_at(in, 1));
-      case FlopKind::kMatmul: return matmul_flops(tensor_at(in, 0), tensor_at(in, 1));
-      case FlopKind::kLinear: return linear_flops(tensor_at(in, 0), tensor_at(in, 1));
-      case FlopKind::kConv: return conv_flops(in);
-      case FlopKind::kConvolution: return convolution_flops(in);
-      case FlopKind::kConvolutionBackward: return convolution_backward_flops(in);
+      case FlopKind::kNone:
+        return -1;
+      case FlopKind::kMm:
+        return mm_flops(tensor_at(in, 0), tensor_at(in, 1));
+      case FlopKind::kAddmm:
+        return mm_flops(tensor_at(in, 1), tensor_at(in, 2));
+      case FlopKind::kBmm:
+        return bmm_flops(tensor_at(in, 0), tensor_at(in, 1));
+      case FlopKind::kMatmul:
+        return matmul_flops(tensor_at(in, 0), tensor_at(in, 1));
+      case FlopKind::kLinear:
+        return linear_flops(tensor_at(in, 0), tensor_at(in, 1));
+      case FlopKind::kConv:
+        return conv_flops(in);
+      case FlopKind::kConvolution:
+        return convolution_flops(in);
+      case FlopKind::kConvolutionBackward:
+        return convolution_backward_flops(in);
     }
   } catch (...) {
     // IValue accessors throw on type mismatches we did not foresee: the call's FLOPs are unknown.
@@ -253,7 +266,7 @@ constexpr const char* kSource = "ops";
 constexpr int kMaxDepth = 64;
 constexpr std::size_t kTableSize = 1024;  // power of two; distinct op names in practice: < 200
 constexpr std::size_t kMaxName = 95;
-constexpr std::size_t kTopOps = 30;
+constexpr std::size_t kTopOps = 100;  // a training step of a real model has 40-150 distinct ops
 
 // Ops on threads that are not accounting, while a callback is installed on some thread
 // (process-wide: the callback has no user pointer). Read as a difference around each step.
@@ -566,7 +579,8 @@ nlohmann::json number_or_null(double v, bool known) {
 
 class OpsComponent final : public Component {
  public:
-  OpsComponent(std::shared_ptr<OpsState> state, RunContext* ctx) : state_(std::move(state)), ctx_(ctx) {}
+  OpsComponent(std::shared_ptr<OpsState> state, RunContext* ctx)
+      : state_(std::move(state)), ctx_(ctx) {}
   ~OpsComponent() override {
     std::lock_guard<std::mutex> lock(state_->mutex);
     // The session (its HotState and context) goes away with us; a guard that outlives it must
@@ -589,20 +603,23 @@ class OpsComponent final : public Component {
             "a libtorch profiler was active on the training thread: op accounting stepped aside "
             "for the steps it would have accounted");
       if (s.install_failures > 0)
-        ctx_->diagnostics.add_count(kSource, diag::kError, s.install_failures,
-                                    "libtorch refused to add or remove the RecordFunction callback");
+        ctx_->diagnostics.add_count(
+            kSource, diag::kError, s.install_failures,
+            "libtorch refused to add or remove the RecordFunction callback");
       if (s.table_full_calls > 0)
         ctx_->diagnostics.add_count(kSource, diag::kDropped, s.table_full_calls,
                                     fmt::format("more than {} distinct op names: calls of further "
                                                 "names were counted under \"(other)\"",
                                                 kTableSize - 2));
       if (s.deep_ops > 0)
-        ctx_->diagnostics.add_count(kSource, diag::kDropped, s.deep_ops,
-                                    fmt::format("ops nested deeper than {} levels were not timed", kMaxDepth));
+        ctx_->diagnostics.add_count(
+            kSource, diag::kDropped, s.deep_ops,
+            fmt::format("ops nested deeper than {} levels were not timed", kMaxDepth));
       if (s.unmatched_ends + s.unfinished_ops > 0)
-        ctx_->diagnostics.add_count(kSource, diag::kInvalidReading, s.unmatched_ends + s.unfinished_ops,
-                                    "op start and end callbacks did not pair up on the training "
-                                    "thread (ops finished on another thread, or a step ended inside an op)");
+        ctx_->diagnostics.add_count(
+            kSource, diag::kInvalidReading, s.unmatched_ends + s.unfinished_ops,
+            "op start and end callbacks did not pair up on the training "
+            "thread (ops finished on another thread, or a step ended inside an op)");
     } catch (...) {
       ctx_->diagnostics.add(kSource, diag::kError, "could not build the ops section");
     }
@@ -648,7 +665,8 @@ class OpsComponent final : public Component {
         {"top", std::move(top)},
         {"flops_per_step", number_or_null(s.flops_total / steps, any)},
         {"achieved_flops_per_s",
-         number_or_null(s.flops_total / (1e-9 * double(s.accounted_wall_ns)), any && s.accounted_wall_ns > 0)},
+         number_or_null(s.flops_total / (1e-9 * double(s.accounted_wall_ns)),
+                        any && s.accounted_wall_ns > 0)},
         {"coverage", number_or_null(double(s.covered_ns) / double(s.accounted_wall_ns),
                                     any && s.accounted_wall_ns > 0)},
         {"accounted_wall_ns", s.accounted_wall_ns},
@@ -659,7 +677,8 @@ class OpsComponent final : public Component {
         {"notes",
          {"time: host-side elapsed time around each op on the training thread (steady clock), like "
           "the 'CPU time' columns of libtorch's profiler; self = total minus nested ops",
-          "top: ops sorted by self time over all accounted steps; flops: FLOPs of the op's own "
+          "top: up to 100 ops sorted by self time over all accounted steps; flops: FLOPs of the "
+          "op's own "
           "calls including work of nested ops (linear -> addmm), null where no formula applies",
           "flops_per_step: outermost counted ops only, a multiply-add counts 2; bias and "
           "activation work not counted; convolution_backward = forward FLOPs for grad_input plus "
@@ -679,8 +698,8 @@ class OpsComponent final : public Component {
     for (std::size_t i = 0; i < s.slots_used; ++i)
       by_step[{s.slots[i].start_ns - ctx_->start_ns, s.slots[i].thread}] = &s.slots[i];
     for (auto& step : steps) {
-      const auto it = by_step.find(
-          {step.value("start_offset_ns", std::int64_t{0}), step.value("thread", 0)});
+      const auto it =
+          by_step.find({step.value("start_offset_ns", std::int64_t{0}), step.value("thread", 0)});
       if (it == by_step.end()) continue;
       step["ops_accounted"] = true;
       step["ops_calls"] = it->second->calls;
@@ -723,7 +742,9 @@ OpAccounting& OpAccounting::operator=(OpAccounting&& other) noexcept {
   }
   return *this;
 }
-OpAccounting::~OpAccounting() { reset(); }
+OpAccounting::~OpAccounting() {
+  reset();
+}
 
 void OpAccounting::reset() noexcept {
   if (!installed_) return;
@@ -742,7 +763,8 @@ void OpAccounting::reset() noexcept {
 }
 
 OpAccounting account_ops(Session& session) noexcept {
-  if (!session.enabled() || session.impl() == nullptr || !session.config().ops) return OpAccounting();
+  if (!session.enabled() || session.impl() == nullptr || !session.config().ops)
+    return OpAccounting();
   detail::SessionImpl* impl = session.impl();
   try {
     detail::Registry& reg = detail::registry();
@@ -756,15 +778,16 @@ OpAccounting account_ops(Session& session) noexcept {
         if (auto existing = e.second.lock()) {
           std::lock_guard<std::mutex> state_lock(existing->mutex);
           if (existing->session == impl) {
-            impl->context().diagnostics.add(detail::kSource, detail::diag::kSkipped,
-                                            "account_ops called again for a session that already "
-                                            "accounts ops: the first call's thread keeps accounting");
+            impl->context().diagnostics.add(
+                detail::kSource, detail::diag::kSkipped,
+                "account_ops called again for a session that already "
+                "accounts ops: the first call's thread keeps accounting");
             return OpAccounting();
           }
         }
     const Config& cfg = session.config();
-    const std::size_t slots = static_cast<std::size_t>(
-        std::min<std::uint64_t>(cfg.max_retained_steps / std::max<std::uint64_t>(cfg.ops_every, 1) + 1, 100000));
+    const std::size_t slots = static_cast<std::size_t>(std::min<std::uint64_t>(
+        cfg.max_retained_steps / std::max<std::uint64_t>(cfg.ops_every, 1) + 1, 100000));
     auto state = std::make_shared<detail::OpsState>(cfg.ops_every, cfg.warmup_steps, slots);
     state->owner = std::this_thread::get_id();
     state->session = impl;

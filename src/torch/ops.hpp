@@ -14,13 +14,13 @@ namespace trainmeter::detail {
 /// Ops whose FLOPs we derive from input shapes. kNone: no formula (the report says null).
 enum class FlopKind : std::uint8_t {
   kNone,
-  kMm,                   // aten::mm(a[n,k], b[k,m])
-  kAddmm,                // aten::addmm(bias, a[n,k], b[k,m])
-  kBmm,                  // aten::bmm(a[b,n,k], b[b,k,m])
-  kMatmul,               // aten::matmul, any ranks with broadcasting
-  kLinear,               // aten::linear(x[..., in], w[out, in], bias)
-  kConv,                 // aten::conv1d/2d/3d(input, weight, bias, stride, padding, dilation, groups)
-  kConvolution,          // aten::convolution/_convolution(..., transposed, output_padding, groups)
+  kMm,           // aten::mm(a[n,k], b[k,m])
+  kAddmm,        // aten::addmm(bias, a[n,k], b[k,m])
+  kBmm,          // aten::bmm(a[b,n,k], b[b,k,m])
+  kMatmul,       // aten::matmul, any ranks with broadcasting
+  kLinear,       // aten::linear(x[..., in], w[out, in], bias)
+  kConv,         // aten::conv1d/2d/3d(input, weight, bias, stride, padding, dilation, groups)
+  kConvolution,  // aten::convolution/_convolution(..., transposed, output_padding, groups)
   kConvolutionBackward,  // aten::convolution_backward(grad_out, input, weight, ..., output_mask)
 };
 

@@ -1,0 +1,561 @@
+// trainmeter::torch tensor-memory tracking: the allocator reporter, the MemoryTracking guard,
+// CUDA caching-allocator statistics and the component that writes them into the report.
+#include <c10/core/Allocator.h>
+#include <c10/util/ThreadLocalDebugInfo.h>
+#include <torch/csrc/api/include/torch/version.h>
+#include <torch/csrc/profiler/orchestration/observer.h>
+
+#ifdef TRAINMETER_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+#include <algorithm>
+#include <map>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/session_impl.hpp"
+#include "torch/torch_state.hpp"
+#include "trainmeter/torch.hpp"
+
+namespace trainmeter::detail {
+
+namespace {
+
+constexpr const char* kSource = "memory.torch";
+namespace prof = ::torch::profiler::impl;
+
+// Derives from libtorch's ProfilerStateBase, not just MemoryReportingInfoBase: the PROFILER_STATE
+// slot we must occupy is read by libtorch with static_cast<ProfilerStateBase*> (profilerEnabled(),
+// enableProfiler's "already enabled" check). As a real ProfilerStateBase whose config says
+// Disabled, those reads are well-defined and answer "no profiler", instead of reinterpreting an
+// unrelated object.
+class AllocatorReporter final : public prof::ProfilerStateBase {
+ public:
+  explicit AllocatorReporter(std::shared_ptr<TensorMemoryState> memory)
+      : prof::ProfilerStateBase(prof::ProfilerConfig(prof::ProfilerState::Disabled)),
+        memory_(std::move(memory)),
+        raw_(memory_.get()) {}
+
+#if TORCH_VERSION_MAJOR >= 2
+  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, size_t /*total_allocated*/,
+                         size_t /*total_reserved*/, c10::Device device) override {
+    record(alloc_size, device);
+  }
+  void reportOutOfMemory(int64_t /*alloc_size*/, size_t /*total_allocated*/,
+                         size_t /*total_reserved*/, c10::Device /*device*/) override {
+    raw_->record_out_of_memory();
+  }
+#else
+  void reportMemoryUsage(void* /*ptr*/, int64_t alloc_size, int64_t /*total_allocated*/,
+                         int64_t /*total_reserved*/, c10::Device device) override {
+    record(alloc_size, device);
+  }
+  void reportOutOfMemory(int64_t /*alloc_size*/, int64_t /*total_allocated*/,
+                         int64_t /*total_reserved*/, c10::Device /*device*/) override {
+    raw_->record_out_of_memory();
+  }
+#endif
+
+  bool memoryProfilingEnabled() const override {
+    return true;
+  }
+  prof::ActiveProfilerType profilerType() override {
+    return prof::ActiveProfilerType::NONE;
+  }
+
+ private:
+  void record(int64_t bytes, c10::Device device) noexcept {
+    if (device.is_cpu())
+      raw_->record_cpu(bytes);
+    else if (device.is_cuda())
+      raw_->record_cuda(device.index() < 0 ? 0 : static_cast<int>(device.index()), bytes);
+    else
+      raw_->record_other();
+  }
+
+  std::shared_ptr<TensorMemoryState> memory_;  // keeps the counters alive while installed
+  TensorMemoryState* raw_;
+};
+
+// --- CUDA caching allocator -------------------------------------------------------------------
+
+struct CudaStats {
+  std::int64_t allocated = 0, allocated_peak = 0, reserved = 0, reserved_peak = 0;
+};
+
+int cuda_device_count() noexcept {
+#ifdef TRAINMETER_WITH_CUDA
+  return static_cast<int>(c10::cuda::device_count());
+#else
+  return 0;
+#endif
+}
+
+// Reads one device's aggregate statistics. Never synchronises the device: getDeviceStats only
+// takes the allocator's host-side mutex. False when the allocator has not been initialised for
+// the device yet (libtorch throws "Invalid device argument" then).
+bool read_cuda_stats(int device, CudaStats& out) noexcept {
+#ifdef TRAINMETER_WITH_CUDA
+  try {
+    const auto stats =
+        c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+    // Index 0 is StatType::AGGREGATE (small + large pools) in every libtorch version; the enum
+    // moved namespaces in 2.x, the index did not.
+    out.allocated = stats.allocated_bytes[0].current;
+    out.allocated_peak = stats.allocated_bytes[0].peak;
+    out.reserved = stats.reserved_bytes[0].current;
+    out.reserved_peak = stats.reserved_bytes[0].peak;
+    return true;
+  } catch (...) {
+    return false;
+  }
+#else
+  (void)device;
+  (void)out;
+  return false;
+#endif
+}
+
+void reset_cuda_peaks(int device) noexcept {
+#ifdef TRAINMETER_WITH_CUDA
+  try {
+    c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device));
+  } catch (...) {
+  }
+#else
+  (void)device;
+#endif
+}
+
+/// Per-step CUDA peaks, written by the step hooks (training thread, lock-free: one fetch_add per
+/// step claims a pre-allocated slot) and read at contribute().
+struct CudaStepPeaks {
+  static constexpr int kMaxDevices = 8;
+  struct Slot {
+    std::int64_t start_ns;
+    std::uint16_t thread;
+    std::int8_t devices;
+    std::int64_t allocated_peak[kMaxDevices];
+    std::int64_t reserved_peak[kMaxDevices];
+  };
+  std::vector<Slot> slots;
+  std::atomic<std::uint64_t> used{0};
+  std::atomic<std::uint64_t> dropped{0};
+  int devices = 0;
+};
+
+}  // namespace
+
+struct TorchState {
+  std::shared_ptr<TensorMemoryState> memory = std::make_shared<TensorMemoryState>();
+  std::shared_ptr<AllocatorReporter> reporter = std::make_shared<AllocatorReporter>(memory);
+
+  std::mutex mutex;  // guards everything below
+  SessionImpl* session = nullptr;
+  RunContext* ctx = nullptr;  // nullptr once the session's component is gone
+  HotState* hot = nullptr;
+  int installs = 0;
+  bool ever_installed = false;
+  std::optional<nlohmann::json> model;
+
+  // Opt-in per-step CUDA peaks (config.cuda_peak_reset with a CUDA device).
+  CudaStepPeaks step_peaks;
+  StepHooks hooks{};
+
+  void add_diagnostic(const char* status, const std::string& message) noexcept {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (ctx != nullptr) ctx->diagnostics.add(kSource, status, message);
+  }
+};
+
+namespace {
+
+void on_step_begin(void* p) noexcept {
+  auto* s = static_cast<TorchState*>(p);
+  for (int d = 0; d < s->step_peaks.devices; ++d) reset_cuda_peaks(d);
+}
+
+void on_step_end(void* p, StepRecord& r) noexcept {
+  auto* s = static_cast<TorchState*>(p);
+  CudaStepPeaks& sp = s->step_peaks;
+  const std::uint64_t i = sp.used.fetch_add(1, std::memory_order_relaxed);
+  if (i >= sp.slots.size()) {
+    sp.dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  CudaStepPeaks::Slot& slot = sp.slots[i];
+  slot.start_ns = r.start_ns;
+  slot.thread = r.thread;
+  slot.devices = static_cast<std::int8_t>(sp.devices);
+  for (int d = 0; d < sp.devices; ++d) {
+    CudaStats st;
+    const bool ok = read_cuda_stats(d, st);
+    slot.allocated_peak[d] = ok ? st.allocated_peak : -1;
+    slot.reserved_peak[d] = ok ? st.reserved_peak : -1;
+  }
+}
+
+class TorchMemoryComponent final : public Component {
+ public:
+  TorchMemoryComponent(std::shared_ptr<TorchState> state, RunContext* ctx, HotState* hot)
+      : state_(std::move(state)), ctx_(ctx) {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->ctx = ctx;
+    state_->hot = hot;
+  }
+  ~TorchMemoryComponent() override {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    // The session (and its HotState) goes away with us: guards that outlive it must not touch it.
+    state_->ctx = nullptr;
+    state_->hot = nullptr;
+    state_->session = nullptr;
+  }
+
+  const char* name() const noexcept override { return kSource; }
+
+  void start(std::int64_t now_ns) noexcept override { sample(now_ns); }
+
+  void sample(std::int64_t /*now_ns*/) noexcept override {
+    const int n = std::min(cuda_device_count(), TensorMemoryState::kMaxCudaDevices);
+    if (n <= 0) return;
+    if (cuda_.size() < static_cast<std::size_t>(n)) cuda_.resize(static_cast<std::size_t>(n));
+    for (int d = 0; d < n; ++d) {
+      CudaStats st;
+      if (!read_cuda_stats(d, st)) continue;
+      Cuda& c = cuda_[static_cast<std::size_t>(d)];
+      c.valid = true;
+      c.last = st;
+      // With per-step resets the allocator's own peak only covers the current step; the run
+      // peak is the largest we have seen.
+      c.max_allocated_peak = std::max(c.max_allocated_peak, st.allocated_peak);
+      c.max_reserved_peak = std::max(c.max_reserved_peak, st.reserved_peak);
+    }
+  }
+
+  void stop(std::int64_t now_ns) noexcept override { sample(now_ns); }
+
+  void contribute(nlohmann::json& report) noexcept override {
+    try {
+      using nlohmann::json;
+      std::optional<json> model;
+      bool installed = false;
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        model = state_->model;
+        installed = state_->ever_installed;
+      }
+      if (model) report["model"] = std::move(*model);
+
+      json& m = report["memory"];
+      if (!m.is_object()) m = json::object();
+      json notes = json::array();
+      const TensorMemoryState& mem = *state_->memory;
+      if (installed) {
+        json peaks = {{"cpu", mem.cpu_peak()}};
+        json current = {{"cpu", mem.cpu_current()}};
+        for (int d = 0; d < TensorMemoryState::kMaxCudaDevices; ++d) {
+          const auto& c = mem.cuda(d);
+          if (c.events.load(std::memory_order_relaxed) == 0) continue;
+          peaks[fmt::format("cuda:{}", d)] = c.peak.load(std::memory_order_relaxed);
+          current[fmt::format("cuda:{}", d)] = c.current.load(std::memory_order_relaxed);
+        }
+        m["peak_tensor_bytes"] = std::move(peaks);
+        m["tensor_tracking"] = {
+            {"current_bytes_at_finish", std::move(current)},
+            {"cpu_events", mem.cpu_events()},
+            {"other_device_events", mem.other_events()},
+            {"out_of_memory_events", mem.oom_events()},
+        };
+        notes.push_back(
+            "peak_tensor_bytes: highest bytes of tensors allocated through libtorch's allocators "
+            "while tracking was on (trainmeter::torch::track_memory) and not yet freed; exact "
+            "per allocator event, excludes allocator caching, the CUDA context and OpenMP "
+            "workers' private allocations");
+        if (mem.oom_events() > 0)
+          ctx_->diagnostics.add_count(kSource, diag::kError, mem.oom_events(),
+                                      "libtorch reported out-of-memory while tracking");
+      } else if (!m.contains("peak_tensor_bytes")) {
+        m["peak_tensor_bytes"] = nullptr;
+      }
+
+      json cuda = json::object();
+      const bool per_step = ctx_->config.cuda_peak_reset && state_->step_peaks.devices > 0;
+      for (std::size_t d = 0; d < cuda_.size(); ++d) {
+        const Cuda& c = cuda_[d];
+        if (!c.valid) continue;
+        cuda[fmt::format("cuda:{}", d)] = {
+            {"allocated_bytes", c.last.allocated},
+            {"allocated_peak_bytes", c.max_allocated_peak},
+            {"reserved_bytes", c.last.reserved},
+            {"reserved_peak_bytes", c.max_reserved_peak},
+        };
+      }
+      if (!cuda.empty()) {
+        m["cuda"] = std::move(cuda);
+        notes.push_back(
+            per_step ? "cuda: caching-allocator statistics; peaks were reset at every step "
+                       "(cuda_peak_reset), run peaks are the largest step peaks seen"
+                     : "cuda: caching-allocator statistics; peaks are the allocator's own, since "
+                       "the process started or the program last reset them");
+      } else if (!m.contains("cuda")) {
+        m["cuda"] = nullptr;
+      }
+      if (per_step) annotate_steps(report);
+
+      json& existing = m["notes"];
+      if (!existing.is_array()) existing = json::array();
+      for (auto& n : notes) existing.push_back(std::move(n));
+    } catch (...) {
+      ctx_->diagnostics.add(kSource, diag::kError, "could not build the tensor-memory figures");
+    }
+  }
+
+ private:
+  struct Cuda {
+    bool valid = false;
+    CudaStats last;
+    std::int64_t max_allocated_peak = 0, max_reserved_peak = 0;
+  };
+
+  void annotate_steps(nlohmann::json& report) {
+    CudaStepPeaks& sp = state_->step_peaks;
+    const std::uint64_t n = std::min<std::uint64_t>(sp.used.load(), sp.slots.size());
+    std::map<std::pair<std::int64_t, int>, const CudaStepPeaks::Slot*> by_step;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const auto& slot = sp.slots[i];
+      by_step[{slot.start_ns - ctx_->start_ns, slot.thread}] = &slot;
+      for (int d = 0; d < slot.devices; ++d) {
+        if (d >= static_cast<int>(cuda_.size())) break;
+        cuda_[static_cast<std::size_t>(d)].max_allocated_peak =
+            std::max(cuda_[static_cast<std::size_t>(d)].max_allocated_peak, slot.allocated_peak[d]);
+      }
+    }
+    nlohmann::json& steps = report["steps"];
+    if (!steps.is_array()) return;
+    for (auto& s : steps) {
+      const auto it =
+          by_step.find({s.value("start_offset_ns", std::int64_t{0}), s.value("thread", 0)});
+      if (it == by_step.end()) continue;
+      nlohmann::json alloc = nlohmann::json::object(), reserved = nlohmann::json::object();
+      for (int d = 0; d < it->second->devices; ++d) {
+        const auto name = fmt::format("cuda:{}", d);
+        alloc[name] = it->second->allocated_peak[d] >= 0
+                          ? nlohmann::json(it->second->allocated_peak[d])
+                          : nlohmann::json(nullptr);
+        reserved[name] = it->second->reserved_peak[d] >= 0
+                             ? nlohmann::json(it->second->reserved_peak[d])
+                             : nlohmann::json(nullptr);
+      }
+      s["cuda_allocated_peak_bytes"] = std::move(alloc);
+      s["cuda_reserved_peak_bytes"] = std::move(reserved);
+    }
+    if (sp.dropped.load() > 0)
+      ctx_->diagnostics.add_count(kSource, diag::kDropped, sp.dropped.load(),
+                                  "per-step CUDA peaks beyond max_retained_steps were not kept");
+  }
+
+  std::shared_ptr<TorchState> state_;
+  RunContext* ctx_;
+  std::vector<Cuda> cuda_;
+};
+
+struct Registry {
+  std::mutex mutex;
+  std::vector<std::pair<SessionImpl*, std::weak_ptr<TorchState>>> entries;
+};
+Registry& registry() {
+  static Registry r;  // function-local: nothing runs at static initialisation
+  return r;
+}
+
+}  // namespace
+
+std::shared_ptr<TorchState> make_torch_state() {
+  return std::make_shared<TorchState>();
+}
+
+TensorMemoryState& tensor_memory(TorchState& state) noexcept {
+  return *state.memory;
+}
+
+std::unique_ptr<Component> make_torch_memory_component(std::shared_ptr<TorchState> state,
+                                                       RunContext* ctx, HotState* hot) {
+  return std::make_unique<TorchMemoryComponent>(std::move(state), ctx, hot);
+}
+
+std::shared_ptr<TorchState> torch_state_for(SessionImpl* session) noexcept {
+  if (session == nullptr) return nullptr;
+  try {
+    Registry& reg = registry();
+    std::lock_guard<std::mutex> lock(reg.mutex);
+    auto& entries = reg.entries;
+    entries.erase(std::remove_if(entries.begin(), entries.end(),
+                                 [](const auto& e) { return e.second.expired(); }),
+                  entries.end());
+    for (const auto& e : entries)
+      if (e.first == session)
+        if (auto s = e.second.lock()) {
+          std::lock_guard<std::mutex> state_lock(s->mutex);
+          if (s->session == session) return s;
+        }
+    auto state = std::make_shared<TorchState>();
+    state->session = session;
+    if (!session->add_component(
+            make_torch_memory_component(state, &session->context(), session->hot())))
+      return nullptr;
+    entries.emplace_back(session, state);
+    return state;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+bool install_reporter(TorchState& state) noexcept {
+  try {
+    c10::DebugInfoBase* current =
+        c10::ThreadLocalDebugInfo::get(c10::DebugInfoKind::PROFILER_STATE);
+    if (current != nullptr) return false;
+    c10::ThreadLocalDebugInfo::_push(c10::DebugInfoKind::PROFILER_STATE, state.reporter);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+bool uninstall_reporter(TorchState& state) noexcept {
+  try {
+    // _pop removes the most recent entry of any kind (and throws if it is not PROFILER_STATE),
+    // so check first that the most recent entry is ours: popping someone else's would corrupt
+    // their scope.
+    if (c10::ThreadLocalDebugInfo::_peek(c10::DebugInfoKind::PROFILER_STATE).get() !=
+        state.reporter.get())
+      return false;
+    c10::ThreadLocalDebugInfo::_pop(c10::DebugInfoKind::PROFILER_STATE);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace trainmeter::detail
+
+TRAINMETER_BEGIN_NAMESPACE
+namespace torch {
+
+struct MemoryTracking::Installed {
+  std::shared_ptr<detail::TorchState> state;
+  std::thread::id owner;
+};
+
+MemoryTracking::MemoryTracking(std::unique_ptr<Installed> installed) noexcept
+    : installed_(std::move(installed)) {}
+MemoryTracking::MemoryTracking(MemoryTracking&& other) noexcept = default;
+MemoryTracking& MemoryTracking::operator=(MemoryTracking&& other) noexcept {
+  if (this != &other) {
+    reset();
+    installed_ = std::move(other.installed_);
+  }
+  return *this;
+}
+MemoryTracking::~MemoryTracking() {
+  reset();
+}
+
+void MemoryTracking::reset() noexcept {
+  if (!installed_) return;
+  std::unique_ptr<Installed> inst = std::move(installed_);
+  detail::TorchState& s = *inst->state;
+  if (std::this_thread::get_id() != inst->owner) {
+    // Another thread's thread-local slot cannot be reached from here; the reporter stays there
+    // (its counters are kept alive by it), harmless but no longer reported.
+    s.add_diagnostic(detail::diag::kError,
+                     "MemoryTracking destroyed on another thread than the one that created it: "
+                     "the reporter stays installed on the creating thread");
+  } else if (!detail::uninstall_reporter(s)) {
+    s.add_diagnostic(detail::diag::kError,
+                     "MemoryTracking could not remove the reporter: a later debug-info entry "
+                     "(e.g. a profiler started inside the tracked scope and not stopped) is still "
+                     "installed on this thread; the reporter stays installed");
+  }
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (--s.installs == 0 && s.hot != nullptr) {
+    // No thread reports any more: step records must say "not measured" rather than repeat a
+    // stale level.
+    s.hot->tensor.store(nullptr, std::memory_order_relaxed);
+    if (s.hot->hooks.load(std::memory_order_relaxed) == &s.hooks)
+      s.hot->hooks.store(nullptr, std::memory_order_release);
+  }
+}
+
+MemoryTracking track_memory(Session& session) noexcept {
+  if (!session.enabled() || session.impl() == nullptr) return MemoryTracking();
+  if (!session.config().track_tensor_memory) return MemoryTracking();
+  auto state = detail::torch_state_for(session.impl());
+  if (!state) return MemoryTracking();
+  try {
+    c10::DebugInfoBase* current =
+        c10::ThreadLocalDebugInfo::get(c10::DebugInfoKind::PROFILER_STATE);
+    if (current == state->reporter.get()) return MemoryTracking();  // already tracked here
+    if (current != nullptr) {
+      const bool profiler = detail::prof::profilerEnabled();
+      state->add_diagnostic(
+          detail::diag::kSkipped,
+          profiler ? "a libtorch profiler is active on this thread: tensor-memory tracking "
+                     "stepped aside (it shares libtorch's PROFILER_STATE slot)"
+                   : "another memory reporter occupies libtorch's PROFILER_STATE slot on this "
+                     "thread: tensor-memory tracking stepped aside");
+      return MemoryTracking();
+    }
+    auto inst = std::make_unique<MemoryTracking::Installed>();
+    inst->state = state;
+    inst->owner = std::this_thread::get_id();
+    {
+      std::lock_guard<std::mutex> lock(state->mutex);
+      if (state->hot == nullptr) return MemoryTracking();  // session finished meanwhile
+      if (state->installs == 0) {
+        const detail::RunContext* ctx = state->ctx;
+        const int devices =
+            std::min(detail::cuda_device_count(), detail::CudaStepPeaks::kMaxDevices);
+        if (ctx != nullptr && ctx->config.cuda_peak_reset && devices > 0 &&
+            state->step_peaks.slots.empty()) {
+          state->step_peaks.slots.resize(
+              static_cast<std::size_t>(std::max<std::uint64_t>(ctx->config.max_retained_steps, 1)));
+          state->step_peaks.devices = devices;
+          state->hooks =
+              detail::StepHooks{&detail::on_step_begin, &detail::on_step_end, state.get()};
+        }
+      }
+    }
+    if (!detail::install_reporter(*state)) {
+      state->add_diagnostic(detail::diag::kError, "could not install the allocator reporter");
+      return MemoryTracking();
+    }
+    std::lock_guard<std::mutex> lock(state->mutex);
+    ++state->installs;
+    state->ever_installed = true;
+    if (state->hot != nullptr) {
+      state->hot->tensor.store(&state->memory->cpu_step, std::memory_order_relaxed);
+      if (state->step_peaks.devices > 0)
+        state->hot->hooks.store(&state->hooks, std::memory_order_release);
+    }
+    return MemoryTracking(std::move(inst));
+  } catch (...) {
+    state->add_diagnostic(detail::diag::kError, "could not start tensor-memory tracking");
+    return MemoryTracking();
+  }
+}
+
+}  // namespace torch
+TRAINMETER_END_NAMESPACE
+
+namespace trainmeter::detail {
+void store_model(TorchState& state, nlohmann::json model) noexcept {
+  std::lock_guard<std::mutex> lock(state.mutex);
+  state.model = std::move(model);
+}
+}  // namespace trainmeter::detail
