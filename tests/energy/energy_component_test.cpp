@@ -466,3 +466,36 @@ TEST_CASE("NVML absent or failing to initialise is quietly unavailable", "[energ
   CHECK(r.ctx->diagnostics.to_json().empty());
   CHECK(r.report["memory"].is_null());
 }
+
+TEST_CASE("trainmeter probe lists every source with its status and the estimator TDP",
+          "[energy][cli]") {
+  FakeMachine m;
+  m.zone("intel-rapl:0", "package-0", 123);  // never moves: reads zero under a busy loop
+  m.zone("intel-rapl:0:0", "core", 5);
+  ScopedEnv root("TRAINMETER_POWERCAP_ROOT", m.powercap);
+  ScopedEnv perf("TRAINMETER_PERF_EVENT_ROOT", m.perf);
+  ScopedEnv lib("TRAINMETER_NVML_LIBRARY", FAKE_NVML_FULL);
+  ScopedEnv gpu_name("FAKE_NVML_GPU0_NAME", "NVIDIA A100-SXM4-40GB");
+  ScopedEnv gpu_energy("FAKE_NVML_GPU0_ENERGY_MJ", "5");
+  ScopedEnv tdp("TRAINMETER_CPU_TDP_W", "120");
+  auto text = trainmeter::test::run_cli("probe");
+  INFO(text.output);
+  REQUIRE(text.exit_code == 0);
+  CHECK(text.output.find("reads_zero") != std::string::npos);
+  CHECK(text.output.find("nvml:gpu0:energy-counter") != std::string::npos);
+  CHECK(text.output.find("120.0 W (override") != std::string::npos);
+  auto js = trainmeter::test::run_cli("probe --json");
+  REQUIRE(js.exit_code == 0);
+  const json j = json::parse(js.output);
+  CHECK(j["estimator"]["cpu_tdp_w"] == 120.0);
+  CHECK(j["gpus"][0]["name"] == "NVIDIA A100-SXM4-40GB");
+  CHECK(j["gpus"][0]["estimate_tdp_w"] == 400.0);
+  bool zero = false, core_skipped = false;
+  for (const json& s : j["sources"]) {
+    zero = zero || (s["source"] == "rapl:package-0" && s["status"] == "reads_zero");
+    core_skipped =
+        core_skipped || (s["source"] == "rapl:package-0:core" && s["status"] == "skipped");
+  }
+  CHECK(zero);
+  CHECK(core_skipped);
+}
