@@ -7,6 +7,7 @@
 
 #include "carbon/intensity.hpp"
 #include "carbon/model.hpp"
+#include "carbon/settings.hpp"
 
 namespace trainmeter::detail {
 namespace {
@@ -207,6 +208,23 @@ ForecastObservation observation_from_report(const nlohmann::json& report,
     obs.energy_j = *kwh * kJoulesPerKwh;
   }
   const auto& carbon = report.contains("carbon") ? report["carbon"] : nlohmann::json();
+  const auto& cost = report.contains("cost") ? report["cost"] : nlohmann::json();
+  if (!carbon.is_object() && report.contains("config") && report["config"].is_object()) {
+    // A stream or a crashed run has no carbon section yet: the run's own configuration says
+    // which intensity, PUE and prices it would have used.
+    try {
+      const CarbonSettings s = carbon_settings_from_config_json(report["config"]);
+      obs.pue = s.pue;
+      obs.intensity_g_per_kwh = s.intensity.g_per_kwh;
+      obs.intensity_source = s.intensity.source;
+      obs.price_per_hour = s.price_per_hour;
+      obs.energy_price_per_kwh = s.energy_price_per_kwh;
+      obs.currency = s.currency;
+      return obs;
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(fmt::format("the run's carbon configuration: {}", e.what()));
+    }
+  }
   obs.pue = num(energy, "pue").value_or(num(carbon, "pue").value_or(1.0));
   if (auto g = num(carbon, "intensity_g_per_kwh")) {
     obs.intensity_g_per_kwh = *g;
@@ -215,7 +233,6 @@ ForecastObservation observation_from_report(const nlohmann::json& report,
     obs.intensity_g_per_kwh = kWorldIntensityGPerKwh;
     obs.intensity_source = "world_default";
   }
-  const auto& cost = report.contains("cost") ? report["cost"] : nlohmann::json();
   if (cost.is_object()) {
     const auto& in = cost.contains("inputs") ? cost["inputs"] : nlohmann::json();
     obs.price_per_hour = num(in, "price_per_hour");

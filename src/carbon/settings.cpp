@@ -229,6 +229,21 @@ CarbonSettings carbon_settings_from_config(const Config& config) {
   return s;
 }
 
+CarbonSettings carbon_settings_from_config_json(const nlohmann::json& config) {
+  Config c;
+  if (config.is_object()) {
+    static constexpr const char* kKeys[] = {
+        "pue",     "carbon_intensity", "carbon_intensity_file", "cloud_region",
+        "country", "price_per_hour",   "energy_price_per_kwh",  "currency"};
+    for (const char* key : kKeys) {
+      auto it = config.find(key);
+      if (it == config.end() || !it->is_string() || it->get<std::string>().empty()) continue;
+      c.set(key, it->get<std::string>());
+    }
+  }
+  return carbon_settings_from_config(c);
+}
+
 std::optional<double> report_energy_j(const nlohmann::json& report) {
   if (!report.is_object() || !report.contains("energy")) return std::nullopt;
   const auto& energy = report["energy"];

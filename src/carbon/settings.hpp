@@ -62,6 +62,11 @@ void validate_pue(double pue, const std::string& key);
 /// resolve_intensity plus PUE, prices and currency, all validated (prices >= 0, finite).
 CarbonSettings carbon_settings_from_config(const Config& config);
 
+/// The same from a report's or stream header's "config" object (effective values as text, e.g.
+/// {"country": "FR", "pue": "1.2"}); keys absent or empty keep their defaults. Throws Error on a
+/// value Config::set or the checks above reject.
+CarbonSettings carbon_settings_from_config_json(const nlohmann::json& config);
+
 /// Fills report["carbon"] and report["cost"], and energy.pue / energy.total_kwh_with_pue when
 /// report["energy"] is an object (else energy stays null and carbon numbers are null). Reads
 /// energy.total_j (or total_kwh), run.duration_s and, for a time series, steps[].energy_j with

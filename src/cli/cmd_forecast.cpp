@@ -1,5 +1,6 @@
 // `trainmeter forecast`: the predicted duration, energy, carbon and cost of a whole run from a
 // partial one, with a 95% interval from the observed spread (see carbon/forecast.hpp).
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 
 #include "carbon/forecast.hpp"
 #include "cli/cli.hpp"
+#include "export/recover.hpp"
 
 namespace trainmeter::cli {
 namespace {
@@ -20,17 +22,34 @@ std::string range(const detail::Predicted& p, double scale, const char* unit) {
   return s;
 }
 
+// A JSON Lines stream starts with a {"type": "header", ...} line; a report is one JSON object.
+bool is_stream(const std::string& path) {
+  std::ifstream in(path);
+  std::string first;
+  if (!in || !std::getline(in, first)) return false;
+  const auto j = nlohmann::json::parse(first, nullptr, false);
+  return j.is_object() && j.value("type", std::string()) == "header";
+}
+
+// A report, or the report rebuilt from a live or crashed run's stream (steps, phases, config).
+nlohmann::json load_report_or_stream(const std::string& path) {
+  if (!is_stream(path)) return load_report(path);
+  auto recovered = detail::recover_stream(path);
+  if (!recovered.report) throw CliError{recovered.error};
+  return std::move(*recovered.report);
+}
+
 }  // namespace
 
 int cmd_forecast(const std::vector<std::string>& args) {
-  Args a("forecast", "REPORT.json [--total-steps N] [--phase NAME] [--json]");
+  Args a("forecast", "(REPORT.json | STREAM.jsonl) [--total-steps N] [--phase NAME] [--json]");
   a.option("--total-steps",
            "steps of the phase in the whole run (default: run.total_steps_expected)")
       .option("--phase", "phase to extrapolate (default train)")
       .flag("--json", "print the forecast as JSON");
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string path = a.positional()[0];
-  const nlohmann::json report = load_report(path);
+  const nlohmann::json report = load_report_or_stream(path);
 
   long long total = 0;
   if (const auto n = a.integer("--total-steps")) {

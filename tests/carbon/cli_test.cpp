@@ -2,6 +2,7 @@
 // figures out, exit codes, one-line errors; and one end-to-end run through a real Session whose
 // report is validated and then recomputed.
 #include <catch2/catch.hpp>
+#include <sstream>
 #include <string>
 
 #include "energy/tdp.hpp"
@@ -126,6 +127,11 @@ TEST_CASE("estimate: bad input", "[carbon][cli]") {
   auto help = run_cli("estimate --help");
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.output, Contains("usage: trainmeter estimate") && Contains("--device-power-w"));
+  for (const char* cmd : {"forecast", "recompute"}) {
+    help = run_cli(std::string(cmd) + " --help");
+    CHECK(help.exit_code == 0);
+    CHECK_THAT(help.output, Contains(std::string("usage: trainmeter ") + cmd));
+  }
 }
 
 TEST_CASE("forecast: hand-computed prediction from a partial report", "[carbon][cli]") {
@@ -210,6 +216,7 @@ TEST_CASE("end to end: a session's carbon and cost sections, then recompute -o",
   c.powercap_root = dir / "no-powercap";
   c.perf_event_root = dir / "no-perf";
   c.nvml_library = dir / "no-nvml.so";
+  c.stream = dir / "run.jsonl";
   {
     trainmeter::Session session(c);
     for (int i = 0; i < 5; ++i) {
@@ -251,6 +258,31 @@ TEST_CASE("end to end: a session's carbon and cost sections, then recompute -o",
   CHECK(n["steps"] == r["steps"]);
   auto valid = run_cli("validate '" + (dir / "norway.json") + "'");
   CHECK(valid.exit_code == 0);
+
+  // Forecast from the JSON Lines stream: step times from its step lines, assumptions from the
+  // run's configuration in its header (the stream has no carbon section).
+  double wall_sum = 0;
+  int observed = 0;
+  std::istringstream lines(trainmeter::test::read_file(dir / "run.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const json l = json::parse(line);
+    if (l["type"] == "step" && !l["warmup"].get<bool>()) {
+      wall_sum += l["wall_ns"].get<double>();
+      ++observed;
+    }
+  }
+  REQUIRE(observed == 4);
+  const json f = cli_json("forecast '" + (dir / "run.jsonl") + "' --total-steps 20 --json");
+  CHECK(f["steps_done"] == 5);
+  CHECK(f["steps_remaining"] == 15);
+  CHECK(f["observed_steps"] == 4);
+  CHECK(f["step_time_s"]["mean"].get<double>() == Approx(wall_sum / observed * 1e-9));
+  CHECK(f["inputs"]["intensity_g_per_kwh"] == 380.95);
+  CHECK(f["inputs"]["intensity_source"] == "country");
+  CHECK(f["inputs"]["pue"] == 1.25);
+  CHECK(f["inputs"]["price_per_hour"] == 7.2);
+  CHECK(f["currency"] == "EUR");
+  CHECK(f["energy_method"] == "not_measured");
 }
 
 TEST_CASE("end to end: a bad country fails the session at construction", "[carbon][e2e]") {
