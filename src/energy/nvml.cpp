@@ -141,9 +141,18 @@ GpuShare nvml_process_share(NvmlLibrary& lib, nvml::Device device, unsigned int 
       mine += procs[i].used_gpu_memory;
     }
   }
+  // No process holds a context: the device's (idle) energy is still spent for the machine this
+  // run occupies, so it counts whole, as CodeCarbon counts GPUs, but the label says so.
+  if (n == 0) {
+    out.attribution = "device-no-processes";
+    return out;
+  }
   // Our pid is missing when NVML reports host pids to a process in a pid namespace (containers):
   // then we cannot tell processes apart and keep the whole device.
-  if (!found) return out;
+  if (!found) {
+    out.attribution = "device-pid-not-listed";
+    return out;
+  }
   if (n == 1 || total == 0) {
     out.attribution = "process-exclusive";
     out.share = 1.0;

@@ -396,6 +396,18 @@ TEST_CASE("NVML: a GPU shared with another process gets its memory share", "[ene
   CHECK((*gpu)["attribution"] == "process-memory-share");
 }
 
+TEST_CASE("NVML: our pid not among the GPU's processes keeps the whole device", "[energy][nvml]") {
+  FakeMachine m;
+  ScopedEnv energy("FAKE_NVML_GPU0_ENERGY_MJ", "0,4000");
+  ScopedEnv procs("FAKE_NVML_GPU0_PROCS", "99999:1000");
+  GpuRun r = run_gpu(m, FAKE_NVML_FULL, 1);
+  const json* gpu = component(r.report, "nvml:gpu0:energy-counter");
+  REQUIRE(gpu);
+  CHECK((*gpu)["energy_j"].get<double>() == Approx(4.0).margin(1e-9));
+  CHECK((*gpu)["attributed_share"] == 1.0);
+  CHECK((*gpu)["attribution"] == "device-pid-not-listed");
+}
+
 TEST_CASE("NVML power-only GPU is integrated with the trapezoid rule", "[energy][nvml]") {
   FakeMachine m;
   ScopedEnv power("FAKE_NVML_GPU0_POWER_MW", "100000,200000,200000");
@@ -404,7 +416,7 @@ TEST_CASE("NVML power-only GPU is integrated with the trapezoid rule", "[energy]
   REQUIRE(gpu);
   CHECK((*gpu)["provenance"] == "integrated");
   CHECK((*gpu)["energy_j"].get<double>() == Approx(150.0 + 200.0).margin(1e-9));
-  CHECK((*gpu)["attribution"] == "device");  // no per-process data given
+  CHECK((*gpu)["attribution"] == "device-no-processes");  // NVML lists no compute process
 }
 
 TEST_CASE("NVML without the energy symbol falls back to power", "[energy][nvml]") {
