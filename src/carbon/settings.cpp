@@ -317,6 +317,7 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
       series_json["energy_weighted_mean_g_per_kwh"] = nullptr;
       series_json["time_weighted_mean_g_per_kwh"] = g;
       series_json["energy_before_first_sample_fraction"] = nullptr;
+      series_json["energy_after_last_sample_fraction"] = nullptr;
       if (diagnostics) {
         diagnostics->add("carbon", diag::kUnavailable,
                          "run start time unknown: intensity is the time-weighted mean of the "
@@ -339,10 +340,13 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
         series_json["energy_weighted_mean_g_per_kwh"] = g;
         series_json["energy_before_first_sample_fraction"] =
             r.energy_j > 0 ? r.energy_before_series_j / r.energy_j : 0.0;
+        series_json["energy_after_last_sample_fraction"] =
+            r.energy_j > 0 ? r.energy_after_last_sample_j / r.energy_j : 0.0;
       } else {
         series_json["weighting"] = "time";
         series_json["energy_weighted_mean_g_per_kwh"] = nullptr;
         series_json["energy_before_first_sample_fraction"] = nullptr;
+        series_json["energy_after_last_sample_fraction"] = nullptr;
       }
       if (*start < series.samples.front().unix_ns && diagnostics) {
         diagnostics->add("carbon", diag::kUnavailable,
@@ -350,6 +354,20 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
                                      "({}): the first sample's value was used before it",
                                      series.file, format_utc(series.samples.front().unix_ns),
                                      format_utc(*start)));
+      }
+      // The last sample holds on; past one whole sampling step after it the series has ended.
+      // A single-sample series is a constant on purpose and is not flagged.
+      std::int64_t max_spacing = 0;
+      for (std::size_t k = 1; k < series.samples.size(); ++k) {
+        max_spacing =
+            std::max(max_spacing, series.samples[k].unix_ns - series.samples[k - 1].unix_ns);
+      }
+      if (max_spacing > 0 && end > series.samples.back().unix_ns + max_spacing && diagnostics) {
+        diagnostics->add(
+            "carbon", diag::kUnavailable,
+            fmt::format("intensity series {} ends at {}, before the run ended ({}): "
+                        "the last sample's value was used after it",
+                        series.file, format_utc(series.samples.back().unix_ns), format_utc(end)));
       }
     }
   }

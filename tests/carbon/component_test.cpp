@@ -198,6 +198,8 @@ TEST_CASE("time series with a step change mid-run, weighted by step energy",
   CHECK(ts["energy_weighted_mean_g_per_kwh"].get<double>() == Approx(1280.0 / 3.6));
   CHECK(ts["time_weighted_mean_g_per_kwh"].get<double>() == Approx(300.0));
   CHECK(ts["energy_before_first_sample_fraction"] == 0.0);
+  // 10:30 is the last sample before 12:00: nothing after the last sample.
+  CHECK(ts["energy_after_last_sample_fraction"] == 0.0);
   CHECK(ctx.diagnostics.count("carbon", diag::kUnavailable) == 0);
 
   SECTION("without per-step energy: uniform power") {
@@ -233,6 +235,22 @@ TEST_CASE("series starting after the run: first value used, counted diagnostic",
   CHECK(r["carbon"]["intensity_g_per_kwh"].get<double>() == Approx(200.0));
   CHECK(r["carbon"]["time_series"]["energy_before_first_sample_fraction"].get<double>() ==
         Approx(0.5));
+  CHECK(ctx.diagnostics.count("carbon", diag::kUnavailable) == 1);
+}
+
+TEST_CASE("series ending before the run: last value held, counted diagnostic",
+          "[carbon][component]") {
+  TempDir dir;
+  // Samples every 10 min up to 10:10; the run lasts until 11:00 (beyond 10:10 + 10 min).
+  write_file(dir / "grid.csv", "2026-11-28T10:00:00Z,100\n2026-11-28T10:10:00Z,400\n");
+  RunContext ctx;
+  ctx.config.carbon_intensity_file = dir / "grid.csv";
+  ctx.start_unix_ns = kT10;
+  const json r = contribute(ctx, report_with_energy({{"total_j", 3.6e6}}, 3600.0));
+  // Uniform power: 10 min at 100, 50 min at 400 -> (100 + 5 x 400) / 6 = 350.
+  CHECK(r["carbon"]["intensity_g_per_kwh"].get<double>() == Approx(350.0));
+  CHECK(r["carbon"]["time_series"]["energy_after_last_sample_fraction"].get<double>() ==
+        Approx(50.0 / 60.0));
   CHECK(ctx.diagnostics.count("carbon", diag::kUnavailable) == 1);
 }
 
