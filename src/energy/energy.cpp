@@ -226,7 +226,7 @@ class EnergyComponent final : public Component {
     max_rows_ = std::max<std::uint64_t>(4, ctx_.config.max_retained_samples);
     timeline_.reserve(std::min<std::uint64_t>(max_rows_, 4096) * stride_);
     last_proc_ = proc_.read();
-    first_ns_ = last_ns_ = now_ns;
+    last_ns_ = now_ns;
     for (Channel& c : channels_) prime(c, now_ns);
     push_row(now_ns);
     started_ = true;
@@ -898,7 +898,7 @@ class EnergyComponent final : public Component {
   std::size_t stride_ = 1, rows_ = 0;
   std::uint64_t max_rows_ = 0, decimations_ = 0, ticks_ = 0, rss_samples_ = 0;
   double rss_sum_ = 0, total_proc_cpu_s_ = 0, total_wall_s_ = 0;
-  std::int64_t first_ns_ = 0, last_ns_ = 0;
+  std::int64_t last_ns_ = 0;
   bool started_ = false, stopped_ = false;
 };
 
