@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <trainmeter/torch.hpp>
 #include <trainmeter/trainmeter.hpp>
 
 namespace {
@@ -137,6 +138,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 16; ++i) pool.push_back(make_batch());
   const auto eval_batch = make_batch();
 
+  // Tensor bytes per step through libtorch's allocator hook, and the model's footprint.
+  auto memory_tracking = trainmeter::torch::track_memory(*session);
+  trainmeter::torch::describe(*session, model, "mlp");
   const trainmeter::Phase eval_phase = session->phase("eval");
   std::vector<std::int64_t> own_train_ns, own_eval_ns;
   own_train_ns.reserve(static_cast<std::size_t>(opt.steps));
@@ -169,6 +173,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  memory_tracking.reset();
   const trainmeter::Report report = session->finish();
   std::cout << trainmeter::format_summary(report);
   std::cout << "final loss " << last_loss << "\n";

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,10 @@ struct RunContext {
   std::int64_t start_ns = 0;      ///< steady clock at start
   std::int64_t start_unix_ns = 0; ///< system clock at start (ns since the Unix epoch)
   Diagnostics diagnostics;
+  /// Name of a phase id; thread-safe, any thread. Set by the session.
+  std::function<std::string(std::uint16_t)> phase_name;
+  /// Steps the collector has processed so far; thread-safe. Set by the session.
+  std::function<std::uint64_t()> steps_collected;
   /// steady-clock ns -> seconds since the run started
   double rel_s(std::int64_t steady_ns) const noexcept { return 1e-9 * double(steady_ns - start_ns); }
 };

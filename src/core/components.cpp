@@ -4,6 +4,7 @@
 #include "memory/process_memory.hpp"
 #include "energy/energy.hpp"
 #include "carbon/carbon.hpp"
+#include "export/outputs.hpp"
 
 namespace trainmeter::detail {
 
@@ -12,7 +13,7 @@ std::vector<std::unique_ptr<Component>> make_builtin_components(RunContext& ctx)
   out.push_back(make_process_memory_component(ctx));  // memory: first
   out.push_back(make_energy_component(ctx));          // energy: after memory, before carbon
   out.push_back(make_carbon_component(ctx));          // carbon/cost: reads energy
-  (void)ctx;
+  out.push_back(make_outputs_component(ctx));         // stream, progress, exports: read all, last
   return out;
 }
 

@@ -105,6 +105,11 @@ SessionImpl::SessionImpl(Config config) {
   ctx_.report_path = resolve_output(config);
   ctx_.config = std::move(config);
   prepare_output(ctx_.report_path);
+  ctx_.phase_name = [this](std::uint16_t id) -> std::string {
+    std::lock_guard<std::mutex> lock(names_mutex_);
+    return id < phase_count_.load() ? phase_names_[id] : std::string("other");
+  };
+  ctx_.steps_collected = [this] { return steps_collected(); };
   components_ = make_builtin_components(ctx_);
   hot_.id = g_next_session_id.fetch_add(1);
   hot_.owner = this;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package trainmeter needs to build, run its example and test itself.
+# Idempotent and quick when everything is present. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  cmake ninja-build g++ pkg-config
+  # libraries
+  libtorch-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev catch2
+  # libtorch's BLAS: OpenBLAS (pthreads) instead of the reference BLAS, 5-10x faster steps
+  libopenblas0-pthread
+  # tests: an independent JSON Schema validator, GNU time for the RSS cross-check
+  python3 python3-jsonschema time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
