@@ -141,7 +141,7 @@ int cmd_estimate(const std::vector<std::string>& args) {
   const detail::CostResult cost = detail::compute_cost(cost_in);
 
   inputs["hours"] = *hours;
-  inputs["devices"] = devices;
+  inputs["devices"] = static_cast<long long>(devices);
   inputs["device_power_w"] = device_w;
   inputs["cpu_power_w"] = cpu_w;
   inputs["ram_power_w"] = ram_w;

@@ -69,7 +69,7 @@ TEST_CASE("estimate: hand-computed energy, carbon and cost", "[carbon][cli]") {
   CHECK(j["co2e_kg"].get<double>() == Approx(7.65));
   CHECK(j["cost_usd"].get<double>() == Approx(30.0));
   CHECK(j["inputs"]["pue"] == 1.5);
-  CHECK(j["inputs"]["devices"] == 4.0);
+  CHECK(j["inputs"]["devices"] == 4);
   CHECK(j["inputs"]["intensity_source"] == "explicit");
   CHECK(j["equivalents"]["car_km"].get<double>() == Approx(7650.0 / 175.0));
 
