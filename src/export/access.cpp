@@ -28,6 +28,27 @@ std::string string_at(const nlohmann::json& doc, const char* pointer, const std:
   return v != nullptr && v->is_string() ? v->get<std::string>() : fallback;
 }
 
+std::vector<std::pair<std::string, double>> tensor_peaks(const nlohmann::json& report) {
+  std::vector<std::pair<std::string, double>> out;
+  const nlohmann::json* v = json_at(report, "/memory/peak_tensor_bytes");
+  if (v == nullptr) return out;
+  if (v->is_number()) {
+    out.emplace_back("cpu", v->get<double>());
+  } else if (v->is_object()) {
+    for (auto it = v->begin(); it != v->end(); ++it)
+      if (it->is_number()) out.emplace_back(it.key(), it->get<double>());
+  }
+  return out;
+}
+
+std::optional<double> tensor_peak_sum(const nlohmann::json& report) {
+  const auto peaks = tensor_peaks(report);
+  if (peaks.empty()) return std::nullopt;
+  double sum = 0;
+  for (const auto& p : peaks) sum += p.second;
+  return sum;
+}
+
 std::vector<double> retained_step_times(const nlohmann::json& report, const std::string& phase) {
   std::vector<double> out;
   const auto steps = report.find("steps");

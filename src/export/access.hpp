@@ -19,6 +19,12 @@ std::optional<double> number_at(const nlohmann::json& doc, const char* pointer) 
 /// A string at `pointer`, else `fallback`.
 std::string string_at(const nlohmann::json& doc, const char* pointer, const std::string& fallback = "");
 
+/// memory.peak_tensor_bytes as {device: bytes} (the schema's form; a plain number, as older
+/// reports wrote it, reads as {"cpu": n}). Empty when not measured.
+std::vector<std::pair<std::string, double>> tensor_peaks(const nlohmann::json& report);
+/// Sum of the per-device tensor peaks (an upper bound of bytes held at once), nullopt when none.
+std::optional<double> tensor_peak_sum(const nlohmann::json& report);
+
 /// Non-warm-up steps' wall times (ns) of `phase` from report["steps"], in index order. Empty when
 /// the steps are not retained (a report whose steps live in a stream).
 std::vector<double> retained_step_times(const nlohmann::json& report, const std::string& phase);

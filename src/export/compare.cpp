@@ -91,8 +91,9 @@ json compare_reports(const json& a, const json& b, const CompareOptions& o) {
   json out = {{"phase", phase}, {"metrics", json::object()}};
   std::vector<std::string> order;
   for (const Metric& m : metrics) {
-    const auto va = number_at(a, m.pointer.c_str());
-    const auto vb = number_at(b, m.pointer.c_str());
+    const bool tensor = m.pointer == "/memory/peak_tensor_bytes";
+    const auto va = tensor ? tensor_peak_sum(a) : number_at(a, m.pointer.c_str());
+    const auto vb = tensor ? tensor_peak_sum(b) : number_at(b, m.pointer.c_str());
     json ratio = nullptr;
     if (va && vb && *va != 0) ratio = *vb / *va;
     out["metrics"][m.name] = {{"a", va ? json(*va) : json(nullptr)},

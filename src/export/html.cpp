@@ -279,7 +279,9 @@ std::string html_page(const json& report) {
   h += "<section id=\"histogram\"><h2>Step-time distribution</h2>" + histogram_chart(pts, phase) + "</section>\n";
   h += "<section id=\"memory\"><h2>Memory</h2>" + memory_chart(report) + "<table>";
   h += row("peak RSS", number_at(report, "/memory/peak_rss_bytes") ? human_bytes(*number_at(report, "/memory/peak_rss_bytes")) : "n/a");
-  h += row("peak tensor bytes", number_at(report, "/memory/peak_tensor_bytes") ? human_bytes(*number_at(report, "/memory/peak_tensor_bytes")) : "n/a");
+  const auto tensor = tensor_peaks(report);
+  if (tensor.empty()) h += row("peak tensor bytes", "n/a");
+  for (const auto& [device, bytes] : tensor) h += row("peak tensor bytes, " + device, human_bytes(bytes));
   h += "</table></section>\n";
   h += "<section id=\"energy\"><h2>Energy</h2>" + energy_chart(report) + "<table>";
   h += row("total", number_at(report, "/energy/total_j") ? human_energy_j(*number_at(report, "/energy/total_j")) : "n/a");

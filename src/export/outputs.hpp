@@ -9,7 +9,7 @@
 
 namespace trainmeter::detail {
 
-/// Stream line format, version 1 (one JSON object per line, "type" first):
+/// Stream line format, version 1 (one JSON object per line, told apart by "type"):
 ///   {"type":"header","stream_version":1,"schema_version":1,"trainmeter":{..},"run":{..},
 ///    "host":{..},"config":{..}}                                   written and flushed at start
 ///   {"type":"step", <the report's step keys: index, phase, thread, start_offset_ns, wall_ns,

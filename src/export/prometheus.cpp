@@ -135,8 +135,12 @@ std::string prometheus_text(const nlohmann::json& report) {
            number_at(report, "/carbon/intensity_g_per_kwh"));
   w.single("trainmeter_peak_rss_bytes", "gauge", "Peak resident set size of the process.",
            number_at(report, "/memory/peak_rss_bytes"));
-  w.single("trainmeter_peak_tensor_bytes", "gauge", "Peak bytes held by libtorch tensors.",
-           number_at(report, "/memory/peak_tensor_bytes"));
+  const auto tensor = tensor_peaks(report);
+  if (!tensor.empty()) {
+    w.family("trainmeter_peak_tensor_bytes", "gauge", "Peak bytes held by libtorch tensors, per device.");
+    for (const auto& [device, bytes] : tensor)
+      w.sample("trainmeter_peak_tensor_bytes", "device=\"" + label_value(device) + "\"", bytes);
+  }
   return w.take();
 }
 

@@ -142,7 +142,7 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   std::vector<std::string> phase_order;
   std::map<std::string, PhaseAcc> phases;
   std::optional<json> footer;
-  std::int64_t last_end_ns = 0, last_rss = -1, peak_rss = -1, peak_tensor = -1;
+  std::int64_t last_end_ns = 0, last_rss = -1, peak_rss = -1;
   std::uint64_t samples = 0;
   std::optional<std::uint64_t> last_index;
   std::size_t torn_bytes = 0;
@@ -163,7 +163,17 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
           torn_bytes = line.size();
           break;
         }
-        throw LineError{parsed.error};
+        // parse_json_text says "line 1, column C: ..." of this one line; report the file's line.
+        std::string what = parsed.error;
+        // Drop nlohmann's own "[json.exception...] parse error at line 1, column C: " prefix.
+        if (const auto at = what.find("parse error at line "); at != std::string::npos)
+          if (const auto colon = what.find(": ", at); colon != std::string::npos)
+            what = what.substr(0, what.find(": ") + 2) + what.substr(colon + 2);
+        if (what.rfind("line 1, ", 0) == 0) {
+          out.error = fmt::format("{}: line {}, {}", path, line_no, what.substr(8));
+          return out;
+        }
+        throw LineError{what};
       }
       const json& v = *parsed.value;
       if (!v.is_object()) throw LineError{"not a JSON object"};
@@ -234,7 +244,6 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
         if (energy) s["energy_j"] = *energy;
         steps.push_back(std::move(s));
         last_end_ns = std::max(last_end_ns, start + wall);
-        if (!tensor_null) peak_tensor = std::max(peak_tensor, tensor);
 
         if (!phases.count(phase)) phase_order.push_back(phase);
         PhaseAcc& p = phases[phase];
@@ -341,16 +350,17 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   }
   report["phases"] = std::move(phases_json);
 
-  if (samples > 0 || peak_tensor >= 0) {
+  if (samples > 0) {
     report["memory"] = {
         {"peak_rss_bytes", nullptr},
         {"peak_rss_source", nullptr},
         {"current_rss_bytes", last_rss >= 0 ? json(last_rss) : json(nullptr)},
         {"getrusage_max_rss_bytes", nullptr},
         {"sampled_peak_rss_bytes", peak_rss >= 0 ? json(peak_rss) : json(nullptr)},
-        {"peak_tensor_bytes", peak_tensor >= 0 ? json(peak_tensor) : json(nullptr)},
+        // Per-device tensor peaks are not in the stream (steps carry only their own peak).
+        {"peak_tensor_bytes", nullptr},
         {"cuda", nullptr},
-        {"timeline", {{"interval_ms", nullptr}, {"samples", samples}, {"dropped", 0}, {"points", points}}},
+        {"timeline", {{"interval_ms", 0}, {"samples", samples}, {"dropped", 0}, {"points", points}}},
         {"notes", json::array({"recovered from the stream: peak_rss_bytes (VmHWM) is not in it; "
                                "sampled_peak_rss_bytes is the largest RSS sampled (a lower bound), "
                                "current_rss_bytes the last sample"})}};

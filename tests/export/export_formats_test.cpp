@@ -134,6 +134,7 @@ TEST_CASE("Prometheus text passes promtool and carries exact values", "[export][
   CHECK(text.find("trainmeter_co2e_grams_total{") != std::string::npos);
   CHECK(text.find("} 570\n") != std::string::npos);
   CHECK(text.find("trainmeter_peak_rss_bytes{") != std::string::npos);
+  CHECK(text.find(",device=\"cpu\"} 2048\n") != std::string::npos);
 
   trainmeter::test::FixtureOptions o;
   o.co2e_kg.reset();
@@ -238,7 +239,9 @@ TEST_CASE("HTML page renders in headless Chromium without errors", "[export][htm
   const auto dom = run_command("timeout 120 " + chromium + flags + "--dump-dom " + quote("file://" + path) + " 2>/dev/null");
   REQUIRE(dom.exit_code == 0);
   CHECK(dom.output.find("data-tm-charts=\"4\"") != std::string::npos);
-  CHECK(dom.output.find("data-tm-errors") == std::string::npos);
+  const std::string root = dom.output.substr(0, dom.output.find('>', dom.output.find("<html")));
+  INFO(root);
+  CHECK(root.find("data-tm-errors") == std::string::npos);  // the error hook's attribute
   CHECK(dom.output.find("id=\"chart-step-times\"") != std::string::npos);
 
   const std::string png = dir / "shot.png";
@@ -251,4 +254,10 @@ TEST_CASE("HTML page renders in headless Chromium without errors", "[export][htm
   INFO(colours.output);
   REQUIRE(colours.exit_code == 0);
   CHECK(std::stoi(colours.output) >= 6);
+}
+
+TEST_CASE("The fixture report is schema-valid", "[export][fixture]") {
+  TempDir dir;
+  trainmeter::test::write_report(dir / "r.json", make_report());
+  CHECK(trainmeter::test::schema_errors(dir / "r.json") == "");
 }

@@ -42,7 +42,7 @@ nlohmann::json make_report(const FixtureOptions& o) {
     components.push_back({{"name", name}, {"source", source}, {"provenance", "measured"},
                           {"machine_energy_j", *j}, {"energy_j", *j}, {"attributed_share", 1.0},
                           {"average_power_w", *j / 100.0}, {"machine_average_power_w", *j / 100.0},
-                          {"attribution", "process"}, {"samples", 10}, {"discarded_intervals", 0},
+                          {"attribution", std::string(name) == "gpu:0" ? "device" : "cpu-time-share"}, {"samples", 10}, {"discarded_intervals", 0},
                           {"failed_reads", 0}, {"notes", json::array()}});
   };
   comp("cpu", o.cpu_j, "rapl");
@@ -52,7 +52,8 @@ nlohmann::json make_report(const FixtureOptions& o) {
   for (const auto& c : components) total += c["energy_j"].get<double>();
   json energy = components.empty() ? json(nullptr)
                                    : json{{"components", components}, {"total_j", total},
-                                          {"total_kwh", total / 3.6e6}, {"sample_interval_ms", 100}};
+                                          {"total_kwh", total / 3.6e6}, {"sample_interval_ms", 100}, {"samples", 10},
+                                          {"sources_tried", json::array()}, {"step_attribution", "test"}};
   json carbon = nullptr;
   if (o.co2e_kg)
     carbon = {{"intensity_g_per_kwh", 56.0}, {"intensity_source", "country"}, {"region", o.country},
@@ -76,14 +77,19 @@ nlohmann::json make_report(const FixtureOptions& o) {
                 {"memory_bytes", 17179869184LL}, {"gpus", json::array({{{"index", 0}, {"name", "Test GPU"}}})},
                 {"torch_version", nullptr}, {"cuda_version", nullptr}}},
       {"config", {{"pue", "1.5"}}},
-      {"model", {{"total_bytes", 4000}}},
+      {"model", {{"parameters", 1000}, {"trainable_parameters", 1000}, {"frozen_parameters", 0},
+                 {"buffers", 0}, {"bytes_by_dtype", {{"float32", 4000}}}, {"parameter_bytes", 4000},
+                 {"buffer_bytes", 0}, {"total_bytes", 4000}, {"zero_fraction", 0.0},
+                 {"optimizer_state_bytes_estimate", {{"sgd_momentum", 4000}, {"adam", 8000}}}}},
       {"phases", {{"train", {{"steps", o.walls_ns.size()}, {"warmup_steps", o.walls_ns.empty() ? 0 : 1},
                              {"samples", 4 * kept.size()}, {"tokens", 0}, {"duration_s", duration_s},
                              {"step_time_ns", stats}, {"cpu_time_ns", nullptr},
                              {"samples_per_s", duration_s > 0 ? json(4.0 * kept.size() / duration_s) : json(nullptr)},
                              {"tokens_per_s", nullptr}, {"loss", nullptr}}}}},
-      {"memory", {{"peak_rss_bytes", 1073741824LL}, {"peak_tensor_bytes", 2048},
-                  {"timeline", {{"interval_ms", 100}, {"points", {{0, 1000000}, {100000000, 2000000}, {200000000, 1500000}}}}}}},
+      {"memory", {{"peak_rss_bytes", 1073741824LL}, {"peak_rss_source", "VmHWM"}, {"current_rss_bytes", 1500000},
+                  {"peak_tensor_bytes", {{"cpu", 2048}}}, {"cuda", nullptr}, {"notes", json::array()},
+                  {"timeline", {{"interval_ms", 100}, {"samples", 3}, {"dropped", 0},
+                                {"points", {{0, 1000000}, {100000000, 2000000}, {200000000, 1500000}}}}}}},
       {"energy", energy},
       {"carbon", carbon},
       {"cost", nullptr},
