@@ -105,26 +105,43 @@ json duration_stats(std::vector<double> values) {
           {"p99", q(0.99)},      {"max", std::llround(rs.max())}, {"percentiles_exact", true}};
 }
 
-// Largest value of every "*_bytes" figure at the same place in each rank's memory section, so the
-// merged section keeps the shape the schema gives it.
-void max_bytes(json& dst, const std::vector<const json*>& srcs) {
+// Largest value of every "*_bytes" figure at the same place in each rank's memory section (every
+// number inside an object named "*_bytes", e.g. peak_tensor_bytes per device, too), so the merged
+// section keeps the shape the schema gives it.
+bool bytes_key(const std::string& key) {
+  return key.size() > 6 && key.compare(key.size() - 6, 6, "_bytes") == 0;
+}
+
+void max_bytes(json& dst, const std::vector<const json*>& srcs, bool inside_bytes) {
   if (!dst.is_object()) return;
-  for (auto it = dst.begin(); it != dst.end(); ++it) {
-    const std::string& key = it.key();
+  std::set<std::string> keys;
+  for (auto it = dst.begin(); it != dst.end(); ++it) keys.insert(it.key());
+  if (inside_bytes)  // per-device maps: a device only some ranks used still counts
+    for (const json* s : srcs)
+      if (s->is_object())
+        for (auto it = s->begin(); it != s->end(); ++it) keys.insert(it.key());
+  for (const std::string& key : keys) {
     std::vector<const json*> children;
     for (const json* s : srcs)
       if (s->is_object() && s->contains(key)) children.push_back(&(*s)[key]);
-    if (it->is_object()) {
-      max_bytes(*it, children);
+    const bool bytes = inside_bytes || bytes_key(key);
+    json& v = dst[key];
+    if (bytes && v.is_null())
+      for (const json* c : children)
+        if (c->is_object()) {
+          v = json::object();
+          break;
+        }
+    if (v.is_object()) {
+      max_bytes(v, children, bytes);
       continue;
     }
-    const bool bytes = key.size() > 6 && key.compare(key.size() - 6, 6, "_bytes") == 0;
-    if (!bytes || !(it->is_number() || it->is_null())) continue;
+    if (!bytes || !(v.is_number() || v.is_null())) continue;
     std::optional<std::int64_t> best;
     for (const json* c : children)
       if (c->is_number()) best = std::max(best.value_or(std::numeric_limits<std::int64_t>::min()),
                                           c->get<std::int64_t>());
-    *it = best ? json(*best) : json(nullptr);
+    v = best ? json(*best) : json(nullptr);
   }
 }
 
@@ -506,7 +523,9 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
       c["energy_j"] = nullable(attributed);
       if (c.contains("machine_energy_j")) c["machine_energy_j"] = nullable(machine);
       if (c.contains("attributed_share"))
-        c["attributed_share"] = attributed && machine && *machine > 0 ? json(*attributed / *machine) : json(nullptr);
+        // Ranks read the counter over slightly different windows: keep the share a fraction.
+        c["attributed_share"] = attributed && machine && *machine > 0 ? json(std::min(*attributed / *machine, 1.0))
+                                                                      : json(nullptr);
       if (c.contains("average_power_w")) c["average_power_w"] = nullable(sum_all(g.parts, "average_power_w"));
       if (c.contains("machine_average_power_w")) c["machine_average_power_w"] = nullable(machine_power);
       if (c.contains("samples")) c["samples"] = samples;
@@ -608,18 +627,20 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     const bool all = parts.size() == ranks.size();
     const bool compute_priced = num(section(cost, "inputs"), "price_per_hour").has_value();
     const bool energy_priced = num(section(cost, "inputs"), "energy_price_per_kwh").has_value();
-    std::optional<double> compute;
-    if (compute_priced && compute_known && all) {
-      compute = 0.0;
-      for (const auto& [h, v] : compute_by_host) *compute += v.value_or(0);
-    }
-    const auto energy_cost = energy_priced && all ? sum_all(parts, "energy") : std::nullopt;
-    std::optional<double> total = 0.0;
-    if (compute_priced) total = compute ? std::optional<double>(*total + *compute) : std::nullopt;
-    if (energy_priced && total) total = energy_cost ? std::optional<double>(*total + *energy_cost) : std::nullopt;
-    cost["compute"] = compute_priced ? nullable(compute) : json(nullptr);
-    cost["energy"] = energy_priced ? nullable(energy_cost) : json(nullptr);
-    cost["total"] = nullable(total);
+    // Plain doubles with flags: GCC 12 misreports std::optional<double> here as uninitialised.
+    const bool compute_ok = compute_priced && compute_known && all;
+    double compute = 0;
+    for (const auto& [h, v] : compute_by_host) compute += v.value_or(0);
+    const std::optional<double> energy_sum = sum_all(parts, "energy");
+    const bool energy_ok = energy_priced && all && energy_sum.has_value();
+    const double energy_cost = energy_sum.value_or(0.0);
+    // compute_cost()'s rule: an unpriced part is left out, a priced but unknown part makes the
+    // total unknown.
+    const bool total_ok = (!compute_priced || compute_ok) && (!energy_priced || energy_ok);
+    const double total = (compute_priced ? compute : 0.0) + (energy_priced ? energy_cost : 0.0);
+    cost["compute"] = compute_ok ? json(compute) : json(nullptr);
+    cost["energy"] = energy_ok ? json(energy_cost) : json(nullptr);
+    cost["total"] = total_ok ? json(total) : json(nullptr);
     if (cost["inputs"].is_object()) {
       cost["inputs"]["duration_h"] = nullable(duration_h);
       std::vector<const json*> inputs;
@@ -637,7 +658,7 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     std::vector<const json*> mems;
     for (const Rank& k : ranks)
       if (section(k.in->report, "memory").is_object()) mems.push_back(&section(k.in->report, "memory"));
-    max_bytes(memory, mems);
+    max_bytes(memory, mems, false);
     memory["merge"] = fmt::format(
         "every *_bytes figure is the largest over ranks (per-rank figures in ranks.per_rank); "
         "non-byte fields and timelines are rank {}'s",
