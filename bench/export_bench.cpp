@@ -23,7 +23,8 @@ using trainmeter::detail::StepRecord;
 
 std::string temp_path(const char* name) {
   const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/trainmeter-bench-" + std::to_string(::getpid()) + "-" + name;
+  return std::string(tmp ? tmp : "/tmp") + "/trainmeter-bench-" + std::to_string(::getpid()) + "-" +
+         name;
 }
 
 std::vector<StepRecord> records(std::size_t n) {
@@ -88,7 +89,8 @@ void BM_compare_bootstrap(benchmark::State& state) {
     b[i] = 0.9e6 * (1 + 0.1 * std::cos(double(i)));
   }
   trainmeter::detail::CompareOptions o;
-  for (auto _ : state) benchmark::DoNotOptimize(trainmeter::detail::bootstrap_median_ratio(a, b, o));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(trainmeter::detail::bootstrap_median_ratio(a, b, o));
 }
 BENCHMARK(BM_compare_bootstrap)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 

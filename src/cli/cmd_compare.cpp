@@ -10,8 +10,9 @@ int cmd_compare(const std::vector<std::string>& args) {
   Args a("compare", "A.json B.json [--json] [--phase NAME] [--fail-if-slower PCT]");
   a.flag("--json", "print the comparison as JSON");
   a.option("--phase", "phase to compare (default: train, else the phase with most steps)");
-  a.option("--fail-if-slower", "exit 1 when B's median step time is more than PCT percent slower "
-                               "than A's and the confidence interval excludes no change");
+  a.option("--fail-if-slower",
+           "exit 1 when B's median step time is more than PCT percent slower "
+           "than A's and the confidence interval excludes no change");
   a.option("--resamples", "bootstrap resamples (default 2000)");
   if (!a.parse(args, 2, 2)) return kExitOk;
   nlohmann::json reports[2];
@@ -20,7 +21,8 @@ int cmd_compare(const std::vector<std::string>& args) {
     reports[i] = load_report(path);
     const auto errors = detail::validate_schema(reports[i], detail::report_schema(), 1);
     if (!errors.empty())
-      throw CliError{fmt::format("{}: not a valid report: {} (see trainmeter validate)", path, errors[0])};
+      throw CliError{
+          fmt::format("{}: not a valid report: {} (see trainmeter validate)", path, errors[0])};
   }
   detail::CompareOptions options;
   options.phase = a.get("--phase");
@@ -30,7 +32,9 @@ int cmd_compare(const std::vector<std::string>& args) {
     options.resamples = static_cast<int>(*n);
   }
   const std::optional<double> pct = a.number("--fail-if-slower");
-  if (pct && *pct < 0) throw CliError{fmt::format("--fail-if-slower: {} is negative; accepted: a percentage >= 0", *pct)};
+  if (pct && *pct < 0)
+    throw CliError{
+        fmt::format("--fail-if-slower: {} is negative; accepted: a percentage >= 0", *pct)};
   if (!options.phase.empty() && !reports[0]["phases"].contains(options.phase))
     throw CliError{fmt::format("{}: no phase '{}'", a.positional()[0], options.phase)};
   nlohmann::json c = detail::compare_reports(reports[0], reports[1], options);
@@ -61,7 +65,8 @@ int cmd_compare(const std::vector<std::string>& args) {
   else {
     fmt::print("{}", detail::render_comparison(c));
     if (c.contains("gate"))
-      fmt::print("gate --fail-if-slower {}: {}\n", *pct, c["gate"]["failed"].get<bool>() ? "FAILED" : "passed");
+      fmt::print("gate --fail-if-slower {}: {}\n", *pct,
+                 c["gate"]["failed"].get<bool>() ? "FAILED" : "passed");
   }
   return code;
 }

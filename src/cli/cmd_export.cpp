@@ -8,20 +8,25 @@ namespace trainmeter::cli {
 
 int cmd_export(const std::vector<std::string>& args) {
   Args a("export", "REPORT.json --format csv|prom|trace|html [-o OUT]");
-  a.option("--format", "csv (CodeCarbon emissions.csv row, appended), prom (Prometheus textfile), "
-                       "trace (Chrome trace JSON) or html", "-f");
-  a.option("--out", "output file (default: beside the report: .csv, .prom, .trace.json, .html)", "-o");
+  a.option("--format",
+           "csv (CodeCarbon emissions.csv row, appended), prom (Prometheus textfile), "
+           "trace (Chrome trace JSON) or html",
+           "-f");
+  a.option("--out", "output file (default: beside the report: .csv, .prom, .trace.json, .html)",
+           "-o");
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string& path = a.positional()[0];
   const std::string format = a.get("--format");
   bool known = false;
   for (const char* f : detail::kExportFormats) known = known || format == f;
   if (!known)
-    throw CliError{fmt::format("--format: '{}' is not a format; accepted: csv, prom, trace, html", format)};
+    throw CliError{
+        fmt::format("--format: '{}' is not a format; accepted: csv, prom, trace, html", format)};
   const nlohmann::json report = load_report(path);
   const auto errors = detail::validate_schema(report, detail::report_schema(), 1);
   if (!errors.empty())
-    throw CliError{fmt::format("{}: not a valid report: {} (see trainmeter validate)", path, errors[0])};
+    throw CliError{
+        fmt::format("{}: not a valid report: {} (see trainmeter validate)", path, errors[0])};
   const std::string out = a.get("--out", detail::export_path(path, format));
   if (out == "-") {
     if (format == "csv")
@@ -29,7 +34,8 @@ int cmd_export(const std::vector<std::string>& args) {
     else if (format == "prom")
       fmt::print("{}", detail::prometheus_text(report));
     else if (format == "trace")
-      fmt::print("{}\n", detail::chrome_trace(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      fmt::print("{}\n", detail::chrome_trace(report).dump(
+                             -1, ' ', false, nlohmann::json::error_handler_t::replace));
     else
       fmt::print("{}", detail::html_page(report));
     return kExitOk;

@@ -17,18 +17,20 @@ int cmd_recover(const std::vector<std::string>& args) {
   if (!r.report) throw CliError{r.error};
   const auto errors = detail::validate_schema(*r.report, detail::report_schema(), 1);
   if (!errors.empty())
-    throw CliError{fmt::format("{}: the recovered report does not validate: {}", stream, errors[0])};
+    throw CliError{
+        fmt::format("{}: the recovered report does not validate: {}", stream, errors[0])};
   std::string out = a.get("--out");
   if (out.empty()) {
     const std::string ext = ".jsonl";
-    out = stream.size() > ext.size() && stream.compare(stream.size() - ext.size(), ext.size(), ext) == 0
+    out = stream.size() > ext.size() &&
+                  stream.compare(stream.size() - ext.size(), ext.size(), ext) == 0
               ? stream.substr(0, stream.size() - ext.size()) + ".recovered.json"
               : stream + ".recovered.json";
   }
   const std::string error = detail::write_file_atomic(out, detail::dump_report(*r.report));
   if (!error.empty()) throw CliError{error};
-  fmt::print("recovered {} step{} from {} into {} (status {}{})\n", r.steps, r.steps == 1 ? "" : "s",
-             stream, out, detail::string_at(*r.report, "/run/status"),
+  fmt::print("recovered {} step{} from {} into {} (status {}{})\n", r.steps,
+             r.steps == 1 ? "" : "s", stream, out, detail::string_at(*r.report, "/run/status"),
              r.torn_last_line ? "; torn last line dropped" : "");
   return kExitOk;
 }

@@ -17,7 +17,8 @@ const nlohmann::json* json_at(const nlohmann::json& doc, const char* pointer) no
 /// A finite number at `pointer`, else nullopt.
 std::optional<double> number_at(const nlohmann::json& doc, const char* pointer) noexcept;
 /// A string at `pointer`, else `fallback`.
-std::string string_at(const nlohmann::json& doc, const char* pointer, const std::string& fallback = "");
+std::string string_at(const nlohmann::json& doc, const char* pointer,
+                      const std::string& fallback = "");
 
 /// memory.peak_tensor_bytes as {device: bytes} (the schema's form; a plain number, as older
 /// reports wrote it, reads as {"cpu": n}). Empty when not measured.

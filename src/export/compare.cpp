@@ -26,7 +26,9 @@ double median_in_place(std::vector<double>& v) {
   return 0.5 * (lo + hi);
 }
 
-std::string ratio_text(double r) { return fmt::format("{:.3f}x", r); }
+std::string ratio_text(double r) {
+  return fmt::format("{:.3f}x", r);
+}
 
 }  // namespace
 
@@ -52,7 +54,8 @@ std::optional<std::pair<double, double>> bootstrap_median_ratio(const std::vecto
   }
   std::sort(ratios.begin(), ratios.end());
   const double tail = (1.0 - o.confidence) / 2.0;
-  return std::make_pair(exact_quantile_sorted(ratios, tail), exact_quantile_sorted(ratios, 1.0 - tail));
+  return std::make_pair(exact_quantile_sorted(ratios, tail),
+                        exact_quantile_sorted(ratios, 1.0 - tail));
 }
 
 json compare_reports(const json& a, const json& b, const CompareOptions& o) {
@@ -106,9 +109,9 @@ json compare_reports(const json& a, const json& b, const CompareOptions& o) {
   out["metric_order"] = order;
 
   const std::vector<double> sa = retained_step_times(a, phase), sb = retained_step_times(b, phase);
-  json st = {{"steps_a", sa.size()}, {"steps_b", sb.size()}, {"resamples", o.resamples},
+  json st = {{"steps_a", sa.size()},       {"steps_b", sb.size()},    {"resamples", o.resamples},
              {"confidence", o.confidence}, {"median_ratio", nullptr}, {"ci_low", nullptr},
-             {"ci_high", nullptr}, {"significant", nullptr}, {"speedup", nullptr}};
+             {"ci_high", nullptr},         {"significant", nullptr},  {"speedup", nullptr}};
   std::string verdict;
   if (!sa.empty() && !sb.empty()) {
     const double ma = median_of(sa), mb = median_of(sb);
@@ -123,18 +126,22 @@ json compare_reports(const json& a, const json& b, const CompareOptions& o) {
         st["significant"] = significant;
         const int pct = static_cast<int>(std::lround(o.confidence * 100));
         if (!significant)
-          verdict = fmt::format("no significant difference (median ratio B/A {:.3f}, {}% CI {:.3f}-{:.3f})", r, pct,
-                                ci->first, ci->second);
+          verdict = fmt::format(
+              "no significant difference (median ratio B/A {:.3f}, {}% CI {:.3f}-{:.3f})", r, pct,
+              ci->first, ci->second);
         else if (r < 1.0)
-          verdict = fmt::format("{:.2f}x faster ({:.2f}-{:.2f}, {}% CI)", 1.0 / r, 1.0 / ci->second, 1.0 / ci->first, pct);
+          verdict = fmt::format("{:.2f}x faster ({:.2f}-{:.2f}, {}% CI)", 1.0 / r, 1.0 / ci->second,
+                                1.0 / ci->first, pct);
         else
-          verdict = fmt::format("{:.2f}x slower ({:.2f}-{:.2f}, {}% CI)", r, ci->first, ci->second, pct);
+          verdict =
+              fmt::format("{:.2f}x slower ({:.2f}-{:.2f}, {}% CI)", r, ci->first, ci->second, pct);
       }
     }
   }
   if (verdict.empty())
-    verdict = fmt::format("no confidence interval: {} retained non-warm-up '{}' steps in A, {} in B",
-                          sa.size(), phase, sb.size());
+    verdict =
+        fmt::format("no confidence interval: {} retained non-warm-up '{}' steps in A, {} in B",
+                    sa.size(), phase, sb.size());
   st["verdict"] = verdict;
   out["step_time"] = std::move(st);
   return out;
@@ -145,9 +152,12 @@ std::string render_comparison(const json& c) {
   out += fmt::format("{:<20} {:>16} {:>16} {:>10}\n", "metric", "A", "B", "B/A");
   for (const auto& name : c["metric_order"]) {
     const json& m = c["metrics"][name.get<std::string>()];
-    auto cell = [](const json& v) { return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : std::string("n/a"); };
-    out += fmt::format("{:<20} {:>16} {:>16} {:>10}\n", name.get<std::string>(), cell(m["a"]), cell(m["b"]),
-                       m["ratio"].is_number() ? ratio_text(m["ratio"].get<double>()) : std::string("n/a"));
+    auto cell = [](const json& v) {
+      return v.is_number() ? fmt::format("{:.6g}", v.get<double>()) : std::string("n/a");
+    };
+    out += fmt::format(
+        "{:<20} {:>16} {:>16} {:>10}\n", name.get<std::string>(), cell(m["a"]), cell(m["b"]),
+        m["ratio"].is_number() ? ratio_text(m["ratio"].get<double>()) : std::string("n/a"));
   }
   out += "step time (B vs A): " + c["step_time"].value("verdict", std::string()) + "\n";
   return out;

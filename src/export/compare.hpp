@@ -11,9 +11,9 @@
 namespace trainmeter::detail {
 
 struct CompareOptions {
-  std::string phase;              ///< "" = "train" when present, else the largest phase
-  int resamples = 2000;           ///< bootstrap resamples
-  double confidence = 0.95;       ///< two-sided interval
+  std::string phase;                   ///< "" = "train" when present, else the largest phase
+  int resamples = 2000;                ///< bootstrap resamples
+  double confidence = 0.95;            ///< two-sided interval
   std::uint64_t seed = 0x7261696eULL;  ///< fixed: the same inputs give the same interval
 };
 

@@ -110,20 +110,44 @@ CsvTable parse_csv(const std::string& text, const std::string& name, std::size_t
 }
 
 const std::vector<std::string>& csv_columns() {
-  static const std::vector<std::string> columns = {
-      "timestamp",        "project_name",       "run_id",
-      "experiment_id",    "duration",           "emissions",
-      "emissions_rate",   "cpu_power",          "gpu_power",
-      "ram_power",        "cpu_energy",         "gpu_energy",
-      "ram_energy",       "energy_consumed",    "water_consumed",
-      "country_name",     "country_iso_code",   "region",
-      "cloud_provider",   "cloud_region",       "os",
-      "python_version",   "codecarbon_version", "cpu_count",
-      "cpu_model",        "gpu_count",          "gpu_model",
-      "longitude",        "latitude",           "ram_total_size",
-      "tracking_mode",    "cpu_utilization_percent", "gpu_utilization_percent",
-      "ram_utilization_percent", "ram_used_gb", "on_cloud",
-      "pue",              "wue"};
+  static const std::vector<std::string> columns = {"timestamp",
+                                                   "project_name",
+                                                   "run_id",
+                                                   "experiment_id",
+                                                   "duration",
+                                                   "emissions",
+                                                   "emissions_rate",
+                                                   "cpu_power",
+                                                   "gpu_power",
+                                                   "ram_power",
+                                                   "cpu_energy",
+                                                   "gpu_energy",
+                                                   "ram_energy",
+                                                   "energy_consumed",
+                                                   "water_consumed",
+                                                   "country_name",
+                                                   "country_iso_code",
+                                                   "region",
+                                                   "cloud_provider",
+                                                   "cloud_region",
+                                                   "os",
+                                                   "python_version",
+                                                   "codecarbon_version",
+                                                   "cpu_count",
+                                                   "cpu_model",
+                                                   "gpu_count",
+                                                   "gpu_model",
+                                                   "longitude",
+                                                   "latitude",
+                                                   "ram_total_size",
+                                                   "tracking_mode",
+                                                   "cpu_utilization_percent",
+                                                   "gpu_utilization_percent",
+                                                   "ram_utilization_percent",
+                                                   "ram_used_gb",
+                                                   "on_cloud",
+                                                   "pue",
+                                                   "wue"};
   return columns;
 }
 
@@ -141,7 +165,9 @@ namespace {
 constexpr double kJoulesPerKwh = 3.6e6;
 constexpr double kBytesPerGib = 1024.0 * 1024.0 * 1024.0;
 
-std::string num(std::optional<double> x) { return x ? fmt::format("{}", *x) : std::string(); }
+std::string num(std::optional<double> x) {
+  return x ? fmt::format("{}", *x) : std::string();
+}
 
 // Sums of the energy section's components by CodeCarbon's three groups. A group with no
 // component, or one whose figure is null, stays absent (an empty cell).
@@ -155,7 +181,7 @@ GroupEnergy group(const nlohmann::json& report, const std::string& group_name) {
   if (comps == nullptr || !comps->is_array()) return g;
   for (const auto& c : *comps) {
     const std::string n = string_at(c, "/name");
-    const bool in = group_name == "gpu" ? n.rfind("gpu", 0) == 0
+    const bool in = group_name == "gpu"   ? n.rfind("gpu", 0) == 0
                     : group_name == "ram" ? (n == "dram" || n == "ram")
                                           : (n == "cpu" || n == "package" || n == "core");
     if (!in) continue;
@@ -172,7 +198,8 @@ std::string csv_row_line(const nlohmann::json& report) {
   const std::optional<double> co2e = number_at(report, "/carbon/co2e_kg");
   std::optional<double> rate;
   if (co2e && duration && *duration > 0) rate = *co2e / *duration;
-  const GroupEnergy cpu = group(report, "cpu"), gpu = group(report, "gpu"), ram = group(report, "ram");
+  const GroupEnergy cpu = group(report, "cpu"), gpu = group(report, "gpu"),
+                    ram = group(report, "ram");
   auto kwh = [](std::optional<double> j) -> std::optional<double> {
     if (!j) return std::nullopt;
     return *j / kJoulesPerKwh;

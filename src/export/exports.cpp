@@ -27,7 +27,8 @@ std::string append_csv(const nlohmann::json& report, const std::string& path) {
     if (!S_ISREG(st.st_mode)) return path + ": not a regular file";
     auto text = read_text_file(path, kMaxCsvBytes + 1, &err);
     if (!text) return path + ": cannot read: " + errno_text(err);
-    if (text->size() > kMaxCsvBytes) return fmt::format("{}: larger than {} bytes", path, kMaxCsvBytes);
+    if (text->size() > kMaxCsvBytes)
+      return fmt::format("{}: larger than {} bytes", path, kMaxCsvBytes);
     existing = std::move(*text);
   }
   std::string out;
@@ -38,7 +39,8 @@ std::string append_csv(const nlohmann::json& report, const std::string& path) {
     if (!t.error.empty()) return t.error + "; not appending";
     if (t.rows.empty() || t.rows.front() != csv_columns())
       return path + ": line 1: the header is not CodeCarbon's emissions.csv columns; not appending";
-    if (existing.back() != '\n') return path + ": last line is not terminated (truncated?); not appending";
+    if (existing.back() != '\n')
+      return path + ": last line is not terminated (truncated?); not appending";
   }
   out += csv_row_line(report);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -75,7 +77,8 @@ std::string write_export(const nlohmann::json& report, const std::string& format
     if (format == "prom")
       text = prometheus_text(report);
     else if (format == "trace")
-      text = chrome_trace(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      text = chrome_trace(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+             "\n";
     else if (format == "html")
       text = html_page(report);
     else

@@ -27,12 +27,23 @@ std::string esc(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -44,12 +55,15 @@ std::string or_na(std::optional<double> v, const std::string& (*)(double) = null
 
 struct Axis {
   double lo, hi;
-  double map(double v, double a, double b) const { return hi > lo ? a + (v - lo) / (hi - lo) * (b - a) : (a + b) / 2; }
+  double map(double v, double a, double b) const {
+    return hi > lo ? a + (v - lo) / (hi - lo) * (b - a) : (a + b) / 2;
+  }
 };
 
 std::string svg_open(const std::string& id, const std::string& title) {
   return fmt::format(
-      "<svg id=\"{}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
+      "<svg id=\"{}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" "
+      "height=\"{}\" "
       "viewBox=\"0 0 {} {}\" role=\"img\"><title>{}</title>"
       "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#fafafa\"/>",
       id, kWidth, kHeight, kWidth, kHeight, esc(title), kWidth, kHeight);
@@ -59,7 +73,8 @@ std::string axes(const std::string& x_label, const std::string& y_label, const s
                  const std::string& y_hi, const std::string& x_lo, const std::string& x_hi) {
   const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
   std::string s = fmt::format(
-      "<g class=\"axes\" stroke=\"#444\" stroke-width=\"1\"><line x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\"/>"
+      "<g class=\"axes\" stroke=\"#444\" stroke-width=\"1\"><line x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" "
+      "y2=\"{2}\"/>"
       "<line x1=\"{0}\" y1=\"{2}\" x2=\"{0}\" y2=\"{3}\"/></g>",
       x0, x1, y0, y1);
   s += fmt::format(
@@ -68,7 +83,8 @@ std::string axes(const std::string& x_label, const std::string& y_label, const s
       "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>"
       "<text x=\"{}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>"
       "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>"
-      "<text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">{}</text></g>",
+      "<text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" "
+      "text-anchor=\"middle\">{}</text></g>",
       x0 - 4, y0, esc(y_lo), x0 - 4, y1 + 8, esc(y_hi), x0, y0 + 14, esc(x_lo), x1, y0 + 14,
       esc(x_hi), (x0 + x1) / 2, kHeight - 6, esc(x_label), (y0 + y1) / 2, (y0 + y1) / 2,
       esc(y_label));
@@ -77,9 +93,10 @@ std::string axes(const std::string& x_label, const std::string& y_label, const s
 
 std::string empty_chart(const std::string& id, const std::string& title, const std::string& why) {
   return svg_open(id, title) +
-         fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-family=\"sans-serif\" "
-                     "font-size=\"13\" fill=\"#666\">{}</text></svg>",
-                     kWidth / 2, kHeight / 2, esc(why));
+         fmt::format(
+             "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-family=\"sans-serif\" "
+             "font-size=\"13\" fill=\"#666\">{}</text></svg>",
+             kWidth / 2, kHeight / 2, esc(why));
 }
 
 struct StepPoint {
@@ -120,20 +137,29 @@ std::string step_series_chart(const std::vector<StepPoint>& pts, const std::stri
   std::string line;
   for (std::size_t i = 0; i < pts.size(); i += stride) {
     if (pts[i].warmup) continue;
-    line += fmt::format("{:.1f},{:.1f} ", x.map(pts[i].index, x0, x1), y.map(pts[i].wall_ms, y0, y1));
+    line +=
+        fmt::format("{:.1f},{:.1f} ", x.map(pts[i].index, x0, x1), y.map(pts[i].wall_ms, y0, y1));
   }
-  s += fmt::format("<polyline class=\"steps\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1\" points=\"{}\"/>", line);
+  s += fmt::format(
+      "<polyline class=\"steps\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1\" "
+      "points=\"{}\"/>",
+      line);
   std::size_t warm = 0;
   for (const auto& p : pts) {
     if (!p.warmup) continue;
     ++warm;
-    s += fmt::format("<circle class=\"warmup\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"#ff7f0e\"><title>warm-up step {:.0f}: {:.4g} ms</title></circle>",
-                     x.map(p.index, x0, x1), y.map(p.wall_ms, y0, y1), p.index, p.wall_ms);
+    s += fmt::format(
+        "<circle class=\"warmup\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" "
+        "fill=\"#ff7f0e\"><title>warm-up step {:.0f}: {:.4g} ms</title></circle>",
+        x.map(p.index, x0, x1), y.map(p.wall_ms, y0, y1), p.index, p.wall_ms);
   }
-  s += fmt::format("<g font-family=\"sans-serif\" font-size=\"11\"><text x=\"{}\" y=\"14\" fill=\"#1f77b4\">steps{}</text>"
-                   "<text x=\"{}\" y=\"14\" fill=\"#ff7f0e\">warm-up ({} step{}, excluded from statistics)</text></g>",
-                   kLeft + 10, stride > 1 ? fmt::format(" (every {}th shown)", stride) : "", kLeft + 180,
-                   warm, warm == 1 ? "" : "s");
+  s += fmt::format(
+      "<g font-family=\"sans-serif\" font-size=\"11\"><text x=\"{}\" y=\"14\" "
+      "fill=\"#1f77b4\">steps{}</text>"
+      "<text x=\"{}\" y=\"14\" fill=\"#ff7f0e\">warm-up ({} step{}, excluded from "
+      "statistics)</text></g>",
+      kLeft + 10, stride > 1 ? fmt::format(" (every {}th shown)", stride) : "", kLeft + 180, warm,
+      warm == 1 ? "" : "s");
   return s + "</svg>";
 }
 
@@ -160,9 +186,11 @@ std::string histogram_chart(const std::vector<StepPoint>& pts, const std::string
   for (int b = 0; b < bins; ++b) {
     const double h = (y0 - y1) * double(counts[b]) / top;
     const double from = lo + (hi - lo) * b / bins, to = lo + (hi - lo) * (b + 1) / bins;
-    s += fmt::format("<rect class=\"bin\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#2ca02c\">"
-                     "<title>{:.4g}-{:.4g} ms: {} steps</title></rect>",
-                     x0 + b * bw + 0.5, y0 - h, std::max(bw - 1, 0.5), h, from, to, counts[b]);
+    s += fmt::format(
+        "<rect class=\"bin\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+        "fill=\"#2ca02c\">"
+        "<title>{:.4g}-{:.4g} ms: {} steps</title></rect>",
+        x0 + b * bw + 0.5, y0 - h, std::max(bw - 1, 0.5), h, from, to, counts[b]);
   }
   return s + "</svg>";
 }
@@ -190,8 +218,12 @@ std::string memory_chart(const json& report) {
   const std::size_t stride = std::max<std::size_t>(1, pts.size() / kMaxPolylinePoints + 1);
   std::string line;
   for (std::size_t i = 0; i < pts.size(); i += stride)
-    line += fmt::format("{:.1f},{:.1f} ", x.map(pts[i].first, x0, x1), y.map(pts[i].second, y0, y1));
-  s += fmt::format("<polyline class=\"rss\" fill=\"none\" stroke=\"#9467bd\" stroke-width=\"1.5\" points=\"{}\"/>", line);
+    line +=
+        fmt::format("{:.1f},{:.1f} ", x.map(pts[i].first, x0, x1), y.map(pts[i].second, y0, y1));
+  s += fmt::format(
+      "<polyline class=\"rss\" fill=\"none\" stroke=\"#9467bd\" stroke-width=\"1.5\" "
+      "points=\"{}\"/>",
+      line);
   return s + "</svg>";
 }
 
@@ -215,11 +247,15 @@ std::string energy_chart(const json& report) {
   for (std::size_t i = 0; i < bars.size(); ++i) {
     const double y = kTop + i * row;
     const double w = (x1 - x0) * bars[i].second / top;
-    s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" font-family=\"sans-serif\" font-size=\"12\">{}</text>"
-                     "<rect class=\"bar\" x=\"{}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#d62728\"><title>{}</title></rect>"
-                     "<text x=\"{:.1f}\" y=\"{:.1f}\" font-family=\"sans-serif\" font-size=\"12\">{}</text>",
-                     x0 - 6, y + row * 0.6, esc(bars[i].first), x0, y + 2, std::max(w, 1.0), row - 6,
-                     esc(labels[i]), x0 + std::max(w, 1.0) + 6, y + row * 0.6, esc(human_energy_j(bars[i].second)));
+    s += fmt::format(
+        "<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\" font-family=\"sans-serif\" "
+        "font-size=\"12\">{}</text>"
+        "<rect class=\"bar\" x=\"{}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+        "fill=\"#d62728\"><title>{}</title></rect>"
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" font-family=\"sans-serif\" font-size=\"12\">{}</text>",
+        x0 - 6, y + row * 0.6, esc(bars[i].first), x0, y + 2, std::max(w, 1.0), row - 6,
+        esc(labels[i]), x0 + std::max(w, 1.0) + 6, y + row * 0.6,
+        esc(human_energy_j(bars[i].second)));
   }
   return s + "</svg>";
 }
@@ -237,29 +273,37 @@ std::string html_page(const json& report) {
   std::string h;
   h.reserve(64 * 1024 + pts.size() * 40);
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
-  h += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">";
+  h += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+       "'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">";
   h += "<script>window.addEventListener('error',function(e){var r=document.documentElement;"
-       "r.setAttribute('data-tm-errors',(r.getAttribute('data-tm-errors')||'')+(e.message||'error')+';');});</script>";
-  h += "<title>trainmeter: " + esc(name) + "</title><style>"
+       "r.setAttribute('data-tm-errors',(r.getAttribute('data-tm-errors')||'')+(e.message||'error')"
+       "+';');});</script>";
+  h += "<title>trainmeter: " + esc(name) +
+       "</title><style>"
        "body{font-family:sans-serif;margin:24px;color:#222;background:#fff}"
-       "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}"
+       "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px "
+       "8px;text-align:left;vertical-align:top}"
        "th{background:#f0f0f0}section{margin-bottom:28px}.na{color:#888}</style></head><body>\n";
   h += "<h1>trainmeter report: " + esc(name) + "</h1>\n<section id=\"run\"><table>";
   h += row("run id", string_at(report, "/run/id"));
   h += row("status", string_at(report, "/run/status"));
   h += row("start (UTC)", string_at(report, "/run/start_utc"));
   h += row("end (UTC)", string_at(report, "/run/end_utc", "n/a"));
-  if (auto d = number_at(report, "/run/duration_s")) h += row("duration", human_duration_ns(*d * 1e9));
-  h += row("rank / world size", fmt::format("{} / {}", (long long)number_at(report, "/run/rank").value_or(0),
-                                            (long long)number_at(report, "/run/world_size").value_or(1)));
-  h += row("host", string_at(report, "/host/hostname", "n/a") + " — " + string_at(report, "/host/cpu_model", "n/a") +
-                       " — " + string_at(report, "/host/os", "n/a"));
+  if (auto d = number_at(report, "/run/duration_s"))
+    h += row("duration", human_duration_ns(*d * 1e9));
+  h += row("rank / world size",
+           fmt::format("{} / {}", (long long)number_at(report, "/run/rank").value_or(0),
+                       (long long)number_at(report, "/run/world_size").value_or(1)));
+  h += row("host", string_at(report, "/host/hostname", "n/a") + " — " +
+                       string_at(report, "/host/cpu_model", "n/a") + " — " +
+                       string_at(report, "/host/os", "n/a"));
   if (const json* tags = json_at(report, "/run/tags"); tags && tags->is_object())
     for (auto it = tags->begin(); it != tags->end(); ++it)
       h += row("tag " + it.key(), it->is_string() ? it->get<std::string>() : it->dump());
   h += "</table></section>\n";
 
-  h += "<section id=\"phases\"><h2>Phases</h2><table><tr><th>phase</th><th>steps</th><th>warm-up</th>"
+  h += "<section "
+       "id=\"phases\"><h2>Phases</h2><table><tr><th>phase</th><th>steps</th><th>warm-up</th>"
        "<th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>samples/s</th></tr>";
   if (const json* phases = json_at(report, "/phases"); phases && phases->is_object())
     for (auto it = phases->begin(); it != phases->end(); ++it) {
@@ -268,23 +312,32 @@ std::string html_page(const json& report) {
         auto v = number_at(p, ptr);
         return v ? human_duration_ns(*v) : std::string("n/a");
       };
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                       esc(it.key()), or_na(number_at(p, "/steps")), or_na(number_at(p, "/warmup_steps")),
-                       ns("/step_time_ns/mean"), ns("/step_time_ns/p50"), ns("/step_time_ns/p90"),
-                       ns("/step_time_ns/p99"), or_na(number_at(p, "/samples_per_s")));
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</"
+          "td><td>{}</td></tr>",
+          esc(it.key()), or_na(number_at(p, "/steps")), or_na(number_at(p, "/warmup_steps")),
+          ns("/step_time_ns/mean"), ns("/step_time_ns/p50"), ns("/step_time_ns/p90"),
+          ns("/step_time_ns/p99"), or_na(number_at(p, "/samples_per_s")));
     }
   h += "</table></section>\n";
 
-  h += "<section id=\"step-times\"><h2>Step time</h2>" + step_series_chart(pts, phase) + "</section>\n";
-  h += "<section id=\"histogram\"><h2>Step-time distribution</h2>" + histogram_chart(pts, phase) + "</section>\n";
+  h += "<section id=\"step-times\"><h2>Step time</h2>" + step_series_chart(pts, phase) +
+       "</section>\n";
+  h += "<section id=\"histogram\"><h2>Step-time distribution</h2>" + histogram_chart(pts, phase) +
+       "</section>\n";
   h += "<section id=\"memory\"><h2>Memory</h2>" + memory_chart(report) + "<table>";
-  h += row("peak RSS", number_at(report, "/memory/peak_rss_bytes") ? human_bytes(*number_at(report, "/memory/peak_rss_bytes")) : "n/a");
+  h += row("peak RSS", number_at(report, "/memory/peak_rss_bytes")
+                           ? human_bytes(*number_at(report, "/memory/peak_rss_bytes"))
+                           : "n/a");
   const auto tensor = tensor_peaks(report);
   if (tensor.empty()) h += row("peak tensor bytes", "n/a");
-  for (const auto& [device, bytes] : tensor) h += row("peak tensor bytes, " + device, human_bytes(bytes));
+  for (const auto& [device, bytes] : tensor)
+    h += row("peak tensor bytes, " + device, human_bytes(bytes));
   h += "</table></section>\n";
   h += "<section id=\"energy\"><h2>Energy</h2>" + energy_chart(report) + "<table>";
-  h += row("total", number_at(report, "/energy/total_j") ? human_energy_j(*number_at(report, "/energy/total_j")) : "n/a");
+  h += row("total", number_at(report, "/energy/total_j")
+                        ? human_energy_j(*number_at(report, "/energy/total_j"))
+                        : "n/a");
   h += "</table></section>\n";
 
   h += "<section id=\"carbon\"><h2>Carbon</h2><table>";
@@ -293,34 +346,40 @@ std::string html_page(const json& report) {
   } else {
     const auto kg = number_at(report, "/carbon/co2e_kg");
     h += row("CO2e", kg ? fmt::format("{:.6g} g", *kg * 1000) : "n/a");
-    h += row("grid intensity", or_na(number_at(report, "/carbon/intensity_g_per_kwh")) + " g/kWh (" +
-                                   string_at(report, "/carbon/intensity_source") + ", " +
-                                   string_at(report, "/carbon/region", "no region") + ")");
+    h += row("grid intensity", or_na(number_at(report, "/carbon/intensity_g_per_kwh")) +
+                                   " g/kWh (" + string_at(report, "/carbon/intensity_source") +
+                                   ", " + string_at(report, "/carbon/region", "no region") + ")");
     h += row("source", string_at(report, "/carbon/data_source") + " " +
                            or_na(number_at(report, "/carbon/data_year")));
     h += row("PUE", or_na(number_at(report, "/carbon/pue")));
     h += row("formula", string_at(report, "/carbon/formula"));
     if (auto km = number_at(report, "/carbon/equivalents/car_km"))
-      h += row("equivalent", fmt::format("{:.4g} km by car ({} g/km, {})", *km,
-                                         or_na(number_at(report, "/carbon/equivalents/car_g_per_km")),
-                                         string_at(report, "/carbon/equivalents/car_source")));
+      h += row("equivalent",
+               fmt::format("{:.4g} km by car ({} g/km, {})", *km,
+                           or_na(number_at(report, "/carbon/equivalents/car_g_per_km")),
+                           string_at(report, "/carbon/equivalents/car_source")));
     if (auto f = number_at(report, "/carbon/equivalents/car_lifetime_fraction"))
-      h += row("equivalent", fmt::format("{:.3g} of a car's lifetime emissions ({})", *f,
-                                         string_at(report, "/carbon/equivalents/car_lifetime_source")));
+      h += row("equivalent",
+               fmt::format("{:.3g} of a car's lifetime emissions ({})", *f,
+                           string_at(report, "/carbon/equivalents/car_lifetime_source")));
   }
   if (auto total = number_at(report, "/cost/total"))
     h += row("cost", fmt::format("{:.4g} {}", *total, string_at(report, "/cost/currency")));
   h += "</table></section>\n";
 
-  h += "<section id=\"diagnostics\"><h2>Diagnostics</h2><table id=\"diagnostics-table\"><tr><th>source</th><th>status</th><th>count</th><th>message</th></tr>";
+  h += "<section id=\"diagnostics\"><h2>Diagnostics</h2><table "
+       "id=\"diagnostics-table\"><tr><th>source</th><th>status</th><th>count</th><th>message</th></"
+       "tr>";
   if (const json* diags = json_at(report, "/diagnostics"); diags && diags->is_array())
     for (const auto& d : *diags)
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(string_at(d, "/source")),
-                       esc(string_at(d, "/status")), or_na(number_at(d, "/count")), esc(string_at(d, "/message")));
+      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                       esc(string_at(d, "/source")), esc(string_at(d, "/status")),
+                       or_na(number_at(d, "/count")), esc(string_at(d, "/message")));
   h += "</table></section>\n";
   h += "<footer><small>trainmeter " + esc(string_at(report, "/trainmeter/version")) +
        ", report schema " + or_na(number_at(report, "/schema_version")) + "</small></footer>\n";
-  h += "<script>document.documentElement.setAttribute('data-tm-charts',String(document.querySelectorAll('svg.chart').length));</script>\n";
+  h += "<script>document.documentElement.setAttribute('data-tm-charts',String(document."
+       "querySelectorAll('svg.chart').length));</script>\n";
   h += "</body></html>\n";
   return h;
 }

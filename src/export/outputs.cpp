@@ -40,7 +40,9 @@ std::string iso_utc(std::int64_t unix_ns) {
   return fmt::format("{}.{:03d}Z", buf, static_cast<int>((unix_ns / 1000000) % 1000));
 }
 
-json nullable(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+json nullable(double x) {
+  return std::isfinite(x) ? json(x) : json(nullptr);
+}
 
 template <class T>
 json opt(const std::optional<T>& v) {
@@ -62,10 +64,11 @@ int open_stream(const std::string& path) {
   if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw Error(fmt::format("trainmeter: invalid configuration:\n  stream ({}): cannot open '{}' "
-                            "for writing: {}{}; accepted: a writable file path, or empty for no stream",
-                            env_name("stream"), path, errno_text(errno),
-                            ec ? fmt::format(" (creating its directory: {})", ec.message()) : ""));
+    throw Error(
+        fmt::format("trainmeter: invalid configuration:\n  stream ({}): cannot open '{}' "
+                    "for writing: {}{}; accepted: a writable file path, or empty for no stream",
+                    env_name("stream"), path, errno_text(errno),
+                    ec ? fmt::format(" (creating its directory: {})", ec.message()) : ""));
   return fd;
 }
 
@@ -111,7 +114,9 @@ class OutputsComponent final : public Component {
   void sample(std::int64_t now) noexcept override {
     if (fd_ >= 0) {
       try {
-        append({{"type", "sample"}, {"t_offset_ns", now - ctx_.start_ns}, {"rss_bytes", opt(read_rss())}});
+        append({{"type", "sample"},
+                {"t_offset_ns", now - ctx_.start_ns},
+                {"rss_bytes", opt(read_rss())}});
       } catch (...) {
         ctx_.diagnostics.add(kSource, diag::kDropped, "out of memory formatting a sample line");
       }
@@ -208,7 +213,8 @@ class OutputsComponent final : public Component {
             {"tokens", r.tokens},
             {"warmup", (r.flags & kStepWarmup) != 0},
             {"loss", nullable(r.loss)},
-            {"peak_tensor_bytes", r.peak_tensor_bytes >= 0 ? json(r.peak_tensor_bytes) : json(nullptr)}};
+            {"peak_tensor_bytes",
+             r.peak_tensor_bytes >= 0 ? json(r.peak_tensor_bytes) : json(nullptr)}};
   }
 
   void append(const json& line) {
@@ -228,9 +234,10 @@ class OutputsComponent final : public Component {
     const std::string& path = ctx_.config.stream;
     struct stat st {};
     if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0) {
-      disable(fmt::format("stream file '{}' was removed (its directory vanished?); the stream "
-                          "stops, {} buffered lines dropped; the report is unaffected",
-                          path, buffered_lines_));
+      disable(
+          fmt::format("stream file '{}' was removed (its directory vanished?); the stream "
+                      "stops, {} buffered lines dropped; the report is unaffected",
+                      path, buffered_lines_));
       return;
     }
     std::size_t done = 0;
@@ -255,10 +262,12 @@ class OutputsComponent final : public Component {
     ++failures_;
     if (done > 0) {
       // Part of a line reached the file: anything appended now would continue a torn line.
-      disable(what + fmt::format("; a partial write ended the stream, {} lines dropped", buffered_lines_));
+      disable(what +
+              fmt::format("; a partial write ended the stream, {} lines dropped", buffered_lines_));
       return;
     }
-    ctx_.diagnostics.add(kSource, diag::kIoError, what + fmt::format("; {} lines dropped", buffered_lines_));
+    ctx_.diagnostics.add(kSource, diag::kIoError,
+                         what + fmt::format("; {} lines dropped", buffered_lines_));
     buffer_.clear();
     buffered_lines_ = 0;
     if (failures_ >= kMaxConsecutiveFailures)

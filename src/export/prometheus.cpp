@@ -87,9 +87,10 @@ std::string prometheus_text(const nlohmann::json& report) {
                  "Wall time of a training step, warm-up steps excluded.");
       any_summary = true;
       const std::string phase = "phase=\"" + label_value(it.key()) + "\"";
-      static const std::pair<const char*, const char*> kQ[] = {
-          {"0.5", "/step_time_ns/p50"}, {"0.9", "/step_time_ns/p90"},
-          {"0.95", "/step_time_ns/p95"}, {"0.99", "/step_time_ns/p99"}};
+      static const std::pair<const char*, const char*> kQ[] = {{"0.5", "/step_time_ns/p50"},
+                                                               {"0.9", "/step_time_ns/p90"},
+                                                               {"0.95", "/step_time_ns/p95"},
+                                                               {"0.99", "/step_time_ns/p99"}};
       for (const auto& [q, ptr] : kQ)
         if (auto v = number_at(p, ptr))
           w.sample("trainmeter_step_time_seconds", phase + ",quantile=\"" + q + "\"", *v * 1e-9);
@@ -137,7 +138,8 @@ std::string prometheus_text(const nlohmann::json& report) {
            number_at(report, "/memory/peak_rss_bytes"));
   const auto tensor = tensor_peaks(report);
   if (!tensor.empty()) {
-    w.family("trainmeter_peak_tensor_bytes", "gauge", "Peak bytes held by libtorch tensors, per device.");
+    w.family("trainmeter_peak_tensor_bytes", "gauge",
+             "Peak bytes held by libtorch tensors, per device.");
     for (const auto& [device, bytes] : tensor)
       w.sample("trainmeter_peak_tensor_bytes", "device=\"" + label_value(device) + "\"", bytes);
   }

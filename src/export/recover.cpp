@@ -51,21 +51,24 @@ std::int64_t need_int(const json& obj, const char* key, bool non_negative, bool 
   }
   if (v.is_number_integer()) {
     const auto x = v.get<std::int64_t>();
-    if (non_negative && x < 0) throw LineError{fmt::format("key '{}': expected >= 0, got {}", key, x)};
+    if (non_negative && x < 0)
+      throw LineError{fmt::format("key '{}': expected >= 0, got {}", key, x)};
     return x;
   }
   throw LineError{fmt::format("key '{}': expected {}integer{}, got {}", key,
-                              non_negative ? "a non-negative " : "an ", nullable_ok ? " or null" : "",
-                              type_name(v))};
+                              non_negative ? "a non-negative " : "an ",
+                              nullable_ok ? " or null" : "", type_name(v))};
 }
 std::string need_string(const json& obj, const char* key) {
   const json& v = need(obj, key);
-  if (!v.is_string()) throw LineError{fmt::format("key '{}': expected a string, got {}", key, type_name(v))};
+  if (!v.is_string())
+    throw LineError{fmt::format("key '{}': expected a string, got {}", key, type_name(v))};
   return v.get<std::string>();
 }
 bool need_bool(const json& obj, const char* key) {
   const json& v = need(obj, key);
-  if (!v.is_boolean()) throw LineError{fmt::format("key '{}': expected true or false, got {}", key, type_name(v))};
+  if (!v.is_boolean())
+    throw LineError{fmt::format("key '{}': expected true or false, got {}", key, type_name(v))};
   return v.get<bool>();
 }
 std::optional<double> need_number_or_null(const json& obj, const char* key, bool optional_key) {
@@ -76,12 +79,14 @@ std::optional<double> need_number_or_null(const json& obj, const char* key, bool
   }
   if (it->is_null()) return std::nullopt;
   if (!it->is_number() || !std::isfinite(it->get<double>()))
-    throw LineError{fmt::format("key '{}': expected a number or null, got {}", key, type_name(*it))};
+    throw LineError{
+        fmt::format("key '{}': expected a number or null, got {}", key, type_name(*it))};
   return it->get<double>();
 }
 const json& need_object(const json& obj, const char* key) {
   const json& v = need(obj, key);
-  if (!v.is_object()) throw LineError{fmt::format("key '{}': expected an object, got {}", key, type_name(v))};
+  if (!v.is_object())
+    throw LineError{fmt::format("key '{}': expected an object, got {}", key, type_name(v))};
   return v;
 }
 
@@ -108,12 +113,18 @@ json stats_json(const RunningStats& s, std::vector<double>& values) {
   if (s.count() == 0) return nullptr;
   std::sort(values.begin(), values.end());
   auto q = [&](double p) {
-    return static_cast<std::int64_t>(std::llround(std::clamp(exact_quantile_sorted(values, p), s.min(), s.max())));
+    return static_cast<std::int64_t>(
+        std::llround(std::clamp(exact_quantile_sorted(values, p), s.min(), s.max())));
   };
-  return {{"mean", s.mean()}, {"stddev", s.stddev()},
-          {"min", static_cast<std::int64_t>(s.min())}, {"p50", q(0.5)},
-          {"p90", q(0.9)}, {"p95", q(0.95)}, {"p99", q(0.99)},
-          {"max", static_cast<std::int64_t>(s.max())}, {"percentiles_exact", true}};
+  return {{"mean", s.mean()},
+          {"stddev", s.stddev()},
+          {"min", static_cast<std::int64_t>(s.min())},
+          {"p50", q(0.5)},
+          {"p90", q(0.9)},
+          {"p95", q(0.95)},
+          {"p99", q(0.99)},
+          {"max", static_cast<std::int64_t>(s.max())},
+          {"percentiles_exact", true}};
 }
 
 }  // namespace
@@ -186,19 +197,24 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
         if (type != "header") throw LineError{"the first line is not a trainmeter stream header"};
         const std::int64_t sv = need_int(v, "stream_version", true, false);
         if (sv != kStreamVersion)
-          throw LineError{fmt::format("stream_version {} is not supported (this trainmeter reads {})", sv, kStreamVersion)};
+          throw LineError{fmt::format(
+              "stream_version {} is not supported (this trainmeter reads {})", sv, kStreamVersion)};
         const std::int64_t rv = need_int(v, "schema_version", true, false);
         if (rv != kReportSchemaVersion)
-          throw LineError{fmt::format("schema_version {} is not supported (this trainmeter writes {})", rv, kReportSchemaVersion)};
+          throw LineError{
+              fmt::format("schema_version {} is not supported (this trainmeter writes {})", rv,
+                          kReportSchemaVersion)};
         const json& run = need_object(v, "run");
         need_string(run, "name");
         need_string(run, "id");
         need_string(run, "start_utc");
         need_int(run, "start_unix_ns", false, false);
         need_int(run, "rank", true, false);
-        if (need_int(run, "world_size", true, false) < 1) throw LineError{"key 'world_size': expected >= 1"};
+        if (need_int(run, "world_size", true, false) < 1)
+          throw LineError{"key 'world_size': expected >= 1"};
         const json& cl = need(run, "command_line");
-        if (!cl.is_array() || !std::all_of(cl.begin(), cl.end(), [](const json& x) { return x.is_string(); }))
+        if (!cl.is_array() ||
+            !std::all_of(cl.begin(), cl.end(), [](const json& x) { return x.is_string(); }))
           throw LineError{"key 'command_line': expected an array of strings"};
         const json& tags = need_object(run, "tags");
         for (const auto& x : tags)
@@ -228,7 +244,8 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
         const std::optional<double> energy = need_number_or_null(v, "energy_j", true);
         std::int64_t thread = 0;
         if (v.contains("thread")) thread = need_int(v, "thread", true, false);
-        if (start > INT64_MAX - wall) throw LineError{"key 'wall_ns': start_offset_ns + wall_ns overflows"};
+        if (start > INT64_MAX - wall)
+          throw LineError{"key 'wall_ns': start_offset_ns + wall_ns overflows"};
 
         json s = {{"index", index},
                   {"phase", phase},
@@ -302,8 +319,9 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   const std::int64_t start_unix_ns = hrun["start_unix_ns"].get<std::int64_t>();
   json report = json::object();
   report["schema_version"] = kReportSchemaVersion;
-  report["trainmeter"] = {{"version", header["trainmeter"].value("version", std::string("unknown"))},
-                          {"build", "recovered"}};
+  report["trainmeter"] = {
+      {"version", header["trainmeter"].value("version", std::string("unknown"))},
+      {"build", "recovered"}};
   const std::string status = footer ? footer->value("status", std::string("crashed")) : "crashed";
   json run = {{"name", hrun["name"]},
               {"id", hrun["id"]},
@@ -320,7 +338,8 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
               {"steps_dropped", 0},
               {"steps_retained", steps.size()},
               {"recovered_from", path}};
-  if (hrun.contains("local_rank") && hrun["local_rank"].is_number_unsigned()) run["local_rank"] = hrun["local_rank"];
+  if (hrun.contains("local_rank") && hrun["local_rank"].is_number_unsigned())
+    run["local_rank"] = hrun["local_rank"];
   if (hrun.contains("local_world_size") && hrun["local_world_size"].is_number_unsigned() &&
       hrun["local_world_size"].get<std::uint64_t>() >= 1)
     run["local_world_size"] = hrun["local_world_size"];
@@ -335,18 +354,24 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
     const double duration_s = 1e-9 * p.wall_sum_ns;
     json loss = nullptr;
     if (p.loss.count() > 0)
-      loss = {{"first", p.first_loss}, {"last", p.last_loss}, {"min", p.loss.min()}, {"mean", p.loss.mean()}};
+      loss = {{"first", p.first_loss},
+              {"last", p.last_loss},
+              {"min", p.loss.min()},
+              {"mean", p.loss.mean()}};
     const bool timed = duration_s > 0 && p.wall.count() > 0;
-    phases_json[name] = {{"steps", p.steps},
-                         {"warmup_steps", p.warmup},
-                         {"samples", p.samples},
-                         {"tokens", p.tokens},
-                         {"duration_s", duration_s},
-                         {"step_time_ns", stats_json(p.wall, p.walls)},
-                         {"cpu_time_ns", stats_json(p.cpu, p.cpus)},
-                         {"samples_per_s", timed && p.samples > 0 ? json(double(p.samples) / duration_s) : json(nullptr)},
-                         {"tokens_per_s", timed && p.tokens > 0 ? json(double(p.tokens) / duration_s) : json(nullptr)},
-                         {"loss", loss}};
+    phases_json[name] = {
+        {"steps", p.steps},
+        {"warmup_steps", p.warmup},
+        {"samples", p.samples},
+        {"tokens", p.tokens},
+        {"duration_s", duration_s},
+        {"step_time_ns", stats_json(p.wall, p.walls)},
+        {"cpu_time_ns", stats_json(p.cpu, p.cpus)},
+        {"samples_per_s",
+         timed && p.samples > 0 ? json(double(p.samples) / duration_s) : json(nullptr)},
+        {"tokens_per_s",
+         timed && p.tokens > 0 ? json(double(p.tokens) / duration_s) : json(nullptr)},
+        {"loss", loss}};
   }
   report["phases"] = std::move(phases_json);
 
@@ -360,11 +385,13 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
         // Per-device tensor peaks are not in the stream (steps carry only their own peak).
         {"peak_tensor_bytes", nullptr},
         {"cuda", nullptr},
-        {"timeline", {{"interval_ms", 0}, {"samples", samples}, {"dropped", 0}, {"points", points}}},
+        {"timeline",
+         {{"interval_ms", 0}, {"samples", samples}, {"dropped", 0}, {"points", points}}},
         {"notes", json::array({"recovered from the stream: peak_rss_bytes (VmHWM) is not in it; "
                                "sampled_peak_rss_bytes is the largest RSS sampled (a lower bound), "
                                "current_rss_bytes the last sample"})}};
-    if (const auto it = header["config"].find("sample_interval_ms"); it != header["config"].end() && it->is_string()) {
+    if (const auto it = header["config"].find("sample_interval_ms");
+        it != header["config"].end() && it->is_string()) {
       try {
         report["memory"]["timeline"]["interval_ms"] = std::stoull(it->get<std::string>());
       } catch (...) {
@@ -379,13 +406,20 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   report["steps"] = std::move(steps);
   json diags = json::array();
   if (out.torn_last_line)
-    diags.push_back({{"source", "recover"}, {"status", "dropped"}, {"count", 1},
-                     {"message", fmt::format("torn last line ({} bytes, the writer died mid-write) ignored", torn_bytes)}});
-  diags.push_back({{"source", "recover"}, {"status", "unavailable"}, {"count", 1},
-                   {"message", footer ? "energy, carbon and cost are in the written report, not the stream; "
-                                        "phases recomputed from the stream's steps"
-                                      : "the writer died before finish(): energy, carbon and cost were never "
-                                        "computed; phases recomputed from the steps flushed before the end"}});
+    diags.push_back(
+        {{"source", "recover"},
+         {"status", "dropped"},
+         {"count", 1},
+         {"message", fmt::format("torn last line ({} bytes, the writer died mid-write) ignored",
+                                 torn_bytes)}});
+  diags.push_back(
+      {{"source", "recover"},
+       {"status", "unavailable"},
+       {"count", 1},
+       {"message", footer ? "energy, carbon and cost are in the written report, not the stream; "
+                            "phases recomputed from the stream's steps"
+                          : "the writer died before finish(): energy, carbon and cost were never "
+                            "computed; phases recomputed from the steps flushed before the end"}});
   report["diagnostics"] = std::move(diags);
   out.steps = report["steps"].size();
   out.had_footer = footer.has_value();

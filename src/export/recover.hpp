@@ -12,8 +12,8 @@ namespace trainmeter::detail {
 
 struct RecoverResult {
   std::optional<nlohmann::json> report;  ///< schema-valid report, run.status "crashed"
-  std::string error;        ///< one line "<path>: line N: <what>" when report is empty
-  std::uint64_t steps = 0;  ///< step lines recovered
+  std::string error;                     ///< one line "<path>: line N: <what>" when report is empty
+  std::uint64_t steps = 0;               ///< step lines recovered
   bool torn_last_line = false;
   bool had_footer = false;  ///< the writer finished (status then comes from the footer)
 };

@@ -48,7 +48,8 @@ TEST_CASE("compare: ratios, nulls and a significant speed-up", "[export][compare
   CHECK(c["metrics"]["co2e_kg"]["a"].get<double>() == 0.57);
   CHECK(c["metrics"]["model_bytes"]["ratio"].get<double>() == 1.0);
   CHECK(c["metrics"]["cost"]["ratio"].is_null());
-  const std::vector<double> ka(oa.walls_ns.begin() + 1, oa.walls_ns.end()), kb(ob.walls_ns.begin() + 1, ob.walls_ns.end());
+  const std::vector<double> ka(oa.walls_ns.begin() + 1, oa.walls_ns.end()),
+      kb(ob.walls_ns.begin() + 1, ob.walls_ns.end());
   const double expected = median_sorted(kb) / median_sorted(ka);
   const json& st = c["step_time"];
   CHECK(st["steps_a"] == 200);
@@ -101,7 +102,8 @@ TEST_CASE("compare CLI: --json, --fail-if-slower gate, bad input", "[export][com
   trainmeter::test::write_file(dir / "bad.json", "{\"schema_version\": 1,\n \"run\": [1, 2,\n");
   r = run_cli("compare " + f + " '" + (dir / "bad.json") + "'");
   CHECK(r.exit_code == 2);
-  CHECK(r.output.rfind("trainmeter compare: " + (dir / "bad.json") + ": line 3, column 1:", 0) == 0);
+  CHECK(r.output.rfind("trainmeter compare: " + (dir / "bad.json") + ": line 3, column 1:", 0) ==
+        0);
   CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 1);
   json wrong = make_report();
   wrong["phases"] = "fast";
@@ -122,12 +124,14 @@ TEST_CASE("export CLI writes every format beside the report", "[export][cli]") {
     CHECK(r.exit_code == 0);
   }
   CHECK(trainmeter::test::read_file(dir / "r.csv").rfind("timestamp,project_name,", 0) == 0);
-  CHECK(trainmeter::test::read_file(dir / "r.prom").find("# TYPE trainmeter_step_time_seconds summary") != std::string::npos);
+  CHECK(trainmeter::test::read_file(dir / "r.prom")
+            .find("# TYPE trainmeter_step_time_seconds summary") != std::string::npos);
   CHECK(trainmeter::test::read_json(dir / "r.trace.json").contains("traceEvents"));
   CHECK(trainmeter::test::read_file(dir / "r.html").rfind("<!DOCTYPE html>", 0) == 0);
   const auto bad = run_cli("export '" + report + "' --format svg");
   CHECK(bad.exit_code == 2);
-  CHECK(bad.output == "trainmeter export: --format: 'svg' is not a format; accepted: csv, prom, trace, html\n");
+  CHECK(bad.output ==
+        "trainmeter export: --format: 'svg' is not a format; accepted: csv, prom, trace, html\n");
 }
 
 TEST_CASE("Exports at finish via config.exports", "[export][session]") {

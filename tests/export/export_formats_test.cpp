@@ -3,8 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "export/csv.hpp"
 #include "export/exports.hpp"
@@ -20,15 +20,21 @@ namespace d = trainmeter::detail;
 
 namespace {
 
-bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+bool executable(const std::string& path) {
+  return ::access(path.c_str(), X_OK) == 0;
+}
 
-std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string quote(const std::string& s) {
+  return "'" + s + "'";
+}
 
 // Rows of a CSV file as Python's csv module reads them (an independent reader).
 json python_csv_rows(const std::string& path) {
-  const auto r = run_command(std::string(TRAINMETER_PYTHON) +
-                             " -c 'import csv,json,sys; print(json.dumps(list(csv.reader(open(sys.argv[1], newline=\"\", encoding=\"utf-8\")))))' " +
-                             quote(path));
+  const auto r =
+      run_command(std::string(TRAINMETER_PYTHON) +
+                  " -c 'import csv,json,sys; print(json.dumps(list(csv.reader(open(sys.argv[1], "
+                  "newline=\"\", encoding=\"utf-8\")))))' " +
+                  quote(path));
   REQUIRE(r.exit_code == 0);
   return json::parse(r.output);
 }
@@ -58,9 +64,9 @@ TEST_CASE("CSV rows carry CodeCarbon's columns and units", "[export][csv]") {
   CHECK(num("duration") == 100.0);
   CHECK(num("emissions") == 0.57);
   CHECK(num("emissions_rate") == Approx(0.0057).epsilon(1e-12));
-  CHECK(num("cpu_energy") == 1.0);   // 3.6e6 J
-  CHECK(num("gpu_energy") == 0.5);   // 1.8e6 J
-  CHECK(num("ram_energy") == 0.2);   // 7.2e5 J
+  CHECK(num("cpu_energy") == 1.0);                               // 3.6e6 J
+  CHECK(num("gpu_energy") == 0.5);                               // 1.8e6 J
+  CHECK(num("ram_energy") == 0.2);                               // 7.2e5 J
   CHECK(num("energy_consumed") == Approx(2.55).epsilon(1e-12));  // 1.7 kWh x PUE 1.5
   CHECK(num("cpu_power") == 36000.0);  // the fixture's average_power_w = J / 100
   CHECK(num("gpu_power") == 18000.0);
@@ -113,9 +119,12 @@ TEST_CASE("CSV appends refuse a foreign or damaged file", "[export][csv][bad-inp
   CHECK(e.find(torn + ": line 2, column") == 0);
   CHECK(e.find("unterminated quoted field") != std::string::npos);
 
-  CHECK(d::parse_csv("a,b\n1,2,3\n", "f.csv").error == "f.csv: line 2, column 1: 3 fields where the header has 2");
-  CHECK(d::parse_csv("a,b\n\"x\"y,2\n", "f.csv").error == "f.csv: line 2, column 4: text after a closing quote");
-  CHECK(d::parse_csv("a,b\nx\"y,2\n", "f.csv").error == "f.csv: line 2, column 2: a quote inside an unquoted field");
+  CHECK(d::parse_csv("a,b\n1,2,3\n", "f.csv").error ==
+        "f.csv: line 2, column 1: 3 fields where the header has 2");
+  CHECK(d::parse_csv("a,b\n\"x\"y,2\n", "f.csv").error ==
+        "f.csv: line 2, column 4: text after a closing quote");
+  CHECK(d::parse_csv("a,b\nx\"y,2\n", "f.csv").error ==
+        "f.csv: line 2, column 2: a quote inside an unquoted field");
   const d::CsvTable ok = d::parse_csv("a,b\r\n\"multi\nline \"\"q\"\"\",2\r\n", "f.csv");
   REQUIRE(ok.error.empty());
   CHECK(ok.rows[1][0] == "multi\nline \"q\"");
@@ -125,7 +134,8 @@ TEST_CASE("Prometheus text passes promtool and carries exact values", "[export][
   const json report = make_report();
   const std::string text = d::prometheus_text(report);
   // Label escaping of the tricky run name: \" \\ \n, UTF-8 kept.
-  CHECK(text.find("run=\"run \\\"q\\\" \\\\ back\\nline, caf\xc3\xa9 \xe2\x9c\x93\"") != std::string::npos);
+  CHECK(text.find("run=\"run \\\"q\\\" \\\\ back\\nline, caf\xc3\xa9 \xe2\x9c\x93\"") !=
+        std::string::npos);
   // Step time p50 of the fixture's non-warm-up steps {1, 1.5, 1, 2} ms is 1.25 ms.
   CHECK(text.find("quantile=\"0.5\"} 0.00125\n") != std::string::npos);
   CHECK(text.find("trainmeter_step_time_seconds_count{") != std::string::npos);
@@ -156,8 +166,14 @@ TEST_CASE("Prometheus text passes promtool and carries exact values", "[export][
 TEST_CASE("Chrome trace: steps, phases and counters", "[export][trace]") {
   json report = make_report();
   // A second thread running an eval phase with a tricky name.
-  report["steps"].push_back({{"index", 5}, {"phase", kTrickyName}, {"thread", 1}, {"start_offset_ns", 3000},
-                             {"wall_ns", 4000}, {"samples", 0}, {"tokens", 0}, {"warmup", false}});
+  report["steps"].push_back({{"index", 5},
+                             {"phase", kTrickyName},
+                             {"thread", 1},
+                             {"start_offset_ns", 3000},
+                             {"wall_ns", 4000},
+                             {"samples", 0},
+                             {"tokens", 0},
+                             {"warmup", false}});
   TempDir dir;
   const std::string path = dir / "t.trace.json";
   REQUIRE(d::write_export(report, "trace", path).empty());
@@ -186,7 +202,8 @@ TEST_CASE("Chrome trace: steps, phases and counters", "[export][trace]") {
     if (ph == "C" && name == "memory") ++memory;
     if (ph == "C" && name == "power") {
       ++power;
-      if (e["ts"].get<double>() == 0.0) CHECK(e["args"]["step_average_w"].get<double>() == Approx(250.0));  // 0.5 J / 2 ms
+      if (e["ts"].get<double>() == 0.0)
+        CHECK(e["args"]["step_average_w"].get<double>() == Approx(250.0));  // 0.5 J / 2 ms
     }
   }
   CHECK(steps == 6);
@@ -200,7 +217,8 @@ TEST_CASE("Chrome trace: steps, phases and counters", "[export][trace]") {
 TEST_CASE("HTML page: self-contained, escaped, charts present", "[export][html]") {
   const json report = make_report();
   const std::string html = d::html_page(report);
-  for (const char* id : {"chart-step-times", "chart-histogram", "chart-memory", "chart-energy", "diagnostics-table"})
+  for (const char* id :
+       {"chart-step-times", "chart-histogram", "chart-memory", "chart-energy", "diagnostics-table"})
     CHECK(html.find(std::string("id=\"") + id + "\"") != std::string::npos);
   CHECK(html.find("class=\"warmup\"") != std::string::npos);
   CHECK(html.find("a &quot;quoted&quot; &lt;message&gt; &amp; more") != std::string::npos);
@@ -215,10 +233,12 @@ TEST_CASE("HTML page: self-contained, escaped, charts present", "[export][html]"
   TempDir dir;
   const std::string path = dir / "r.html";
   REQUIRE(d::write_export(report, "html", path).empty());
-  const auto xml = run_command(std::string(TRAINMETER_PYTHON) +
-                               " -c 'import re,sys,xml.dom.minidom as m; t=open(sys.argv[1],encoding=\"utf-8\").read(); "
-                               "s=re.findall(r\"<svg.*?</svg>\", t, re.S); [m.parseString(x.encode()) for x in s]; print(len(s))' " +
-                               quote(path));
+  const auto xml = run_command(
+      std::string(TRAINMETER_PYTHON) +
+      " -c 'import re,sys,xml.dom.minidom as m; t=open(sys.argv[1],encoding=\"utf-8\").read(); "
+      "s=re.findall(r\"<svg.*?</svg>\", t, re.S); [m.parseString(x.encode()) for x in s]; "
+      "print(len(s))' " +
+      quote(path));
   INFO(xml.output);
   REQUIRE(xml.exit_code == 0);
   CHECK(xml.output == "4\n");
@@ -233,10 +253,13 @@ TEST_CASE("HTML page renders in headless Chromium without errors", "[export][htm
   TempDir dir;
   const std::string path = dir / "r.html";
   REQUIRE(d::write_export(make_report(), "html", path).empty());
-  const std::string flags = " --headless --no-sandbox --disable-gpu --disable-background-networking "
-                            "--disable-component-update --disable-sync --no-first-run --disable-dev-shm-usage "
-                            "--user-data-dir=" + quote(dir / "profile") + " --window-size=800,1200 ";
-  const auto dom = run_command("timeout 120 " + chromium + flags + "--dump-dom " + quote("file://" + path) + " 2>/dev/null");
+  const std::string flags =
+      " --headless --no-sandbox --disable-gpu --disable-background-networking "
+      "--disable-component-update --disable-sync --no-first-run --disable-dev-shm-usage "
+      "--user-data-dir=" +
+      quote(dir / "profile") + " --window-size=800,1200 ";
+  const auto dom = run_command("timeout 120 " + chromium + flags + "--dump-dom " +
+                               quote("file://" + path) + " 2>/dev/null");
   REQUIRE(dom.exit_code == 0);
   CHECK(dom.output.find("data-tm-charts=\"4\"") != std::string::npos);
   const std::string root = dom.output.substr(0, dom.output.find('>', dom.output.find("<html")));
@@ -245,12 +268,14 @@ TEST_CASE("HTML page renders in headless Chromium without errors", "[export][htm
   CHECK(dom.output.find("id=\"chart-step-times\"") != std::string::npos);
 
   const std::string png = dir / "shot.png";
-  const auto shot = run_command("timeout 120 " + chromium + flags + "--screenshot=" + quote(png) + " " +
-                                quote("file://" + path) + " >/dev/null 2>&1");
+  const auto shot = run_command("timeout 120 " + chromium + flags + "--screenshot=" + quote(png) +
+                                " " + quote("file://" + path) + " >/dev/null 2>&1");
   REQUIRE(shot.exit_code == 0);
   // Not blank: decode the PNG (stdlib only) and count distinct colours.
-  const auto colours = run_command(std::string(TRAINMETER_PYTHON) + " " +
-                                   quote(std::string(TRAINMETER_SOURCE_DIR) + "/tests/export/png_colours.py") + " " + quote(png));
+  const auto colours =
+      run_command(std::string(TRAINMETER_PYTHON) + " " +
+                  quote(std::string(TRAINMETER_SOURCE_DIR) + "/tests/export/png_colours.py") + " " +
+                  quote(png));
   INFO(colours.output);
   REQUIRE(colours.exit_code == 0);
   CHECK(std::stoi(colours.output) >= 6);

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
+#include <catch2/catch.hpp>
 
 #include "export/recover.hpp"
 #include "report/json_io.hpp"
@@ -55,7 +55,8 @@ void write_recovered(const std::string& path, const json& report) {
 
 }  // namespace
 
-TEST_CASE("Stream: header, every step, samples, footer; recover rebuilds the phases", "[export][stream]") {
+TEST_CASE("Stream: header, every step, samples, footer; recover rebuilds the phases",
+          "[export][stream]") {
   TempDir dir;
   trainmeter::Config c = quiet_config(dir);
   c.stream = dir / "sub/run.jsonl";
@@ -113,7 +114,8 @@ TEST_CASE("Stream: header, every step, samples, footer; recover rebuilds the pha
     CHECK(a["samples"] == b["samples"]);
     for (const char* k : {"min", "max", "p50", "p90", "p95", "p99"})
       CHECK(a["step_time_ns"][k] == b["step_time_ns"][k]);
-    CHECK(a["step_time_ns"]["mean"].get<double>() == Approx(b["step_time_ns"]["mean"].get<double>()).epsilon(1e-12));
+    CHECK(a["step_time_ns"]["mean"].get<double>() ==
+          Approx(b["step_time_ns"]["mean"].get<double>()).epsilon(1e-12));
   }
   const std::string out = dir / "recovered.json";
   write_recovered(out, *rec.report);
@@ -143,7 +145,8 @@ TEST_CASE("Stream: header, every step, samples, footer; recover rebuilds the pha
   CHECK(trainmeter::test::run_cli("validate '" + out + "'").exit_code == 0);
 }
 
-TEST_CASE("Stream on a full disk: diagnostics, training continues, report written", "[export][stream]") {
+TEST_CASE("Stream on a full disk: diagnostics, training continues, report written",
+          "[export][stream]") {
   TempDir dir;
   trainmeter::Config c = quiet_config(dir);
   c.stream = "/dev/full";
@@ -183,11 +186,13 @@ TEST_CASE("Stream whose directory vanishes: diagnostic, report still written", "
   const json report = trainmeter::test::read_json(dir / "run.json");
   bool found = false;
   for (const auto& d : report["diagnostics"])
-    found = found || (d["source"] == "stream" && d["message"].get<std::string>().find("was removed") != std::string::npos);
+    found = found || (d["source"] == "stream" &&
+                      d["message"].get<std::string>().find("was removed") != std::string::npos);
   CHECK(found);
 }
 
-TEST_CASE("A stream path that cannot be opened fails at construction naming the variable", "[export][stream]") {
+TEST_CASE("A stream path that cannot be opened fails at construction naming the variable",
+          "[export][stream]") {
   TempDir dir;
   write_file(dir / "file", "x");
   trainmeter::Config c = quiet_config(dir);
@@ -203,7 +208,8 @@ TEST_CASE("A stream path that cannot be opened fails at construction naming the 
   }
 }
 
-TEST_CASE("recover rejects malformed, wrongly typed and huge input naming the line", "[export][stream][bad-input]") {
+TEST_CASE("recover rejects malformed, wrongly typed and huge input naming the line",
+          "[export][stream][bad-input]") {
   TempDir dir;
   const std::string header =
       R"({"type":"header","stream_version":1,"schema_version":1,"trainmeter":{"version":"x"},)"
@@ -223,23 +229,33 @@ TEST_CASE("recover rejects malformed, wrongly typed and huge input naming the li
   };
   CHECK(recover(header + "\n" + step + "\n").error.empty());
   CHECK(recover("").error == p + ": empty file (no stream header)");
-  CHECK(recover(step + "\n").error == p + ": line 1: the first line is not a trainmeter stream header");
+  CHECK(recover(step + "\n").error ==
+        p + ": line 1: the first line is not a trainmeter stream header");
   INFO(recover(header + "\n{not json\n" + step + "\n").error);
-  CHECK(recover(header + "\n{not json\n" + step + "\n").error == p + ": line 2, column 3: syntax error while parsing object key - invalid literal; last read: '{no'; expected string literal");
+  CHECK(recover(header + "\n{not json\n" + step + "\n").error ==
+        p + ": line 2, column 3: syntax error while parsing object key - invalid literal; last "
+            "read: '{no'; expected string literal");
   CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":\"10\"") + "\n").error ==
         p + ": line 2: key 'wall_ns': expected a non-negative integer, got string");
-  CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":1e400") + "\n").error.find(p + ": line 2:") == 0);
-  CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":99999999999999999999999") + "\n").error ==
-        p + ": line 2: key 'wall_ns': expected a non-negative integer, got a non-integer or out-of-range number");
+  CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":1e400") + "\n")
+            .error.find(p + ": line 2:") == 0);
+  CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":99999999999999999999999") +
+                "\n")
+            .error == p + ": line 2: key 'wall_ns': expected a non-negative integer, got a "
+                          "non-integer or out-of-range number");
   CHECK(recover(header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":-1") + "\n").error ==
         p + ": line 2: key 'wall_ns': expected >= 0, got -1");
   CHECK(recover(header + "\n" + replaced("\"phase\":\"train\"", "\"phase\":7") + "\n").error ==
         p + ": line 2: key 'phase': expected a string, got integer");
-  CHECK(recover(header + "\n" + replaced("\"warmup\":false,", "") + "\n").error == p + ": line 2: missing key 'warmup'");
-  CHECK(recover(header + "\n" + step + "\n" + step + "\n").error == p + ": line 3: step index 0 does not follow 0");
+  CHECK(recover(header + "\n" + replaced("\"warmup\":false,", "") + "\n").error ==
+        p + ": line 2: missing key 'warmup'");
+  CHECK(recover(header + "\n" + step + "\n" + step + "\n").error ==
+        p + ": line 3: step index 0 does not follow 0");
   CHECK(recover(header + "\n[1,2]\n").error == p + ": line 2: not a JSON object");
-  CHECK(recover(header + "\n{\"type\":\"bogus\"}\n").error == p + ": line 2: unknown line type 'bogus'");
-  CHECK(recover(header.substr(0, 40)).error.find(p + ": line 1, column 41:") == 0);  // torn header: nothing to recover
+  CHECK(recover(header + "\n{\"type\":\"bogus\"}\n").error ==
+        p + ": line 2: unknown line type 'bogus'");
+  CHECK(recover(header.substr(0, 40)).error.find(p + ": line 1, column 41:") ==
+        0);  // torn header: nothing to recover
   // A torn last line is tolerated.
   const auto torn = recover(header + "\n" + step + "\n" + step.substr(0, 30));
   CHECK(torn.error.empty());
@@ -251,10 +267,13 @@ TEST_CASE("recover rejects malformed, wrongly typed and huge input naming the li
   write_file(p, header + "\n" + replaced("\"wall_ns\":10", "\"wall_ns\":true") + "\n");
   const auto cli = trainmeter::test::run_cli("recover '" + p + "'");
   CHECK(cli.exit_code == 2);
-  CHECK(cli.output == "trainmeter recover: " + p + ": line 2: key 'wall_ns': expected a non-negative integer, got boolean\n");
+  CHECK(cli.output ==
+        "trainmeter recover: " + p +
+            ": line 2: key 'wall_ns': expected a non-negative integer, got boolean\n");
 }
 
-TEST_CASE("SIGKILL at random moments: the recovered report holds every flushed step", "[export][stream][kill]") {
+TEST_CASE("SIGKILL at random moments: the recovered report holds every flushed step",
+          "[export][stream][kill]") {
   std::mt19937 rng(20240501);
   const int kFlushMs = 100, kStepMs = 5;
   for (int round = 0; round < 5; ++round) {
@@ -272,7 +291,8 @@ TEST_CASE("SIGKILL at random moments: the recovered report holds every flushed s
       ::setenv("TRAINMETER_OUTPUT", (dir / "victim.json").c_str(), 1);
       ::setenv("TRAINMETER_PROGRESS", "off", 1);
       ::setenv("TRAINMETER_ENERGY_SOURCES", "estimate", 1);
-      ::execl(TRAINMETER_STREAM_VICTIM, TRAINMETER_STREAM_VICTIM, std::to_string(kStepMs).c_str(), (char*)nullptr);
+      ::execl(TRAINMETER_STREAM_VICTIM, TRAINMETER_STREAM_VICTIM, std::to_string(kStepMs).c_str(),
+              (char*)nullptr);
       ::_exit(127);
     }
     ::close(out_pipe[1]);
@@ -284,14 +304,18 @@ TEST_CASE("SIGKILL at random moments: the recovered report holds every flushed s
     CHECK(WIFSIGNALED(status));
     std::string printed;
     char buf[4096];
-    for (ssize_t n; (n = ::read(out_pipe[0], buf, sizeof buf)) > 0;) printed.append(buf, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = ::read(out_pipe[0], buf, sizeof buf)) > 0;)
+      printed.append(buf, static_cast<std::size_t>(n));
     ::close(out_pipe[0]);
     const auto last_nl = printed.rfind('\n', printed.size() - 1);
     const auto prev_nl = printed.rfind('\n', last_nl == 0 ? 0 : last_nl - 1);
-    const long completed = printed.empty() ? 0 : std::stol(printed.substr(prev_nl == std::string::npos ? 0 : prev_nl + 1));
+    const long completed =
+        printed.empty() ? 0
+                        : std::stol(printed.substr(prev_nl == std::string::npos ? 0 : prev_nl + 1));
 
     const d::RecoverResult rec = d::recover_stream(stream);
-    INFO("round " << round << ", killed after " << kill_after_ms << " ms, " << completed << " steps completed; " << rec.error);
+    INFO("round " << round << ", killed after " << kill_after_ms << " ms, " << completed
+                  << " steps completed; " << rec.error);
     REQUIRE(rec.report);
     CHECK((*rec.report)["run"]["status"] == "crashed");
     const json& steps = (*rec.report)["steps"];

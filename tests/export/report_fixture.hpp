@@ -15,9 +15,9 @@ inline const std::string kTrickyName = "run \"q\" \\ back\nline, caf\xc3\xa9 \xe
 struct FixtureOptions {
   std::string name = kTrickyName;
   std::vector<double> walls_ns = {2e6, 1e6, 1.5e6, 1e6, 2e6};  ///< first one is warm-up
-  std::optional<double> cpu_j = 3.6e6;    ///< cpu component energy (1 kWh)
-  std::optional<double> dram_j = 7.2e5;   ///< dram component (0.2 kWh)
-  std::optional<double> gpu_j = 1.8e6;    ///< gpu:0 (0.5 kWh)
+  std::optional<double> cpu_j = 3.6e6;                         ///< cpu component energy (1 kWh)
+  std::optional<double> dram_j = 7.2e5;                        ///< dram component (0.2 kWh)
+  std::optional<double> gpu_j = 1.8e6;                         ///< gpu:0 (0.5 kWh)
   std::optional<double> co2e_kg = 0.57;
   double pue = 1.5;
   std::string country = "FR";
