@@ -55,11 +55,19 @@ struct Workload {
   torch::Tensor x, y;
 };
 
-int features_of(const benchmark::State& s) { return s.range(0) == 0 ? 64 : 1024; }
-int batch_of(const benchmark::State& s) { return s.range(0) == 0 ? 32 : 256; }
-const char* label_of(const benchmark::State& s) { return s.range(0) == 0 ? "tiny" : "medium"; }
+int features_of(const benchmark::State& s) {
+  return s.range(0) == 0 ? 64 : 1024;
+}
+int batch_of(const benchmark::State& s) {
+  return s.range(0) == 0 ? 32 : 256;
+}
+const char* label_of(const benchmark::State& s) {
+  return s.range(0) == 0 ? "tiny" : "medium";
+}
 
-std::unique_ptr<at::ObserverContext> noop_start(const at::RecordFunction&) { return nullptr; }
+std::unique_ptr<at::ObserverContext> noop_start(const at::RecordFunction&) {
+  return nullptr;
+}
 void noop_end(const at::RecordFunction&, at::ObserverContext*) {}
 
 thread_local std::uint64_t tls_counted_ops = 0;
@@ -71,8 +79,8 @@ std::unique_ptr<at::ObserverContext> count_op(const at::RecordFunction&) {
 // RecordFunction ops in one step of the workload (FUNCTION and BACKWARD_FUNCTION scopes, what op
 // accounting and the profiler observe).
 double ops_per_step(Workload& w) {
-  auto handle = at::addThreadLocalCallback(
-      at::RecordFunctionCallback(&count_op).scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
+  auto handle = at::addThreadLocalCallback(at::RecordFunctionCallback(&count_op).scopes(
+      {at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION}));
   tls_counted_ops = 0;
   for (int i = 0; i < 10; ++i) w.step();
   at::removeCallback(handle);
@@ -160,10 +168,18 @@ void profiled(benchmark::State& state, bool shapes, bool memory) {
   finish_counters(state, w);
 }
 
-void BM_step_profiler_cpu(benchmark::State& state) { profiled(state, false, false); }
-void BM_step_profiler_shapes(benchmark::State& state) { profiled(state, true, false); }
-void BM_step_profiler_memory(benchmark::State& state) { profiled(state, false, true); }
-void BM_step_profiler_shapes_memory(benchmark::State& state) { profiled(state, true, true); }
+void BM_step_profiler_cpu(benchmark::State& state) {
+  profiled(state, false, false);
+}
+void BM_step_profiler_shapes(benchmark::State& state) {
+  profiled(state, true, false);
+}
+void BM_step_profiler_memory(benchmark::State& state) {
+  profiled(state, false, true);
+}
+void BM_step_profiler_shapes_memory(benchmark::State& state) {
+  profiled(state, true, true);
+}
 
 // A do-nothing callback installed like op accounting's, with and without boxed inputs: splits
 // op accounting's per-op cost into libtorch's share (boxing every op's arguments, running the
@@ -178,8 +194,12 @@ void noop_callback(benchmark::State& state, bool inputs) {
   at::removeCallback(handle);
   finish_counters(state, w);
 }
-void BM_step_noop_callback(benchmark::State& state) { noop_callback(state, false); }
-void BM_step_noop_callback_inputs(benchmark::State& state) { noop_callback(state, true); }
+void BM_step_noop_callback(benchmark::State& state) {
+  noop_callback(state, false);
+}
+void BM_step_noop_callback_inputs(benchmark::State& state) {
+  noop_callback(state, true);
+}
 
 // What op accounting pays per accounted step to install and remove its callback.
 void BM_callback_add_remove(benchmark::State& state) {
@@ -200,9 +220,17 @@ BENCHMARK(BM_step_trainmeter_ops)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)
 BENCHMARK(BM_step_profiler_cpu)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
 BENCHMARK(BM_step_profiler_shapes)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
 BENCHMARK(BM_step_profiler_memory)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
-BENCHMARK(BM_step_profiler_shapes_memory)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+BENCHMARK(BM_step_profiler_shapes_memory)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(0.5);
 BENCHMARK(BM_step_noop_callback)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
-BENCHMARK(BM_step_noop_callback_inputs)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+BENCHMARK(BM_step_noop_callback_inputs)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(0.5);
 BENCHMARK(BM_callback_add_remove)->Unit(benchmark::kNanosecond);
 
 BENCHMARK_MAIN();

@@ -24,9 +24,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <trainmeter/trainmeter.hpp>
 #include <trainmeter/torch.hpp>
 #include <trainmeter/torch_ops.hpp>
+#include <trainmeter/trainmeter.hpp>
 
 namespace {
 
@@ -55,8 +55,8 @@ long parse_long(const std::string& flag, const char* value, long min, long max) 
   errno = 0;
   const long v = std::strtol(value, &end, 10);
   if (*value == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-    usage_error(flag + " expects an integer from " + std::to_string(min) + " to " + std::to_string(max) +
-                ", got '" + value + "'");
+    usage_error(flag + " expects an integer from " + std::to_string(min) + " to " +
+                std::to_string(max) + ", got '" + value + "'");
   return v;
 }
 
@@ -68,13 +68,19 @@ Options parse(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       std::exit(0);
     }
-    if (i + 1 >= argc) usage_error(a.rfind("--", 0) == 0 ? a + " needs a value" : "unexpected argument '" + a + "'");
+    if (i + 1 >= argc)
+      usage_error(a.rfind("--", 0) == 0 ? a + " needs a value" : "unexpected argument '" + a + "'");
     const char* v = argv[++i];
-    if (a == "--train-steps") o.train_steps = parse_long(a, v, 1, 1000000);
-    else if (a == "--infer-steps") o.infer_steps = parse_long(a, v, 1, 1000000);
-    else if (a == "--batch") o.batch = parse_long(a, v, 1, 4096);
-    else if (a == "--out-dir") o.out_dir = v;
-    else usage_error("unknown option '" + a + "'");
+    if (a == "--train-steps")
+      o.train_steps = parse_long(a, v, 1, 1000000);
+    else if (a == "--infer-steps")
+      o.infer_steps = parse_long(a, v, 1, 1000000);
+    else if (a == "--batch")
+      o.batch = parse_long(a, v, 1, 4096);
+    else if (a == "--out-dir")
+      o.out_dir = v;
+    else
+      usage_error("unknown option '" + a + "'");
   }
   return o;
 }
@@ -116,7 +122,8 @@ struct MobileNetImpl : torch::nn::Module {
     struct Block {
       int in, out, stride;
     };
-    const Block blocks[] = {{32, 64, 1}, {64, 128, 2}, {128, 128, 1}, {128, 256, 2}, {256, 256, 1}, {256, 256, 2}};
+    const Block blocks[] = {{32, 64, 1},   {64, 128, 2},  {128, 128, 1},
+                            {128, 256, 2}, {256, 256, 1}, {256, 256, 2}};
     for (const Block& b : blocks) {
       features->push_back(torch::nn::Conv2d(
           torch::nn::Conv2dOptions(b.in, b.in, 3).stride(b.stride).padding(1).groups(b.in)));
@@ -182,8 +189,8 @@ std::string train(const Options& opt, Model& model, const std::string& variant,
   return report.path;
 }
 
-std::string infer(const Options& opt, Vgg& model, const std::string& variant, const std::vector<Batch>& pool,
-                  torch::ScalarType dtype) {
+std::string infer(const Options& opt, Vgg& model, const std::string& variant,
+                  const std::vector<Batch>& pool, torch::ScalarType dtype) {
   auto session = open_session(opt, variant, "inference");
   session->set_total_steps(static_cast<std::uint64_t>(opt.infer_steps));
   trainmeter::torch::describe(*session, *model, variant);
@@ -322,10 +329,12 @@ int main(int argc, char** argv) {
     print_extra_ratios(a, b);
     if (have_cli) {
       std::fflush(stdout);
-      const std::string cmd = shell_quote(cli) + " compare " + shell_quote(a) + " " + shell_quote(b);
+      const std::string cmd =
+          shell_quote(cli) + " compare " + shell_quote(a) + " " + shell_quote(b);
       if (std::system(cmd.c_str()) != 0) status = 1;
     } else {
-      std::printf("  (%s not found: build the trainmeter CLI for the full comparison)\n", cli.c_str());
+      std::printf("  (%s not found: build the trainmeter CLI for the full comparison)\n",
+                  cli.c_str());
     }
   }
   return status;

@@ -1,7 +1,7 @@
 // Op accounting: FLOP formulas against hand-computed values, the ops table of known models run
 // through a real Session, step selection, and stepping aside for libtorch's own profiler.
-#include <torch/torch.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
+#include <torch/torch.h>
 
 #include <cstdint>
 #include <string>
@@ -14,8 +14,8 @@
 #include "trainmeter/session.hpp"
 #include "trainmeter/torch_ops.hpp"
 
-using trainmeter::detail::FlopKind;
 using trainmeter::detail::flop_kind;
+using trainmeter::detail::FlopKind;
 using trainmeter::detail::op_flops;
 
 namespace {
@@ -24,7 +24,9 @@ double flops_of(const char* op, std::vector<c10::IValue> inputs) {
   return op_flops(flop_kind(op), c10::ArrayRef<const c10::IValue>(inputs.data(), inputs.size()));
 }
 
-c10::IValue ints(std::vector<std::int64_t> v) { return c10::IValue(c10::List<std::int64_t>(v)); }
+c10::IValue ints(std::vector<std::int64_t> v) {
+  return c10::IValue(c10::List<std::int64_t>(v));
+}
 
 trainmeter::Config ops_config(const trainmeter::test::TempDir& dir, std::uint64_t every,
                               std::uint64_t warmup) {
@@ -61,16 +63,18 @@ TEST_CASE("ops: formula lookup by op name", "[torch][ops]") {
 
 TEST_CASE("ops: matmul-like FLOPs from shapes", "[torch][ops]") {
   // addmm(bias, [32,64], [64,64]) = 2*32*64*64
-  CHECK(flops_of("aten::addmm", {torch::zeros({64}), torch::zeros({32, 64}), torch::zeros({64, 64})}) ==
-        262144.0);
+  CHECK(flops_of("aten::addmm",
+                 {torch::zeros({64}), torch::zeros({32, 64}), torch::zeros({64, 64})}) == 262144.0);
   CHECK(flops_of("aten::mm", {torch::zeros({5, 7}), torch::zeros({7, 3})}) == 2.0 * 5 * 7 * 3);
-  CHECK(flops_of("aten::bmm", {torch::zeros({4, 5, 7}), torch::zeros({4, 7, 3})}) == 2.0 * 4 * 5 * 7 * 3);
+  CHECK(flops_of("aten::bmm", {torch::zeros({4, 5, 7}), torch::zeros({4, 7, 3})}) ==
+        2.0 * 4 * 5 * 7 * 3);
   // matmul broadcasting [3,1,4,5] x [2,5,6]: batch 3x2, 2*6*4*5*6
   CHECK(flops_of("aten::matmul", {torch::zeros({3, 1, 4, 5}), torch::zeros({2, 5, 6})}) == 1440.0);
   CHECK(flops_of("aten::matmul", {torch::zeros({5}), torch::zeros({5})}) == 10.0);
   CHECK(flops_of("aten::matmul", {torch::zeros({4, 5}), torch::zeros({5})}) == 40.0);
   // linear [7,3,10] x w[4,10]: 2*7*3*10*4
-  CHECK(flops_of("aten::linear", {torch::zeros({7, 3, 10}), torch::zeros({4, 10}), c10::IValue()}) == 1680.0);
+  CHECK(flops_of("aten::linear",
+                 {torch::zeros({7, 3, 10}), torch::zeros({4, 10}), c10::IValue()}) == 1680.0);
   // Wrong shapes: unknown (-1), not 0.
   CHECK(flops_of("aten::mm", {torch::zeros({5}), torch::zeros({5, 3})}) == -1.0);
   CHECK(flops_of("aten::mm", {c10::IValue(3), torch::zeros({5, 3})}) == -1.0);
@@ -85,31 +89,34 @@ TEST_CASE("ops: convolution FLOPs with stride, padding, dilation and groups", "[
   const auto w = torch::randn({6, 2, 3, 5});
   const auto y = torch::conv2d(x, w, {}, {2, 3}, {1, 2}, {1, 1}, 2);
   REQUIRE(y.sizes() == torch::IntArrayRef({2, 6, 9, 7}));  // our hand-computed output shape
-  CHECK(flops_of("aten::conv2d", {x, w, c10::IValue(), ints({2, 3}), ints({1, 2}), ints({1, 1}), c10::IValue(2)}) ==
-        45360.0);
+  CHECK(flops_of("aten::conv2d", {x, w, c10::IValue(), ints({2, 3}), ints({1, 2}), ints({1, 1}),
+                                  c10::IValue(2)}) == 45360.0);
   // The same through aten::convolution's argument list (transposed=false).
-  CHECK(flops_of("aten::convolution", {x, w, c10::IValue(), ints({2, 3}), ints({1, 2}), ints({1, 1}),
-                                       c10::IValue(false), ints({0, 0}), c10::IValue(2)}) == 45360.0);
+  CHECK(
+      flops_of("aten::convolution", {x, w, c10::IValue(), ints({2, 3}), ints({1, 2}), ints({1, 1}),
+                                     c10::IValue(false), ints({0, 0}), c10::IValue(2)}) == 45360.0);
   // Dilation 2 in H: H = (17+2-2*2-1)/2+1 = 8; 2*(2*6*8*7)*30 = 40320.
   CHECK(torch::conv2d(x, w, {}, {2, 3}, {1, 2}, {2, 1}, 2).size(2) == 8);
-  CHECK(flops_of("aten::conv2d", {x, w, c10::IValue(), ints({2, 3}), ints({1, 2}), ints({2, 1}), c10::IValue(2)}) ==
-        40320.0);
+  CHECK(flops_of("aten::conv2d", {x, w, c10::IValue(), ints({2, 3}), ints({1, 2}), ints({2, 1}),
+                                  c10::IValue(2)}) == 40320.0);
   // padding="same" (stride 1): output 17x19; 2*(2*6*17*19)*30.
-  CHECK(flops_of("aten::conv2d", {x, w, c10::IValue(), ints({1, 1}), c10::IValue(std::string("same")),
-                                  ints({1, 1}), c10::IValue(2)}) == 2.0 * (2 * 6 * 17 * 19) * 30);
+  CHECK(
+      flops_of("aten::conv2d", {x, w, c10::IValue(), ints({1, 1}), c10::IValue(std::string("same")),
+                                ints({1, 1}), c10::IValue(2)}) == 2.0 * (2 * 6 * 17 * 19) * 30);
   // conv1d, unbatched input [3, 10], weight [5, 3, 4]: L = 7; 2*(5*7)*(3*4) = 840.
-  CHECK(flops_of("aten::conv1d", {torch::zeros({3, 10}), torch::zeros({5, 3, 4}), c10::IValue(), ints({1}),
-                                  ints({0}), ints({1}), c10::IValue(1)}) == 840.0);
+  CHECK(flops_of("aten::conv1d", {torch::zeros({3, 10}), torch::zeros({5, 3, 4}), c10::IValue(),
+                                  ints({1}), ints({0}), ints({1}), c10::IValue(1)}) == 840.0);
   // Transposed: input [1,4,5,5], weight [4,3,3,3]: each of the 4*25 input elements scatters into
   // 3*9 outputs: 2*100*27 = 5400.
-  CHECK(flops_of("aten::convolution", {torch::zeros({1, 4, 5, 5}), torch::zeros({4, 3, 3, 3}), c10::IValue(),
-                                       ints({1, 1}), ints({0, 0}), ints({1, 1}), c10::IValue(true), ints({0, 0}),
-                                       c10::IValue(1)}) == 5400.0);
+  CHECK(flops_of("aten::convolution", {torch::zeros({1, 4, 5, 5}), torch::zeros({4, 3, 3, 3}),
+                                       c10::IValue(), ints({1, 1}), ints({0, 0}), ints({1, 1}),
+                                       c10::IValue(true), ints({0, 0}), c10::IValue(1)}) == 5400.0);
   // convolution_backward for the grouped conv above: forward figure per selected gradient.
   auto bw = [&](bool gi, bool gw) {
     return flops_of("aten::convolution_backward",
-                    {torch::zeros({2, 6, 9, 7}), x, w, c10::IValue(), ints({2, 3}), ints({1, 2}), ints({1, 1}),
-                     c10::IValue(false), ints({0, 0}), c10::IValue(2), c10::IValue(c10::List<bool>({gi, gw, true}))});
+                    {torch::zeros({2, 6, 9, 7}), x, w, c10::IValue(), ints({2, 3}), ints({1, 2}),
+                     ints({1, 1}), c10::IValue(false), ints({0, 0}), c10::IValue(2),
+                     c10::IValue(c10::List<bool>({gi, gw, true}))});
   };
   CHECK(bw(true, true) == 2 * 45360.0);
   CHECK(bw(false, true) == 45360.0);
@@ -157,7 +164,8 @@ TEST_CASE("ops: a session accounts addmm and conv2d with exact FLOPs", "[torch][
     CHECK(row["self_cpu_ns"].get<std::int64_t>() <= row["total_cpu_ns"].get<std::int64_t>());
     if (row["name"] == "aten::empty") CHECK(row["flops"].is_null());
   }
-  CHECK((*conv)["total_cpu_ns"].get<std::int64_t>() >= (*convolution)["total_cpu_ns"].get<std::int64_t>());
+  CHECK((*conv)["total_cpu_ns"].get<std::int64_t>() >=
+        (*convolution)["total_cpu_ns"].get<std::int64_t>());
   const double coverage = ops["coverage"].get<double>();
   CHECK(coverage > 0.0);
   CHECK(coverage <= 1.0);
@@ -181,7 +189,8 @@ TEST_CASE("ops: a session accounts addmm and conv2d with exact FLOPs", "[torch][
 TEST_CASE("ops: the ops table of a known MLP training step", "[torch][ops]") {
   trainmeter::test::TempDir dir;
   torch::manual_seed(0);
-  torch::nn::Sequential model(torch::nn::Linear(8, 16), torch::nn::ReLU(), torch::nn::Linear(16, 4));
+  torch::nn::Sequential model(torch::nn::Linear(8, 16), torch::nn::ReLU(),
+                              torch::nn::Linear(16, 4));
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.1));
   const auto x = torch::randn({32, 8}), target = torch::randn({32, 4});
   {
@@ -304,7 +313,8 @@ TEST_CASE("ops: steps aside while libtorch's profiler runs", "[torch][ops]") {
   {
     trainmeter::Session session(ops_config(dir, 1, 0));
     auto ops = trainmeter::torch::account_ops(session);
-    enableProfiler(ProfilerConfig(ProfilerState::KINETO, /*report_input_shapes=*/true), {ActivityType::CPU});
+    enableProfiler(ProfilerConfig(ProfilerState::KINETO, /*report_input_shapes=*/true),
+                   {ActivityType::CPU});
     for (int i = 0; i < 4; ++i) {
       auto step = session.step();
       torch::mm(torch::ones({2, 3}), torch::ones({3, 4}));
