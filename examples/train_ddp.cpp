@@ -15,9 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/torch.h>
 
 #include <chrono>
 #include <cstdio>
@@ -61,8 +61,8 @@ long parse_long(const std::string& flag, const char* value, long min, long max) 
   char* end = nullptr;
   const long v = std::strtol(value, &end, 10);
   if (*value == '\0' || *end != '\0' || v < min || v > max)
-    usage_error(flag + " expects an integer from " + std::to_string(min) + " to " + std::to_string(max) +
-                ", got '" + value + "'");
+    usage_error(flag + " expects an integer from " + std::to_string(min) + " to " +
+                std::to_string(max) + ", got '" + value + "'");
   return v;
 }
 
@@ -76,14 +76,22 @@ Options parse(int argc, char** argv) {
     }
     if (i + 1 >= argc) usage_error(a + " needs a value");
     const char* v = argv[++i];
-    if (a == "--nproc") o.nproc = parse_long(a, v, 1, 64);
-    else if (a == "--steps") o.steps = parse_long(a, v, 1, 100000000);
-    else if (a == "--batch") o.batch = parse_long(a, v, 1, 1000000);
-    else if (a == "--hidden") o.hidden = parse_long(a, v, 1, 65536);
-    else if (a == "--port") o.port = parse_long(a, v, 1, 65535);
-    else if (a == "--timeout") o.timeout_s = parse_long(a, v, 1, 86400);
-    else if (a == "--out") o.out = v;
-    else usage_error("unknown option '" + a + "'");
+    if (a == "--nproc")
+      o.nproc = parse_long(a, v, 1, 64);
+    else if (a == "--steps")
+      o.steps = parse_long(a, v, 1, 100000000);
+    else if (a == "--batch")
+      o.batch = parse_long(a, v, 1, 1000000);
+    else if (a == "--hidden")
+      o.hidden = parse_long(a, v, 1, 65536);
+    else if (a == "--port")
+      o.port = parse_long(a, v, 1, 65535);
+    else if (a == "--timeout")
+      o.timeout_s = parse_long(a, v, 1, 86400);
+    else if (a == "--out")
+      o.out = v;
+    else
+      usage_error("unknown option '" + a + "'");
   }
   return o;
 }
@@ -222,11 +230,13 @@ int train(const Options& o) {
     std::cout << trainmeter::format_summary(session->finish());
     std::cout << "final loss (rank 0) " << loss_value << "\n";
     if (result.merged_written)
-      std::cout << "merged report " << result.merged_path << " (" << world - result.missing_ranks.size()
-                << " of " << world << " ranks, gather " << result.wall_ns / 1000000.0 << " ms, "
-                << result.received_bytes << " bytes received)\n";
+      std::cout << "merged report " << result.merged_path << " ("
+                << world - result.missing_ranks.size() << " of " << world << " ranks, gather "
+                << result.wall_ns / 1000000.0 << " ms, " << result.received_bytes
+                << " bytes received)\n";
   }
-  if (!result.error.empty()) std::fprintf(stderr, "rank %d: gather: %s\n", rank, result.error.c_str());
+  if (!result.error.empty())
+    std::fprintf(stderr, "rank %d: gather: %s\n", rank, result.error.c_str());
   return result.error.empty() ? 0 : 1;
 }
 

@@ -32,8 +32,9 @@ namespace torch {
 /// rank 0's choice is broadcast to all. A collective: every rank must call it, before creating its
 /// Session. Throws Error when the broadcast fails or exceeds `timeout` (this is setup, before any
 /// Session records).
-TRAINMETER_EXPORT Config distributed_config(Config config, c10d::ProcessGroup& group,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(60));
+TRAINMETER_EXPORT Config
+distributed_config(Config config, c10d::ProcessGroup& group,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 struct GatherOptions {
   /// Bound on the whole gather on every rank, from the moment gather() is called (after the local

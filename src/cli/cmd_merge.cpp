@@ -18,7 +18,8 @@ int cmd_merge(const std::vector<std::string>& args) {
       .option("--world-size", "ranks the run had (default: run.world_size of the reports)")
       .option("--master-addr", "rendezvous address to record in run.master_addr")
       .option("--master-port", "rendezvous port to record in run.master_port")
-      .flag("--allow-mixed-ids", "merge reports whose run.id differ (the lowest rank's id is kept)");
+      .flag("--allow-mixed-ids",
+            "merge reports whose run.id differ (the lowest rank's id is kept)");
   if (!a.parse(args, 1, 100000)) return kExitOk;
   if (!a.has("--out")) throw CliError{"--out (-o) is required: where to write the merged report"};
 
@@ -34,7 +35,8 @@ int cmd_merge(const std::vector<std::string>& args) {
   }
   if (a.has("--master-addr")) options.master_addr = a.get("--master-addr");
   if (const auto p = a.integer("--master-port")) {
-    if (*p < 0 || *p > 65535) throw CliError{fmt::format("--master-port {}: accepted: 0 to 65535", *p)};
+    if (*p < 0 || *p > 65535)
+      throw CliError{fmt::format("--master-port {}: accepted: 0 to 65535", *p)};
     options.master_port = static_cast<int>(*p);
   }
 

@@ -54,7 +54,9 @@ const json& section(const json& report, const char* key) {
   return it == report.end() ? kNull : *it;
 }
 
-json nullable(std::optional<double> v) { return v ? json(*v) : json(nullptr); }
+json nullable(std::optional<double> v) {
+  return v ? json(*v) : json(nullptr);
+}
 
 // Sum of a field over ranks: null when any rank has it null or absent (a partial sum would pass
 // for the whole run's figure).
@@ -73,7 +75,8 @@ std::optional<double> sum_all(const std::vector<const json*>& objs, const char* 
 std::optional<std::int64_t> parse_utc(const std::string& s) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, ms = 0;
   char z = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &ms, &z) != 8 ||
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &ms,
+                  &z) != 8 ||
       z != 'Z')
     return std::nullopt;
   std::tm tm{};
@@ -100,9 +103,15 @@ json duration_stats(std::vector<double> values) {
   for (double v : values) rs.add(v);
   std::sort(values.begin(), values.end());
   auto q = [&](double p) { return std::llround(exact_quantile_sorted(values, p)); };
-  return {{"mean", rs.mean()},   {"stddev", rs.stddev()}, {"min", std::llround(rs.min())},
-          {"p50", q(0.50)},      {"p90", q(0.90)},        {"p95", q(0.95)},
-          {"p99", q(0.99)},      {"max", std::llround(rs.max())}, {"percentiles_exact", true}};
+  return {{"mean", rs.mean()},
+          {"stddev", rs.stddev()},
+          {"min", std::llround(rs.min())},
+          {"p50", q(0.50)},
+          {"p90", q(0.90)},
+          {"p95", q(0.95)},
+          {"p99", q(0.99)},
+          {"max", std::llround(rs.max())},
+          {"percentiles_exact", true}};
 }
 
 // Largest value of every "*_bytes" figure at the same place in each rank's memory section (every
@@ -139,8 +148,9 @@ void max_bytes(json& dst, const std::vector<const json*>& srcs, bool inside_byte
     if (!bytes || !(v.is_number() || v.is_null())) continue;
     std::optional<std::int64_t> best;
     for (const json* c : children)
-      if (c->is_number()) best = std::max(best.value_or(std::numeric_limits<std::int64_t>::min()),
-                                          c->get<std::int64_t>());
+      if (c->is_number())
+        best = std::max(best.value_or(std::numeric_limits<std::int64_t>::min()),
+                        c->get<std::int64_t>());
     v = best ? json(*best) : json(nullptr);
   }
 }
@@ -173,7 +183,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     const auto r = integer(run, "rank");
     const auto w = integer(run, "world_size");
     if (!in.report.is_object() || !run.is_object() || !r || !w || *r < 0 || *w < 1) {
-      problems += fmt::format("; {}: not a trainmeter report with run.rank and run.world_size", in.origin);
+      problems +=
+          fmt::format("; {}: not a trainmeter report with run.rank and run.world_size", in.origin);
       continue;
     }
     Rank k;
@@ -184,7 +195,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     ranks.push_back(std::move(k));
   }
   if (!problems.empty()) throw Error("cannot merge:" + problems.substr(1));
-  std::sort(ranks.begin(), ranks.end(), [](const Rank& a, const Rank& b) { return a.rank < b.rank; });
+  std::sort(ranks.begin(), ranks.end(),
+            [](const Rank& a, const Rank& b) { return a.rank < b.rank; });
 
   int world_size = options.world_size;
   const std::int64_t first_world = *integer(section(ranks[0].in->report, "run"), "world_size");
@@ -196,16 +208,19 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     if (*integer(run, "world_size") != first_world)
       problems += fmt::format("; {}: world_size {} differs from {}'s {}", ranks[i].in->origin,
                               *integer(run, "world_size"), ranks[0].in->origin, first_world);
-    if (!options.allow_mixed_run_ids && text(run, "id") != text(section(ranks[0].in->report, "run"), "id"))
-      problems += fmt::format("; {}: run.id '{}' differs from {}'s '{}' (not the same run; "
-                              "--allow-mixed-ids merges anyway)",
-                              ranks[i].in->origin, text(run, "id"), ranks[0].in->origin,
-                              text(section(ranks[0].in->report, "run"), "id"));
+    if (!options.allow_mixed_run_ids &&
+        text(run, "id") != text(section(ranks[0].in->report, "run"), "id"))
+      problems += fmt::format(
+          "; {}: run.id '{}' differs from {}'s '{}' (not the same run; "
+          "--allow-mixed-ids merges anyway)",
+          ranks[i].in->origin, text(run, "id"), ranks[0].in->origin,
+          text(section(ranks[0].in->report, "run"), "id"));
   }
   if (world_size <= 0) world_size = static_cast<int>(first_world);
   for (const Rank& k : ranks)
     if (k.rank >= world_size)
-      problems += fmt::format("; {}: rank {} is outside world_size {}", k.in->origin, k.rank, world_size);
+      problems +=
+          fmt::format("; {}: rank {} is outside world_size {}", k.in->origin, k.rank, world_size);
   if (!problems.empty()) throw Error("cannot merge:" + problems.substr(1));
 
   const json& base = ranks[0].in->report;
@@ -215,7 +230,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   // --- missing ranks ---------------------------------------------------------------------------
   std::set<int> present;
   for (const Rank& k : ranks) present.insert(k.rank);
-  std::map<int, std::string> reasons(options.missing_reasons.begin(), options.missing_reasons.end());
+  std::map<int, std::string> reasons(options.missing_reasons.begin(),
+                                     options.missing_reasons.end());
   json missing = json::array(), missing_ranks = json::array();
   for (int r = 0; r < world_size; ++r) {
     if (present.count(r)) continue;
@@ -239,7 +255,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   // --- steps, aligned by (phase, ordinal) -----------------------------------------------------
   std::vector<std::string> phase_order;
   auto note_phase = [&](const std::string& p) {
-    if (std::find(phase_order.begin(), phase_order.end(), p) == phase_order.end()) phase_order.push_back(p);
+    if (std::find(phase_order.begin(), phase_order.end(), p) == phase_order.end())
+      phase_order.push_back(p);
   };
   for (const Rank& k : ranks)
     for (auto& [name, _] : section(k.in->report, "phases").items()) note_phase(name);
@@ -261,7 +278,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   }
   std::string incomplete;
   for (const Rank& k : ranks)
-    if (!k.steps_complete) incomplete += fmt::format("{}{}", incomplete.empty() ? "" : ", ", k.rank);
+    if (!k.steps_complete)
+      incomplete += fmt::format("{}{}", incomplete.empty() ? "" : ", ", k.rank);
   if (!incomplete.empty())
     diagnostics.push_back(
         {{"source", "merge"},
@@ -291,7 +309,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
         a.per_rank.emplace_back(k.rank, it->second[i]);
       }
       // The lowest rank's own index orders the run's steps (it saw them interleave).
-      a.sort_index = static_cast<std::uint64_t>(integer(*a.per_rank.front().second, "index").value_or(0));
+      a.sort_index =
+          static_cast<std::uint64_t>(integer(*a.per_rank.front().second, "index").value_or(0));
       aligned.push_back(std::move(a));
     }
   }
@@ -302,7 +321,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
 
   std::optional<std::int64_t> run_start_ns, run_end_ns;
   for (const Rank& k : ranks) {
-    if (k.start_unix_ns) run_start_ns = std::min(run_start_ns.value_or(*k.start_unix_ns), *k.start_unix_ns);
+    if (k.start_unix_ns)
+      run_start_ns = std::min(run_start_ns.value_or(*k.start_unix_ns), *k.start_unix_ns);
     const auto end = parse_utc(text(section(k.in->report, "run"), "end_utc"));
     if (end) run_end_ns = std::max(run_end_ns.value_or(*end), *end);
   }
@@ -341,7 +361,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
       if (const auto b = integer(*s, "peak_tensor_bytes")) peak = std::max(peak.value_or(*b), *b);
       samples += static_cast<std::uint64_t>(integer(*s, "samples").value_or(0));
       tokens += static_cast<std::uint64_t>(integer(*s, "tokens").value_or(0));
-      warmup = warmup || (s->contains("warmup") && (*s)["warmup"].is_boolean() && (*s)["warmup"].get<bool>());
+      warmup = warmup ||
+               (s->contains("warmup") && (*s)["warmup"].is_boolean() && (*s)["warmup"].get<bool>());
       if (const auto l = num(*s, "loss")) {
         loss_sum += *l;
         ++loss_n;
@@ -353,7 +374,9 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
         energy_all = false;
       const Rank* k = by_rank[r];
       const auto off = integer(*s, "start_offset_ns");
-      if (k->start_unix_ns && off) abs_start = std::min(abs_start.value_or(*k->start_unix_ns + *off), *k->start_unix_ns + *off);
+      if (k->start_unix_ns && off)
+        abs_start =
+            std::min(abs_start.value_or(*k->start_unix_ns + *off), *k->start_unix_ns + *off);
     }
     const bool multi = a.per_rank.size() >= 2;
     std::int64_t offset = integer(*a.per_rank.front().second, "start_offset_ns").value_or(0);
@@ -402,7 +425,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   };
   auto most_often = [](const std::map<int, std::uint64_t>& m) -> json {
     if (m.empty()) return nullptr;
-    auto it = std::max_element(m.begin(), m.end(), [](auto& x, auto& y) { return x.second < y.second; });
+    auto it =
+        std::max_element(m.begin(), m.end(), [](auto& x, auto& y) { return x.second < y.second; });
     return it->first;
   };
 
@@ -421,21 +445,25 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
       double dur_ns = 0;
       for (double w : pa.wall) dur_ns += w;
       const double duration_s = 1e-9 * dur_ns;
-      out = {{"steps", pa.steps},
-             {"warmup_steps", pa.warmup},
-             {"samples", pa.samples},
-             {"tokens", pa.tokens},
-             {"duration_s", duration_s},
-             {"step_time_ns", duration_stats(pa.wall)},
-             {"cpu_time_ns", nullptr},
-             {"samples_per_s", pa.samples > 0 && duration_s > 0 ? json(double(pa.samples) / duration_s) : json(nullptr)},
-             {"tokens_per_s", pa.tokens > 0 && duration_s > 0 ? json(double(pa.tokens) / duration_s) : json(nullptr)},
-             {"loss", nullptr},
-             {"step_time_basis", "slowest rank per aligned step"},
-             {"spread_ns", pa.multi > 0 ? json({{"mean", pa.spread_sum / double(pa.multi)}, {"max", pa.spread_max}})
-                                        : json(nullptr)},
-             {"slowest_rank_counts", counts_json(pa.slowest)},
-             {"straggler_rank", most_often(pa.slowest)}};
+      out = {
+          {"steps", pa.steps},
+          {"warmup_steps", pa.warmup},
+          {"samples", pa.samples},
+          {"tokens", pa.tokens},
+          {"duration_s", duration_s},
+          {"step_time_ns", duration_stats(pa.wall)},
+          {"cpu_time_ns", nullptr},
+          {"samples_per_s", pa.samples > 0 && duration_s > 0 ? json(double(pa.samples) / duration_s)
+                                                             : json(nullptr)},
+          {"tokens_per_s",
+           pa.tokens > 0 && duration_s > 0 ? json(double(pa.tokens) / duration_s) : json(nullptr)},
+          {"loss", nullptr},
+          {"step_time_basis", "slowest rank per aligned step"},
+          {"spread_ns",
+           pa.multi > 0 ? json({{"mean", pa.spread_sum / double(pa.multi)}, {"max", pa.spread_max}})
+                        : json(nullptr)},
+          {"slowest_rank_counts", counts_json(pa.slowest)},
+          {"straggler_rank", most_often(pa.slowest)}};
     } else {
       // No retained steps of this phase anywhere: only the ranks' own aggregates are known.
       std::uint64_t steps_n = 0, warm = 0, samples = 0, tokens = 0;
@@ -454,8 +482,10 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
              {"duration_s", duration_s},
              {"step_time_ns", nullptr},
              {"cpu_time_ns", nullptr},
-             {"samples_per_s", samples > 0 && duration_s > 0 ? json(double(samples) / duration_s) : json(nullptr)},
-             {"tokens_per_s", tokens > 0 && duration_s > 0 ? json(double(tokens) / duration_s) : json(nullptr)},
+             {"samples_per_s",
+              samples > 0 && duration_s > 0 ? json(double(samples) / duration_s) : json(nullptr)},
+             {"tokens_per_s",
+              tokens > 0 && duration_s > 0 ? json(double(tokens) / duration_s) : json(nullptr)},
              {"loss", nullptr},
              {"step_time_basis", "no retained steps: duration_s is the slowest rank's phase total"},
              {"spread_ns", nullptr},
@@ -465,7 +495,9 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     bool energy_seen = false;
     for (const json* ph : rank_phases) energy_seen = energy_seen || ph->contains("energy_j");
     if (energy_seen)
-      out["energy_j"] = rank_phases.size() == ranks.size() ? nullable(sum_all(rank_phases, "energy_j")) : json(nullptr);
+      out["energy_j"] = rank_phases.size() == ranks.size()
+                            ? nullable(sum_all(rank_phases, "energy_j"))
+                            : json(nullptr);
     phases[p] = std::move(out);
   }
 
@@ -473,7 +505,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   json energy = nullptr;
   std::vector<const json*> rank_energy;
   for (const Rank& k : ranks)
-    if (section(k.in->report, "energy").is_object()) rank_energy.push_back(&section(k.in->report, "energy"));
+    if (section(k.in->report, "energy").is_object())
+      rank_energy.push_back(&section(k.in->report, "energy"));
   if (!rank_energy.empty()) {
     energy = *rank_energy.front();
     struct Group {
@@ -507,7 +540,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
       const auto attributed = sum_all(g.parts, "energy_j");
       std::optional<double> machine;
       for (const json* p : g.parts)
-        if (const auto m = num(*p, "machine_energy_j")) machine = std::max(machine.value_or(*m), *m);
+        if (const auto m = num(*p, "machine_energy_j"))
+          machine = std::max(machine.value_or(*m), *m);
       std::optional<double> machine_power;
       for (const json* p : g.parts)
         if (const auto m = num(*p, "machine_average_power_w"))
@@ -524,19 +558,23 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
       if (c.contains("machine_energy_j")) c["machine_energy_j"] = nullable(machine);
       if (c.contains("attributed_share"))
         // Ranks read the counter over slightly different windows: keep the share a fraction.
-        c["attributed_share"] = attributed && machine && *machine > 0 ? json(std::min(*attributed / *machine, 1.0))
-                                                                      : json(nullptr);
-      if (c.contains("average_power_w")) c["average_power_w"] = nullable(sum_all(g.parts, "average_power_w"));
-      if (c.contains("machine_average_power_w")) c["machine_average_power_w"] = nullable(machine_power);
+        c["attributed_share"] = attributed && machine && *machine > 0
+                                    ? json(std::min(*attributed / *machine, 1.0))
+                                    : json(nullptr);
+      if (c.contains("average_power_w"))
+        c["average_power_w"] = nullable(sum_all(g.parts, "average_power_w"));
+      if (c.contains("machine_average_power_w"))
+        c["machine_average_power_w"] = nullable(machine_power);
       if (c.contains("samples")) c["samples"] = samples;
       if (c.contains("discarded_intervals")) c["discarded_intervals"] = discarded;
       if (c.contains("failed_reads")) c["failed_reads"] = failed;
       if (g.ranks.size() > 1) {
         json notes = c.contains("notes") && c["notes"].is_array() ? c["notes"] : json::array();
-        notes.push_back(machine ? fmt::format("merged over ranks on host {}: energy_j summed; the "
-                                              "machine counter counted once (largest reading)",
-                                              g.host)
-                                : fmt::format("merged over ranks on host {}: energy_j summed", g.host));
+        notes.push_back(machine
+                            ? fmt::format("merged over ranks on host {}: energy_j summed; the "
+                                          "machine counter counted once (largest reading)",
+                                          g.host)
+                            : fmt::format("merged over ranks on host {}: energy_j summed", g.host));
         c["notes"] = std::move(notes);
       }
       const std::optional<double> counted = machine ? machine : attributed;
@@ -545,9 +583,11 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
       else
         machine_total.reset();
       json& h = per_host[g.host];
-      if (!h.is_object()) h = {{"ranks", json::array()}, {"energy_j", 0.0}, {"machine_energy_j", 0.0}};
+      if (!h.is_object())
+        h = {{"ranks", json::array()}, {"energy_j", 0.0}, {"machine_energy_j", 0.0}};
       for (int r : g.ranks)
-        if (std::find(h["ranks"].begin(), h["ranks"].end(), json(r)) == h["ranks"].end()) h["ranks"].push_back(r);
+        if (std::find(h["ranks"].begin(), h["ranks"].end(), json(r)) == h["ranks"].end())
+          h["ranks"].push_back(r);
       if (h["energy_j"].is_number() && attributed)
         h["energy_j"] = h["energy_j"].get<double>() + *attributed;
       else
@@ -564,11 +604,13 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     energy["total_j"] = nullable(total);
     energy["total_kwh"] = total ? json(*total / kJoulesPerKwh) : json(nullptr);
     if (energy.contains("total_kwh_with_pue"))
-      energy["total_kwh_with_pue"] = all_ranks ? nullable(sum_all(rank_energy, "total_kwh_with_pue")) : json(nullptr);
+      energy["total_kwh_with_pue"] =
+          all_ranks ? nullable(sum_all(rank_energy, "total_kwh_with_pue")) : json(nullptr);
     energy["machine_total_j"] = nullable(machine_total);
     energy["per_host"] = std::move(per_host);
     std::uint64_t ticks = 0;
-    for (const json* e : rank_energy) ticks += static_cast<std::uint64_t>(integer(*e, "samples").value_or(0));
+    for (const json* e : rank_energy)
+      ticks += static_cast<std::uint64_t>(integer(*e, "samples").value_or(0));
     if (energy.contains("samples")) energy["samples"] = ticks;
     energy["merge"] =
         "total_j sums every rank's attributed energy (each process's share of machine-level "
@@ -622,7 +664,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
       const auto v = num(c, "compute");
       if (!v) compute_known = false;
       if (v) compute_by_host[k.host] = std::max(compute_by_host[k.host].value_or(*v), *v);
-      if (const auto d = num(section(c, "inputs"), "duration_h")) duration_h = std::max(duration_h.value_or(*d), *d);
+      if (const auto d = num(section(c, "inputs"), "duration_h"))
+        duration_h = std::max(duration_h.value_or(*d), *d);
     }
     const bool all = parts.size() == ranks.size();
     const bool compute_priced = num(section(cost, "inputs"), "price_per_hour").has_value();
@@ -657,7 +700,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   if (memory.is_object()) {
     std::vector<const json*> mems;
     for (const Rank& k : ranks)
-      if (section(k.in->report, "memory").is_object()) mems.push_back(&section(k.in->report, "memory"));
+      if (section(k.in->report, "memory").is_object())
+        mems.push_back(&section(k.in->report, "memory"));
     max_bytes(memory, mems, false);
     memory["merge"] = fmt::format(
         "every *_bytes figure is the largest over ranks (per-rank figures in ranks.per_rank); "
@@ -686,21 +730,24 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
                            {"samples_per_s", ph.value("samples_per_s", json(nullptr))},
                            {"energy_j", ph.value("energy_j", json(nullptr))}};
     }
-    per_rank.push_back({{"rank", k.rank},
-                        {"local_rank", integer(run, "local_rank") ? json(*integer(run, "local_rank")) : json(nullptr)},
-                        {"hostname", k.host},
-                        {"origin", k.in->origin},
-                        {"run_id", text(run, "id")},
-                        {"status", text(run, "status", "completed")},
-                        {"start_utc", text(run, "start_utc")},
-                        {"duration_s", nullable(num(run, "duration_s"))},
-                        {"steps_recorded", integer(run, "steps_recorded") ? json(*integer(run, "steps_recorded")) : json(nullptr)},
-                        {"steps_complete", k.steps_complete},
-                        {"slowest_steps", steps_it != slowest_total.end() ? steps_it->second : 0},
-                        {"phases", std::move(phase_stats)},
-                        {"memory", std::move(mem)},
-                        {"energy_j", nullable(num(section(rep, "energy"), "total_j"))},
-                        {"co2e_kg", nullable(num(section(rep, "carbon"), "co2e_kg"))}});
+    per_rank.push_back(
+        {{"rank", k.rank},
+         {"local_rank",
+          integer(run, "local_rank") ? json(*integer(run, "local_rank")) : json(nullptr)},
+         {"hostname", k.host},
+         {"origin", k.in->origin},
+         {"run_id", text(run, "id")},
+         {"status", text(run, "status", "completed")},
+         {"start_utc", text(run, "start_utc")},
+         {"duration_s", nullable(num(run, "duration_s"))},
+         {"steps_recorded",
+          integer(run, "steps_recorded") ? json(*integer(run, "steps_recorded")) : json(nullptr)},
+         {"steps_complete", k.steps_complete},
+         {"slowest_steps", steps_it != slowest_total.end() ? steps_it->second : 0},
+         {"phases", std::move(phase_stats)},
+         {"memory", std::move(mem)},
+         {"energy_j", nullable(num(section(rep, "energy"), "total_j"))},
+         {"co2e_kg", nullable(num(section(rep, "carbon"), "co2e_kg"))}});
   }
   json hosts_json = json::object();
   for (const auto& [h, rs] : hosts) hosts_json[h] = rs;
@@ -748,7 +795,8 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   run["status"] = status;
   run["start_utc"] = start_utc;
   run["end_utc"] = end_utc.empty() ? json(nullptr) : json(end_utc);
-  run["duration_s"] = run_start_ns && run_end_ns ? 1e-9 * double(*run_end_ns - *run_start_ns) : max_duration;
+  run["duration_s"] =
+      run_start_ns && run_end_ns ? 1e-9 * double(*run_end_ns - *run_start_ns) : max_duration;
   run["rank"] = ranks[0].rank;
   run["world_size"] = world_size;
   run.erase("local_rank");

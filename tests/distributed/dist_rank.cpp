@@ -8,11 +8,11 @@
 // slow_rank sleeps slow_ms inside each timed step (a known straggler); die_rank exits before
 // finish() (a dead rank); rapl=DIR is a fake powercap tree whose package counter rank 0 advances
 // by kUjPerTick every kTickMs, so every rank on this host reads one shared machine counter.
-#include <torch/csrc/distributed/c10d/FileStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <fcntl.h>
 #include <torch/torch.h>
 #include <unistd.h>
-#include <fcntl.h>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -29,7 +29,7 @@
 namespace {
 
 constexpr long kTickMs = 5;
-constexpr long long kUjPerTick = 500000;  // 0.5 J per 5 ms: a 100 W package
+constexpr long long kUjPerTick = 500000;              // 0.5 J per 5 ms: a 100 W package
 constexpr long long kCounterStart = 1000000000000LL;  // 13 digits, so each write has one width
 
 std::map<std::string, std::string> parse_args(int argc, char** argv) {

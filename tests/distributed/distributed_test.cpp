@@ -30,7 +30,8 @@ struct Ranks {
 
 // Starts `world` ranks and waits for all of them, at most `limit_s` (then kills the rest, so a
 // hang fails the test instead of blocking it).
-Ranks run_ranks(const TempDir& dir, int world, const std::vector<std::string>& extra, double limit_s = 45) {
+Ranks run_ranks(const TempDir& dir, int world, const std::vector<std::string>& extra,
+                double limit_s = 45) {
   const std::string store = dir / "store";
   std::vector<pid_t> pids;
   const auto t0 = Clock::now();
@@ -81,7 +82,9 @@ Ranks run_ranks(const TempDir& dir, int world, const std::vector<std::string>& e
   }
   out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   for (int r = 0; r < world; ++r)
-    UNSCOPED_INFO("rank " << r << " log:\n" << trainmeter::test::read_file(dir / ("rank" + std::to_string(r) + ".log")));
+    UNSCOPED_INFO(
+        "rank " << r << " log:\n"
+                << trainmeter::test::read_file(dir / ("rank" + std::to_string(r) + ".log")));
   return out;
 }
 
@@ -132,8 +135,10 @@ TEST_CASE("gather over Gloo, 2 ranks: merged steps, straggler and shared RAPL pa
   // A fake powercap tree: one package both ranks read; rank 0 advances it at 100 W.
   trainmeter::test::write_file(dir / "powercap/intel-rapl:0/name", "package-0\n");
   trainmeter::test::write_file(dir / "powercap/intel-rapl:0/energy_uj", "1000000000000\n");
-  trainmeter::test::write_file(dir / "powercap/intel-rapl:0/max_energy_range_uj", "9999999999999\n");
-  const Ranks ranks = run_ranks(dir, 2, {"steps=12", "slow_rank=1", "slow_ms=15", "rapl=" + (dir / "powercap")});
+  trainmeter::test::write_file(dir / "powercap/intel-rapl:0/max_energy_range_uj",
+                               "9999999999999\n");
+  const Ranks ranks =
+      run_ranks(dir, 2, {"steps=12", "slow_rank=1", "slow_ms=15", "rapl=" + (dir / "powercap")});
   REQUIRE(ranks.exit_codes == std::vector<int>{0, 0});
 
   const json r0 = read_json(dir / "run.rank0.json");
@@ -181,8 +186,9 @@ TEST_CASE("gather over Gloo, 2 ranks: merged steps, straggler and shared RAPL pa
     CHECK(pr["phases"]["train"]["step_time_ns"] == (*r)["phases"]["train"]["step_time_ns"]);
     CHECK(pr["energy_j"] == (*r)["energy"]["total_j"]);
   }
-  CHECK(m["memory"]["peak_rss_bytes"] == std::max(r0["memory"]["peak_rss_bytes"].get<std::int64_t>(),
-                                                  r1["memory"]["peak_rss_bytes"].get<std::int64_t>()));
+  CHECK(m["memory"]["peak_rss_bytes"] ==
+        std::max(r0["memory"]["peak_rss_bytes"].get<std::int64_t>(),
+                 r1["memory"]["peak_rss_bytes"].get<std::int64_t>()));
 
   // What each rank said about the gather; the payload is the rank's report, byte for byte.
   const json g0 = read_json(dir / "gather.rank0.json");
@@ -198,12 +204,14 @@ TEST_CASE("gather over Gloo, 2 ranks: merged steps, straggler and shared RAPL pa
   CHECK(m["ranks"]["gather"]["payload_bytes"][1] == size1);
 }
 
-TEST_CASE("gather over Gloo, 3 ranks: every rank's steps and peaks in the merged report", "[distributed]") {
+TEST_CASE("gather over Gloo, 3 ranks: every rank's steps and peaks in the merged report",
+          "[distributed]") {
   TempDir dir;
   const Ranks ranks = run_ranks(dir, 3, {"steps=10", "slow_rank=2", "slow_ms=15"});
   REQUIRE(ranks.exit_codes == std::vector<int>{0, 0, 0});
   std::vector<json> r;
-  for (int k = 0; k < 3; ++k) r.push_back(read_json(dir / ("run.rank" + std::to_string(k) + ".json")));
+  for (int k = 0; k < 3; ++k)
+    r.push_back(read_json(dir / ("run.rank" + std::to_string(k) + ".json")));
   const json m = read_json(dir / "run.json");
   CHECK(trainmeter::test::schema_errors(dir / "run.json") == "");
   CHECK(m["ranks"]["present"] == json({0, 1, 2}));
@@ -217,7 +225,8 @@ TEST_CASE("gather over Gloo, 3 ranks: every rank's steps and peaks in the merged
   for (const json& x : r) recorded += x["run"]["steps_recorded"].get<std::int64_t>();
   CHECK(m["run"]["steps_recorded"] == recorded);
   for (int k = 0; k < 3; ++k)
-    CHECK(m["ranks"]["per_rank"][k]["memory"]["peak_rss_bytes"] == r[k]["memory"]["peak_rss_bytes"]);
+    CHECK(m["ranks"]["per_rank"][k]["memory"]["peak_rss_bytes"] ==
+          r[k]["memory"]["peak_rss_bytes"]);
 }
 
 TEST_CASE("gather over Gloo: a rank that dies before finish() is reported missing, in bounded time",

@@ -28,17 +28,26 @@ struct Component {
 // A schema-valid rank report: phase "train" with `train` step times (first one warm-up), phase
 // "eval" with `eval` step times (first one warm-up), 8 samples per step, interleaved as a
 // training loop would (eval after the 2nd and 4th training steps).
-json rank_report(int rank, int world, const std::string& host, const std::vector<std::int64_t>& train,
-                 const std::vector<std::int64_t>& eval, const std::vector<Component>& energy,
-                 std::int64_t peak_rss, const std::string& run_id = "run-42") {
+json rank_report(int rank, int world, const std::string& host,
+                 const std::vector<std::int64_t>& train, const std::vector<std::int64_t>& eval,
+                 const std::vector<Component>& energy, std::int64_t peak_rss,
+                 const std::string& run_id = "run-42") {
   json steps = json::array();
   std::size_t ti = 0, ei = 0;
   std::int64_t offset = 1000;
   auto add = [&](const char* phase, std::int64_t wall, bool warmup) {
-    steps.push_back({{"index", steps.size()}, {"phase", phase}, {"thread", 0},
-                     {"start_offset_ns", offset}, {"wall_ns", wall}, {"cpu_ns", nullptr},
-                     {"samples", 8}, {"tokens", 0}, {"warmup", warmup}, {"loss", 0.5 + rank},
-                     {"peak_tensor_bytes", 100 * (rank + 1)}, {"energy_j", 0.25 * (rank + 1)}});
+    steps.push_back({{"index", steps.size()},
+                     {"phase", phase},
+                     {"thread", 0},
+                     {"start_offset_ns", offset},
+                     {"wall_ns", wall},
+                     {"cpu_ns", nullptr},
+                     {"samples", 8},
+                     {"tokens", 0},
+                     {"warmup", warmup},
+                     {"loss", 0.5 + rank},
+                     {"peak_tensor_bytes", 100 * (rank + 1)},
+                     {"energy_j", 0.25 * (rank + 1)}});
     offset += wall + 10;
   };
   while (ti < train.size() || ei < eval.size()) {
@@ -54,63 +63,121 @@ json rank_report(int rank, int world, const std::string& host, const std::vector
   json components = json::array();
   double total = 0;
   for (const Component& c : energy) {
-    components.push_back({{"name", c.name}, {"source", c.source}, {"provenance", "measured"},
-                          {"machine_energy_j", c.machine_j}, {"energy_j", c.energy_j},
-                          {"attributed_share", nullptr}, {"average_power_w", c.energy_j / 2},
-                          {"machine_average_power_w", c.machine_j.is_null() ? json(nullptr) : json(c.machine_j.get<double>() / 2)},
-                          {"attribution", "cpu-time-share"}, {"samples", 20},
-                          {"discarded_intervals", 0}, {"failed_reads", 0}, {"notes", json::array()}});
+    components.push_back(
+        {{"name", c.name},
+         {"source", c.source},
+         {"provenance", "measured"},
+         {"machine_energy_j", c.machine_j},
+         {"energy_j", c.energy_j},
+         {"attributed_share", nullptr},
+         {"average_power_w", c.energy_j / 2},
+         {"machine_average_power_w",
+          c.machine_j.is_null() ? json(nullptr) : json(c.machine_j.get<double>() / 2)},
+         {"attribution", "cpu-time-share"},
+         {"samples", 20},
+         {"discarded_intervals", 0},
+         {"failed_reads", 0},
+         {"notes", json::array()}});
     total += c.energy_j;
   }
   const double kwh = total / 3.6e6;
   const double co2e = kwh * 1.2 * 400 / 1000;  // kWh x PUE x g/kWh
-  json phase = {{"steps", 1}, {"warmup_steps", 1}, {"samples", 0}, {"tokens", 0}, {"duration_s", 0.0},
-                {"step_time_ns", nullptr}, {"samples_per_s", nullptr}, {"tokens_per_s", nullptr},
+  json phase = {{"steps", 1},
+                {"warmup_steps", 1},
+                {"samples", 0},
+                {"tokens", 0},
+                {"duration_s", 0.0},
+                {"step_time_ns", nullptr},
+                {"samples_per_s", nullptr},
+                {"tokens_per_s", nullptr},
                 {"energy_j", 1.0 + rank}};
-  return {
-      {"schema_version", 1},
-      {"trainmeter", {{"version", "0.1.0"}, {"build", "test"}}},
-      {"run", {{"name", "dist"}, {"id", run_id}, {"status", "completed"},
-               {"start_utc", fmt::format("2024-05-01T12:00:0{}.000Z", rank)},
-               {"end_utc", fmt::format("2024-05-01T12:01:0{}.500Z", rank)}, {"duration_s", 60.5},
-               {"rank", rank}, {"world_size", world}, {"local_rank", rank}, {"local_world_size", 2},
-               {"command_line", {"dist"}}, {"tags", json::object()},
-               {"cpu_time_s", {{"user", 1.0}, {"system", 0.5}}},
-               {"steps_recorded", steps.size()}, {"steps_dropped", 0}, {"steps_retained", steps.size()}}},
-      {"host", {{"hostname", host}, {"os", "Linux"}, {"kernel", "6"}, {"cpu_model", "cpu"},
-                {"logical_cpus", 2}, {"memory_bytes", 1 << 30}, {"gpus", json::array()},
-                {"torch_version", nullptr}, {"cuda_version", nullptr}}},
-      {"config", json::object()},
-      {"model", nullptr},
-      {"phases", {{"train", phase}, {"eval", phase}}},
-      {"memory", {{"peak_rss_bytes", peak_rss}, {"peak_rss_source", "VmHWM"}, {"current_rss_bytes", peak_rss / 2},
-                  {"peak_tensor_bytes", rank == 2 ? json(nullptr) : json({{"cpu", 100 * (rank + 1)}})},
-                  {"cuda", nullptr}, {"notes", json::array()},
-                  {"timeline", {{"interval_ms", 100}, {"samples", 1}, {"dropped", 0}, {"points", {{0, peak_rss}}}}}}},
-      {"energy", {{"components", components}, {"total_j", total}, {"total_kwh", kwh},
-                  {"pue", 1.2}, {"total_kwh_with_pue", kwh * 1.2}, {"samples", 20}, {"sample_interval_ms", 100},
-                  {"sources_tried", json::array()}, {"step_attribution", "by time overlap"}}},
-      {"carbon", {{"intensity_g_per_kwh", 400.0}, {"intensity_source", "explicit"}, {"region", nullptr},
-                  {"region_name", nullptr}, {"data_source", "test"}, {"data_year", nullptr}, {"pue", 1.2},
-                  {"energy_kwh", kwh}, {"energy_kwh_with_pue", kwh * 1.2}, {"co2e_kg", co2e},
-                  {"formula", "kWh x PUE x g/kWh"}, {"equivalents", {{"car_km", nullptr}}},
-                  {"time_series", nullptr}}},
-      {"cost", nullptr},
-      {"steps", steps},
-      {"diagnostics", json::array({{{"source", "energy"}, {"status", "unavailable"}, {"count", 1},
-                                    {"message", "no perf"}}})}};
+  return {{"schema_version", 1},
+          {"trainmeter", {{"version", "0.1.0"}, {"build", "test"}}},
+          {"run",
+           {{"name", "dist"},
+            {"id", run_id},
+            {"status", "completed"},
+            {"start_utc", fmt::format("2024-05-01T12:00:0{}.000Z", rank)},
+            {"end_utc", fmt::format("2024-05-01T12:01:0{}.500Z", rank)},
+            {"duration_s", 60.5},
+            {"rank", rank},
+            {"world_size", world},
+            {"local_rank", rank},
+            {"local_world_size", 2},
+            {"command_line", {"dist"}},
+            {"tags", json::object()},
+            {"cpu_time_s", {{"user", 1.0}, {"system", 0.5}}},
+            {"steps_recorded", steps.size()},
+            {"steps_dropped", 0},
+            {"steps_retained", steps.size()}}},
+          {"host",
+           {{"hostname", host},
+            {"os", "Linux"},
+            {"kernel", "6"},
+            {"cpu_model", "cpu"},
+            {"logical_cpus", 2},
+            {"memory_bytes", 1 << 30},
+            {"gpus", json::array()},
+            {"torch_version", nullptr},
+            {"cuda_version", nullptr}}},
+          {"config", json::object()},
+          {"model", nullptr},
+          {"phases", {{"train", phase}, {"eval", phase}}},
+          {"memory",
+           {{"peak_rss_bytes", peak_rss},
+            {"peak_rss_source", "VmHWM"},
+            {"current_rss_bytes", peak_rss / 2},
+            {"peak_tensor_bytes", rank == 2 ? json(nullptr) : json({{"cpu", 100 * (rank + 1)}})},
+            {"cuda", nullptr},
+            {"notes", json::array()},
+            {"timeline",
+             {{"interval_ms", 100}, {"samples", 1}, {"dropped", 0}, {"points", {{0, peak_rss}}}}}}},
+          {"energy",
+           {{"components", components},
+            {"total_j", total},
+            {"total_kwh", kwh},
+            {"pue", 1.2},
+            {"total_kwh_with_pue", kwh * 1.2},
+            {"samples", 20},
+            {"sample_interval_ms", 100},
+            {"sources_tried", json::array()},
+            {"step_attribution", "by time overlap"}}},
+          {"carbon",
+           {{"intensity_g_per_kwh", 400.0},
+            {"intensity_source", "explicit"},
+            {"region", nullptr},
+            {"region_name", nullptr},
+            {"data_source", "test"},
+            {"data_year", nullptr},
+            {"pue", 1.2},
+            {"energy_kwh", kwh},
+            {"energy_kwh_with_pue", kwh * 1.2},
+            {"co2e_kg", co2e},
+            {"formula", "kWh x PUE x g/kWh"},
+            {"equivalents", {{"car_km", nullptr}}},
+            {"time_series", nullptr}}},
+          {"cost", nullptr},
+          {"steps", steps},
+          {"diagnostics", json::array({{{"source", "energy"},
+                                        {"status", "unavailable"},
+                                        {"count", 1},
+                                        {"message", "no perf"}}})}};
 }
 
 // Ranks 0 and 1 share host nodeA (one CPU package, one DRAM domain, each read by both); rank 2
 // is alone on nodeB with a package counter and a per-process GPU estimate.
 std::vector<RankReport> three_ranks() {
   return {
-      {"r0.json", rank_report(0, 3, "nodeA", {100, 10, 20, 30, 40}, {5, 7},
-                              {{"cpu", "rapl:package-0", 100.0, 40}, {"dram", "rapl:dram", 20.0, 8}}, 1000)},
-      {"r1.json", rank_report(1, 3, "nodeA", {90, 15, 18, 35, 41}, {6, 6},
-                              {{"cpu", "rapl:package-0", 98.0, 45}, {"dram", "rapl:dram", 21.0, 9}}, 3000)},
-      {"r2.json", rank_report(2, 3, "nodeB", {95, 12, 25, 28, 39}, {8, 4},
-                              {{"cpu", "rapl:package-0", 80.0, 30}, {"gpu:0", "estimate:tdp", nullptr, 12}}, 2000)},
+      {"r0.json",
+       rank_report(0, 3, "nodeA", {100, 10, 20, 30, 40}, {5, 7},
+                   {{"cpu", "rapl:package-0", 100.0, 40}, {"dram", "rapl:dram", 20.0, 8}}, 1000)},
+      {"r1.json",
+       rank_report(1, 3, "nodeA", {90, 15, 18, 35, 41}, {6, 6},
+                   {{"cpu", "rapl:package-0", 98.0, 45}, {"dram", "rapl:dram", 21.0, 9}}, 3000)},
+      {"r2.json",
+       rank_report(2, 3, "nodeB", {95, 12, 25, 28, 39}, {8, 4},
+                   {{"cpu", "rapl:package-0", 80.0, 30}, {"gpu:0", "estimate:tdp", nullptr, 12}},
+                   2000)},
   };
 }
 
@@ -137,7 +204,8 @@ std::string write_and_validate(const TempDir& dir, const json& doc) {
 
 }  // namespace
 
-TEST_CASE("merge: the run's step time is the slowest rank's, with spread and straggler counts", "[merge]") {
+TEST_CASE("merge: the run's step time is the slowest rank's, with spread and straggler counts",
+          "[merge]") {
   const json m = merge_reports(three_ranks(), MergeOptions());
   const auto train = phase_steps(m, "train");
   REQUIRE(train.size() == 5);
@@ -165,7 +233,8 @@ TEST_CASE("merge: the run's step time is the slowest rank's, with spread and str
   // Order follows the lowest rank's interleaving: train, train, eval, train, train, eval, train.
   std::vector<std::string> order;
   for (const json& s : m["steps"]) order.push_back(s["phase"]);
-  CHECK(order == std::vector<std::string>{"train", "train", "eval", "train", "train", "eval", "train"});
+  CHECK(order ==
+        std::vector<std::string>{"train", "train", "eval", "train", "train", "eval", "train"});
   for (std::size_t i = 0; i < m["steps"].size(); ++i) CHECK(m["steps"][i]["index"] == i);
 
   const json& tp = m["phases"]["train"];
@@ -194,7 +263,8 @@ TEST_CASE("merge: the run's step time is the slowest rank's, with spread and str
   CHECK(write_and_validate(dir, m) == "");
 }
 
-TEST_CASE("merge: energy sums attributed shares and counts a host's machine counters once", "[merge]") {
+TEST_CASE("merge: energy sums attributed shares and counts a host's machine counters once",
+          "[merge]") {
   const json m = merge_reports(three_ranks(), MergeOptions());
   const json& e = m["energy"];
   // Attributed: 48 + 54 + 42. Machine level: nodeA package 100 (not 100 + 98), nodeA DRAM 21,
@@ -274,7 +344,8 @@ TEST_CASE("merge: run facts, diagnostics and rendezvous address", "[merge]") {
   CHECK(train[0]["start_offset_ns"] == 1000);
 }
 
-TEST_CASE("merge: missing ranks are listed with their reason and the run is not 'completed'", "[merge]") {
+TEST_CASE("merge: missing ranks are listed with their reason and the run is not 'completed'",
+          "[merge]") {
   auto ranks = three_ranks();
   for (auto& r : ranks) r.report["run"]["world_size"] = 4;
   MergeOptions o;
@@ -287,7 +358,8 @@ TEST_CASE("merge: missing ranks are listed with their reason and the run is not 
   const json& last = m["diagnostics"].back();
   CHECK(last["source"] == "merge");
   CHECK(last["status"] == "unavailable");
-  CHECK(last["message"].get<std::string>().find("rank 3 (timed out after 5000 ms)") != std::string::npos);
+  CHECK(last["message"].get<std::string>().find("rank 3 (timed out after 5000 ms)") !=
+        std::string::npos);
   TempDir dir;
   CHECK(write_and_validate(dir, m) == "");
 }
@@ -306,13 +378,16 @@ TEST_CASE("merge: a rank that did not retain every step is flagged", "[merge]") 
 TEST_CASE("merge: reports that cannot be one run are refused with the reason", "[merge]") {
   auto dup = three_ranks();
   dup[2].report["run"]["rank"] = 1;
-  CHECK_THROWS_WITH(merge_reports(dup, MergeOptions()), Catch::Contains("r1.json and r2.json are both rank 1"));
+  CHECK_THROWS_WITH(merge_reports(dup, MergeOptions()),
+                    Catch::Contains("r1.json and r2.json are both rank 1"));
   auto world = three_ranks();
   world[1].report["run"]["world_size"] = 2;
-  CHECK_THROWS_WITH(merge_reports(world, MergeOptions()), Catch::Contains("r1.json: world_size 2 differs"));
+  CHECK_THROWS_WITH(merge_reports(world, MergeOptions()),
+                    Catch::Contains("r1.json: world_size 2 differs"));
   auto ids = three_ranks();
   ids[2].report["run"]["id"] = "other";
-  CHECK_THROWS_WITH(merge_reports(ids, MergeOptions()), Catch::Contains("r2.json: run.id 'other' differs"));
+  CHECK_THROWS_WITH(merge_reports(ids, MergeOptions()),
+                    Catch::Contains("r2.json: run.id 'other' differs"));
   MergeOptions allow;
   allow.allow_mixed_run_ids = true;
   CHECK(merge_reports(ids, allow)["ranks"]["per_rank"][2]["run_id"] == "other");
@@ -343,7 +418,8 @@ TEST_CASE("trainmeter merge: the CLI writes the same merged report", "[merge][cl
   res = trainmeter::test::run_cli("merge" + files);
   CHECK(res.exit_code == 2);
   CHECK(res.output.find("--out") != std::string::npos);
-  res = trainmeter::test::run_cli("merge '" + (dir / "r0.json") + "' '" + (dir / "r0.json") + "' -o '" + out + "'");
+  res = trainmeter::test::run_cli("merge '" + (dir / "r0.json") + "' '" + (dir / "r0.json") +
+                                  "' -o '" + out + "'");
   CHECK(res.exit_code == 2);
   CHECK(res.output.find("both rank 0") != std::string::npos);
   CHECK(std::count(res.output.begin(), res.output.end(), '\n') == 1);
