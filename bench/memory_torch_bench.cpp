@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include <benchmark/benchmark.h>
+#include <c10/core/CPUAllocator.h>
 #include <torch/torch.h>
 
 #include <algorithm>
