@@ -21,9 +21,9 @@
 namespace {
 
 struct Options {
-  long steps = 300;
-  long batch = 64;
-  long hidden = 256;
+  long steps = 500;
+  long batch = 128;
+  long hidden = 512;
   long eval_every = 50;
   long features = 64;
   long seed = 0;
@@ -34,9 +34,9 @@ struct Options {
 
 const char* kUsage =
     "usage: train_mlp [options]\n"
-    "  --steps N        training steps (default 300)\n"
-    "  --batch B        batch size (default 64)\n"
-    "  --hidden H       hidden width of the 3-layer MLP (default 256)\n"
+    "  --steps N        training steps (default 500)\n"
+    "  --batch B        batch size (default 128)\n"
+    "  --hidden H       hidden width of the 3-layer MLP (default 512)\n"
     "  --eval-every K   run an eval step every K training steps, 0 = never (default 50)\n"
     "  --out PATH       report path (default runs/train_mlp.json)\n"
     "  --device D       cpu or cuda (default cpu)\n"

@@ -10,8 +10,11 @@ packages=(
   libtorch-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev catch2
   # libtorch's BLAS: OpenBLAS (pthreads) instead of the reference BLAS, 5-10x faster steps
   libopenblas0-pthread
-  # tests: an independent JSON Schema validator, GNU time for the RSS cross-check
-  python3 python3-jsonschema time
+  # tests: an independent JSON Schema validator, GNU time for the RSS cross-check, Prometheus'
+  # promtool for the textfile export, headless Chromium to render the HTML report
+  python3 python3-jsonschema time prometheus chromium
+  # distributed tests and the train_ddp example: Gloo headers (libtorch ships ProcessGroupGloo)
+  libgloo-dev
 )
 
 missing=()

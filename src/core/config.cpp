@@ -214,10 +214,10 @@ const std::vector<Row>& rows() {
     TM_OPT_DOUBLE(cpu_tdp_w, 1.0, 2000.0, "a number of watts from 1 to 2000", "energy",
                   "CPU TDP for the estimator, overriding the built-in table.");
     // carbon and cost
-    add({"pue", "double", "1.0", "a number from 1.0 to 5.0",
+    add({"pue", "double", "1.0", "a number from 1.0 to 3.0",
          "Power usage effectiveness of the data centre.", "carbon"},
         [](Config& c, const std::string& v) {
-          c.pue = parse_double(v, 1.0, 5.0, "a number from 1.0 to 5.0");
+          c.pue = parse_double(v, 1.0, 3.0, "a number from 1.0 to 3.0");
         },
         [](const Config& c) { return fmt_double(c.pue); });
     TM_OPT_DOUBLE(carbon_intensity, 1e-9, 2000.0, "a number of g CO2e/kWh above 0 and at most 2000",
@@ -425,8 +425,8 @@ void Config::validate() const {
   if (local_rank >= local_world_size)
     problems.push_back(fmt::format("local_rank {} is not below local_world_size {}", local_rank,
                                    local_world_size));
-  if (pue < 1.0 || !std::isfinite(pue))
-    problems.push_back(fmt::format("pue {} is below 1.0; accepted: a number from 1.0 to 5.0", pue));
+  if (pue < 1.0 || pue > 3.0 || !std::isfinite(pue))
+    problems.push_back(fmt::format("pue {} is outside 1.0 to 3.0; accepted: a number from 1.0 to 3.0", pue));
   if (sample_interval_ms == 0) problems.push_back("sample_interval_ms must be at least 1");
   if (!problems.empty()) throw_problems(problems);
 }

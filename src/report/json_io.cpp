@@ -116,9 +116,13 @@ JsonLoad parse_json_text(const std::string& text) {
       }
     }
     std::string what = e.what();
-    // nlohmann's message repeats its own position; keep the part after the last "error: ".
-    const auto at = what.rfind("error: ");
-    if (at != std::string::npos) what = what.substr(at + 7);
+    // nlohmann's message is "[json.exception.parse_error.101] parse error at line L, column C:
+    // <what>" (or "... parse error: <what>"); keep <what>, we give the position ourselves.
+    const auto at = what.find("parse error");
+    if (at != std::string::npos) {
+      const auto colon = what.find(": ", at);
+      if (colon != std::string::npos) what = what.substr(colon + 2);
+    }
     out.error = "line " + std::to_string(line) + ", column " + std::to_string(col) + ": " + what;
   } catch (const std::exception& e) {
     out.error = e.what();

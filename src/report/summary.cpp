@@ -113,8 +113,8 @@ std::string render_summary(const json& report) {
   }
   if (const json* carbon = child(report, "carbon")) {
     const auto kg = num(*carbon, "co2e_kg");
-    out += fmt::format("carbon   {} CO2e at {} g/kWh ({})\n",
-                       kg ? fmt::format("{:.3f} g", *kg * 1000) : std::string("n/a"),
+    out += fmt::format("carbon   {} CO2e at {:.0f} g/kWh ({})\n",
+                       kg ? fmt::format("{:.4g} g", *kg * 1000) : std::string("n/a"),
                        num(*carbon, "intensity_g_per_kwh").value_or(NAN), str(*carbon, "intensity_source"));
   }
   if (const json* cost = child(report, "cost")) {

@@ -86,7 +86,7 @@ TEST_CASE("cross-field rules", "[config]") {
   c.world_size = 2;
   CHECK_THAT(error_of([&] { c.validate(); }), Catch::Contains("rank 3 is not below world_size 2"));
   Config p;
-  CHECK_THAT(error_of([&] { p.set("pue", "0.9"); }), Catch::Contains("a number from 1.0 to 5.0"));
+  CHECK_THAT(error_of([&] { p.set("pue", "0.9"); }), Catch::Contains("a number from 1.0 to 3.0"));
   CHECK_THAT(error_of([&] { p.set("exports", "csv,pdf"); }), Catch::Contains("csv,prom,trace,html"));
 }
 
