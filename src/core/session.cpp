@@ -12,6 +12,7 @@
 
 #include "core/log.hpp"
 #include "core/session_impl.hpp"
+#include "core/signals.hpp"
 #include "platform/file.hpp"
 #include "platform/host.hpp"
 #include "report/builder.hpp"
@@ -135,6 +136,8 @@ void SessionImpl::start() {
   cpu_system_start_ = cpu.system_s;
   ctx_.start_ns = now_ns();
   for (auto& c : components_) c->start(ctx_.start_ns);
+  // reliability: note SIGINT/SIGTERM (chaining to the program's handlers); see core/signals.hpp
+  begin_signal_watch(hot_.id);
   hot_.active.store(true, std::memory_order_release);
   collector_ = std::thread([this] { collector_loop(); });
 }
@@ -377,6 +380,8 @@ Report SessionImpl::finish() noexcept {
     const CpuTimes cpu = process_cpu_times();
     state_.cpu_user_s = cpu.user_s - cpu_user_start_;
     state_.cpu_system_s = cpu.system_s - cpu_system_start_;
+    // reliability: a SIGINT/SIGTERM received during the run marks it aborted, with a diagnostic
+    if (end_signal_watch(hot_.id, ctx_.diagnostics)) aborted_.store(true);
     state_.status = aborted_.load() ? "aborted" : "completed";
     state_.total_steps = total_steps();
     {
