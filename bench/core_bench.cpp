@@ -73,9 +73,18 @@ void run_scopes(benchmark::State& state, trainmeter::Session& session) {
   state.counters["dropped"] = double(report.steps_dropped);
 }
 
+// The loop alone (ClobberMemory included): what every variant pays regardless.
+void BM_empty_loop(benchmark::State& state) {
+  for (auto _ : state) benchmark::ClobberMemory();
+}
+BENCHMARK(BM_empty_loop);
+
 void BM_step_scope_disabled(benchmark::State& state) {
   trainmeter::Session session(bench_config(false, false));
-  run_scopes(state, session);
+  for (auto _ : state) {
+    auto step = session.step(1);
+    benchmark::ClobberMemory();
+  }
 }
 BENCHMARK(BM_step_scope_disabled);
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <trainmeter/torch.hpp>
+#include <trainmeter/torch_ops.hpp>
 #include <trainmeter/trainmeter.hpp>
 
 namespace {
@@ -141,6 +142,8 @@ int main(int argc, char** argv) {
   // Tensor bytes per step through libtorch's allocator hook, and the model's footprint.
   auto memory_tracking = trainmeter::torch::track_memory(*session);
   trainmeter::torch::describe(*session, model, "mlp");
+  // Per-op time and FLOPs on every Nth step, only when TRAINMETER_OPS=1 (off by default).
+  auto op_accounting = trainmeter::torch::account_ops(*session);
   const trainmeter::Phase eval_phase = session->phase("eval");
   std::vector<std::int64_t> own_train_ns, own_eval_ns;
   own_train_ns.reserve(static_cast<std::size_t>(opt.steps));
@@ -173,6 +176,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  op_accounting.reset();
   memory_tracking.reset();
   const trainmeter::Report report = session->finish();
   std::cout << trainmeter::format_summary(report);
