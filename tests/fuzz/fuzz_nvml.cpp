@@ -16,6 +16,7 @@
 #include "energy/nvml.hpp"
 #include "fuzz_support.hpp"
 #include "fuzz_support_schema.hpp"
+#include "report/json_io.hpp"
 
 using namespace trainmeter;
 
@@ -167,9 +168,11 @@ extern "C" int TM_FUZZ_ENTRY(const std::uint8_t* data, std::size_t size) {
                            {"memory", nullptr},
                            {"energy", nullptr}};
   energy->contribute(report);
+  // As written to the file: dump_report turns non-finite numbers into null.
+  report = nlohmann::json::parse(detail::dump_report(report));
   const auto errors = fuzz::section_errors(report["energy"], "energy");
   fuzz::check(errors.empty(), "energy section violates the schema",
-              errors.empty() ? "" : errors[0]);
+              errors.empty() ? "" : errors[0] + "\n" + report["energy"]["components"].dump());
   for (const auto& c : report["energy"]["components"]) {
     if (!c.contains("energy_j") || !c["energy_j"].is_number()) continue;
     const double j = c["energy_j"].get<double>();
