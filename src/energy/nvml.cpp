@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
+
 #include "core/diagnostics.hpp"
 
 namespace trainmeter::detail {
@@ -130,15 +132,17 @@ GpuShare nvml_process_share(NvmlLibrary& lib, nvml::Device device, unsigned int 
   nvml::ProcessInfo procs[64];
   unsigned int n = 64;
   if (fn(device, &n, procs) != nvml::kSuccess || n > 64) return out;
-  unsigned long long total = 0, mine = 0;
+  // Summed as doubles: byte counts near 2^64 (and the all-ones "not available") would wrap an
+  // integer sum and give shares above 1 (found by tests/fuzz).
+  double total = 0, mine = 0;
   bool found = false, memory_known = true;
   for (unsigned int i = 0; i < n; ++i) {
     // NVML_VALUE_NOT_AVAILABLE (all ones) where the driver cannot tell (e.g. WDDM).
     if (procs[i].used_gpu_memory == ~0ULL) memory_known = false;
-    total += procs[i].used_gpu_memory;
+    total += static_cast<double>(procs[i].used_gpu_memory);
     if (procs[i].pid == self_pid) {
       found = true;
-      mine += procs[i].used_gpu_memory;
+      mine += static_cast<double>(procs[i].used_gpu_memory);
     }
   }
   // No process holds a context: the device's (idle) energy is still spent for the machine this
@@ -164,7 +168,7 @@ GpuShare nvml_process_share(NvmlLibrary& lib, nvml::Device device, unsigned int 
     return out;
   }
   out.attribution = "process-memory-share";
-  out.share = static_cast<double>(mine) / static_cast<double>(total);
+  out.share = std::min(1.0, mine / total);
   return out;
 }
 
