@@ -36,6 +36,7 @@ summary=()
 for h in "${harnesses[@]}"; do
   work=build-fuzz/corpus/$h
   artifacts=build-fuzz/artifacts/$h
+  rm -rf "$artifacts"  # only this run's findings are kept below
   mkdir -p "$work" "$artifacts"
   log=build-fuzz/fuzz_$h.log
   # The work corpus grows across runs; the seeds (and kept regressions) are merged in each time.

@@ -135,8 +135,8 @@ extern "C" int TM_FUZZ_ENTRY(const std::uint8_t* data, std::size_t size) {
       for (const detail::NvmlGpuInfo& g : detail::nvml_enumerate(lib)) {
         const detail::GpuShare s =
             detail::nvml_process_share(lib, g.device, static_cast<unsigned int>(::getpid()));
-        fuzz::check(std::isfinite(s.share) && s.share > 0 && s.share <= 1,
-                    "GPU share outside (0, 1]", std::to_string(s.share) + " " + s.attribution);
+        fuzz::check(std::isfinite(s.share) && s.share >= 0 && s.share <= 1,
+                    "GPU share outside [0, 1]", std::to_string(s.share) + " " + s.attribution);
       }
       const std::string text = lib.error_text(static_cast<int>(g_script.u64()));
       fuzz::check(!text.empty(), "empty NVML error text");
