@@ -15,6 +15,8 @@ packages=(
   python3 python3-jsonschema time prometheus chromium
   # distributed tests and the train_ddp example: Gloo headers (libtorch ships ProcessGroupGloo)
   libgloo-dev
+  # reliability stage: libFuzzer harnesses and sanitizer runtimes (clang 14)
+  clang libclang-rt-14-dev
 )
 
 missing=()
