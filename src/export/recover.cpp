@@ -344,7 +344,19 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
       hrun["local_world_size"].get<std::uint64_t>() >= 1)
     run["local_world_size"] = hrun["local_world_size"];
   report["run"] = std::move(run);
-  report["host"] = header["host"];
+  // The header's host facts are taken key by key: a missing or wrongly typed one becomes null
+  // (gpus: only the object entries), so a damaged header still yields a schema-valid report.
+  json host = header["host"];
+  for (const char* key : {"hostname", "os", "kernel", "cpu_model", "torch_version", "cuda_version"})
+    if (!host.contains(key) || !host[key].is_string()) host[key] = nullptr;
+  for (const char* key : {"logical_cpus", "memory_bytes"})
+    if (!host.contains(key) || !host[key].is_number_integer()) host[key] = nullptr;
+  json gpus = json::array();
+  if (host.contains("gpus") && host["gpus"].is_array())
+    for (const json& g : host["gpus"])
+      if (g.is_object()) gpus.push_back(g);
+  host["gpus"] = std::move(gpus);
+  report["host"] = std::move(host);
   report["config"] = header["config"];
   report["model"] = nullptr;
 
