@@ -404,7 +404,8 @@ SeriesIntegration integrate_series(const IntensitySeries& series,
       if (iv.start_unix_ns >= s.back().unix_ns) out.energy_after_last_sample_j += iv.energy_j;
       continue;
     }
-    const double duration = double(iv.end_unix_ns - iv.start_unix_ns);
+    // In doubles: an interval may span more than int64 nanoseconds can (fuzz finding).
+    const double duration = double(iv.end_unix_ns) - double(iv.start_unix_ns);
     // Walk the pieces of [start, end) cut at sample timestamps.
     std::int64_t t = iv.start_unix_ns;
     while (t < iv.end_unix_ns) {
@@ -417,7 +418,7 @@ SeriesIntegration integrate_series(const IntensitySeries& series,
         k = holding(t);
         if (k + 1 < s.size()) piece_end = std::min(piece_end, s[k + 1].unix_ns);
       }
-      const double e = iv.energy_j * double(piece_end - t) / duration;
+      const double e = iv.energy_j * (double(piece_end) - double(t)) / duration;
       add(k, e, t);
       if (t >= s.back().unix_ns) out.energy_after_last_sample_j += e;
       t = piece_end;
