@@ -3,9 +3,14 @@
 # it needs, in its own folder, without libtorch:
 #   asan  AddressSanitizer + UndefinedBehaviorSanitizer: the torch-free library, the CLI and every
 #         test executable that does not link libtorch (core, memory, energy, carbon, export,
-#         reliability, fuzz corpus replay), run through CTest.
+#         reliability, the offline merge, fuzz corpus replay, and the entries that drop root to
+#         check permission errors), run through CTest. The torch tests are not sanitized: an
+#         ASan libtorch integration build would add minutes per torch translation unit to a CI
+#         run that already builds libtorch twice (docs/reliability.md).
 #   tsan  ThreadSanitizer: the threaded core only: session, rings, collector, sampler and stream
 #         writer tests (Catch2 tags below).
+# Every test run uses a random order seeded per run (--order rand --rng-seed time); the seed is
+# printed first ("replay with --order rand --rng-seed N").
 # Usage: scripts/sanitize.sh [asan] [tsan]   (both when none given). Stage times are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +42,10 @@ for stage in "${stages[@]}"; do
       cmake -S . -B build-asan "${common[@]}" -DTRAINMETER_SANITIZE=address,undefined >/dev/null
       cmake --build build-asan -j"$jobs" --target trainmeter_cli test_core memory_test energy_tests \
         fake_nvml_full fake_nvml_omit_energy fake_nvml_omit_handle carbon_test export_test \
-        stream_victim reliability_tests signal_child fuzz_replay
+        stream_victim reliability_tests signal_child fuzz_replay merge_test
       built=$SECONDS
       (cd build-asan && ctest --output-on-failure --timeout 900 -j"$jobs" \
-        -R '^(test_core|memory_test|energy_tests|carbon_test|export_test|reliability_tests|fuzz_replay_.*)$')
+        -R '^(test_core|memory_test|energy_tests|carbon_test|export_test|reliability_tests|merge_test|memory_test_unprivileged|energy_tests_unprivileged|fuzz_replay_.*)$')
       stage_time "asan+ubsan build" $((built - start))
       stage_time "asan+ubsan tests" $((SECONDS - built))
       ;;
@@ -51,10 +56,11 @@ for stage in "${stages[@]}"; do
       built=$SECONDS
       bin=build-tsan/tests/bin
       export TRAINMETER_CLI="$PWD/build-tsan/bin/trainmeter"
-      "${no_aslr[@]}" "$bin/test_core" '[session]'
-      "${no_aslr[@]}" "$bin/reliability_tests" '[threads],[steps],[signals]'
-      "${no_aslr[@]}" "$bin/export_test" '[stream]'
-      "${no_aslr[@]}" "$bin/energy_tests" '[session]'
+      rand=(--order rand --rng-seed time)
+      "${no_aslr[@]}" "$bin/test_core" "${rand[@]}" '[session]'
+      "${no_aslr[@]}" "$bin/reliability_tests" "${rand[@]}" '[threads],[steps],[signals]'
+      "${no_aslr[@]}" "$bin/export_test" "${rand[@]}" '[stream]'
+      "${no_aslr[@]}" "$bin/energy_tests" "${rand[@]}" '[session]'
       stage_time "tsan build" $((built - start))
       stage_time "tsan tests" $((SECONDS - built))
       ;;

@@ -1,11 +1,17 @@
 #include "support/test_support.hpp"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -24,9 +30,25 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   // Restore write permission first: some tests make folders read-only.
-  for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::end(it); it.increment(ec))
+  for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::end(it);
+       it.increment(ec))
     fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
   fs::remove_all(path_, ec);
+}
+
+void TempDir::share_with_others() const {
+  std::error_code ec;
+  fs::permissions(path_, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add,
+                  ec);
+  for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const fs::perms mode = it->symlink_status().permissions();
+    if (it->is_directory())
+      fs::permissions(it->path(), fs::perms::others_read | fs::perms::others_exec,
+                      fs::perm_options::add, ec);
+    else if (it->is_regular_file() && mode != fs::perms::none)
+      fs::permissions(it->path(), fs::perms::others_read, fs::perm_options::add, ec);
+  }
 }
 
 void write_file(const std::string& path, const std::string& content) {
@@ -45,7 +67,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_file(path)); }
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(read_file(path));
+}
 
 CommandResult run_command(const std::string& command) {
   CommandResult result;
@@ -67,7 +91,8 @@ CommandResult run_cli(const std::string& args) {
 }
 
 std::string schema_errors(const std::string& report_path) {
-  const std::string script = std::string(TRAINMETER_SOURCE_DIR) + "/tests/support/validate_report.py";
+  const std::string script =
+      std::string(TRAINMETER_SOURCE_DIR) + "/tests/support/validate_report.py";
   CommandResult r = run_command(std::string("'") + TRAINMETER_PYTHON + "' '" + script + "' '" +
                                 TRAINMETER_SCHEMA_PATH + "' '" + report_path + "'");
   return r.exit_code == 0 ? std::string() : (r.output.empty() ? "validator failed" : r.output);
@@ -86,6 +111,71 @@ ScopedEnv::~ScopedEnv() {
     ::setenv(name_.c_str(), old_.c_str(), 1);
   else
     ::unsetenv(name_.c_str());
+}
+
+namespace {
+int g_skipped = 0;
+}  // namespace
+
+void skip_test(const std::string& why) {
+  ++g_skipped;
+  WARN("SKIPPED: " << why);
+}
+
+int skipped_tests() {
+  return g_skipped;
+}
+
+std::optional<std::string> run_unprivileged(const std::function<std::string()>& body) {
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    int code = 0;
+    if (::geteuid() == 0) {
+      const passwd* pw = ::getpwnam("nobody");
+      if (pw == nullptr) {
+        out = "no user 'nobody'";
+        code = 3;
+      } else if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 ||
+                 ::setuid(pw->pw_uid) != 0 || ::geteuid() == 0) {
+        out = std::string("cannot drop to 'nobody': ") + std::strerror(errno);
+        code = 3;
+      }
+    }
+    if (code == 0) {
+      try {
+        out = body();
+      } catch (const std::exception& e) {
+        out = std::string("exception: ") + e.what();
+      }
+    }
+    for (size_t done = 0; done < out.size();) {
+      const ssize_t n = ::write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  std::string out;
+  std::array<char, 4096> buf{};
+  ssize_t n = 0;
+  while ((n = ::read(fds[0], buf.data(), buf.size())) > 0)
+    out.append(buf.data(), static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
+    skip_test("permission check needs an unprivileged user: " + out);
+    return std::nullopt;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return "child ended with status " + std::to_string(status) + ": " + out;
+  return out;
 }
 
 }  // namespace trainmeter::test
