@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -147,7 +148,22 @@ PerfCounter& PerfCounter::operator=(PerfCounter&& o) noexcept {
   return *this;
 }
 
+namespace {
+std::atomic<PerfEventOpenFn> g_perf_event_open{nullptr};
+}  // namespace
+
+void set_perf_event_open_for_testing(PerfEventOpenFn fn) noexcept {
+  g_perf_event_open.store(fn);
+}
+
 int PerfCounter::open(int type, std::uint64_t config, int cpu) noexcept {
+  if (const PerfEventOpenFn fake = g_perf_event_open.load()) {
+    const int fd = fake(type, config, cpu);
+    if (fd < 0) return -fd;
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+    return 0;
+  }
   perf_event_attr attr;
   std::memset(&attr, 0, sizeof attr);
   attr.type = static_cast<std::uint32_t>(type);

@@ -55,6 +55,12 @@ class PerfCounter {
   int fd_ = -1;
 };
 
+/// Test seam (tests/energy): when set, PerfCounter::open calls `fn(type, config, cpu)` instead of
+/// the perf_event_open system call. `fn` returns a file descriptor whose read() yields the
+/// 8-byte count, or -errno. nullptr (the default) restores the system call.
+using PerfEventOpenFn = int (*)(int type, std::uint64_t config, int cpu);
+void set_perf_event_open_for_testing(PerfEventOpenFn fn) noexcept;
+
 /// The event's role: "cpu" (energy-pkg), "dram" (energy-ram), "platform" (energy-psys), or ""
 /// for events contained in the package (energy-cores, energy-gpu).
 std::string perf_event_kind(const std::string& event_name);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -155,10 +156,14 @@ TEST_CASE("gather over Gloo, 2 ranks: merged steps, straggler and shared RAPL pa
   CHECK(m["ranks"]["gather"]["backend"] == "gloo");
 
   const auto slowest = check_steps(m, {r0, r1});
-  // Rank 1 sleeps 15 ms in every step: the straggler, every time.
-  CHECK(slowest.at(1) == 11);
+  // Rank 1 sleeps 15 ms in every step: the slowest rank of most of the 11 counted steps (not
+  // necessarily all: on a loaded machine rank 0 can be descheduled for longer than that).
+  CHECK(slowest.count(1) == 1);
+  CHECK(slowest.at(1) > 11 / 2);
   CHECK(m["ranks"]["straggler_rank"] == 1);
-  CHECK(m["phases"]["train"]["slowest_rank_counts"]["1"] == 11);
+  CHECK(m["phases"]["train"]["slowest_rank_counts"]["1"] == slowest.at(1));
+  CHECK(m["phases"]["train"]["slowest_rank_counts"].value("0", 0) ==
+        (slowest.count(0) ? slowest.at(0) : 0));
   CHECK(m["phases"]["train"]["samples"] == 11 * 32);
 
   // Energy: attributed shares summed; the one package counted once (the larger reading).
@@ -168,9 +173,21 @@ TEST_CASE("gather over Gloo, 2 ranks: merged steps, straggler and shared RAPL pa
     FAIL("no cpu component");
     return r;
   };
+  // The driver adds 0.5 J (500,000 uJ) per tick to a counter both ranks read: each rank's machine
+  // figure is a whole number of ticks, at least one, and at most what the counter advanced over
+  // the whole test (read back from the file, now that the driver has stopped).
   const double m0 = cpu(r0)["machine_energy_j"], m1 = cpu(r1)["machine_energy_j"];
-  CHECK(m0 > 0);
-  CHECK(m1 > 0);
+  const double advanced_j =
+      double(std::stoll(trainmeter::test::read_file(dir / "powercap/intel-rapl:0/energy_uj")) -
+             1000000000000LL) /
+      1e6;
+  for (double mj : {m0, m1}) {
+    CHECK(std::fmod(mj, 0.5) == 0.0);
+    CHECK(mj >= 0.5);
+    CHECK(mj <= advanced_j);
+  }
+  CHECK(cpu(r0)["energy_j"].get<double>() <= m0);  // the attributed share of the machine figure
+  CHECK(cpu(r1)["energy_j"].get<double>() <= m1);
   CHECK(m["energy"]["total_j"].get<double>() ==
         Approx(r0["energy"]["total_j"].get<double>() + r1["energy"]["total_j"].get<double>()));
   CHECK(m["energy"]["machine_total_j"].get<double>() == Approx(std::max(m0, m1)));
@@ -216,7 +233,8 @@ TEST_CASE("gather over Gloo, 3 ranks: every rank's steps and peaks in the merged
   CHECK(trainmeter::test::schema_errors(dir / "run.json") == "");
   CHECK(m["ranks"]["present"] == json({0, 1, 2}));
   const auto slowest = check_steps(m, r);
-  CHECK(slowest.at(2) == 9);
+  CHECK(slowest.count(2) == 1);
+  CHECK(slowest.at(2) > 9 / 2);  // rank 2 sleeps 15 ms per step: slowest in most of the 9
   CHECK(m["ranks"]["straggler_rank"] == 2);
   double total = 0;
   for (const json& x : r) total += x["energy"]["total_j"].get<double>();

@@ -339,9 +339,17 @@ TEST_CASE("merge: run facts, diagnostics and rendezvous address", "[merge]") {
   // Each rank's diagnostics, tagged with the rank.
   REQUIRE(m["diagnostics"].size() == 3);
   CHECK(m["diagnostics"][2]["source"] == "rank2:energy");
-  // Start offsets are on one clock: rank 1 started 1 s after rank 0.
-  const auto train = phase_steps(m, "train");
-  CHECK(train[0]["start_offset_ns"] == 1000);
+  // Start offsets are on one clock: rank 0 started first, its first step 1000 ns in.
+  CHECK(phase_steps(m, "train")[0]["start_offset_ns"] == 1000);
+
+  // Rank 1 started 1 s after rank 0 (start_utc 12:00:01 vs 12:00:00). Move rank 0's steps 1.5 s
+  // later: rank 1's first step (1000 ns after its own start) is now the earliest, at 1 s +
+  // 1000 ns on the run's clock. Only applying rank 1's clock offset gives that figure.
+  auto shifted = three_ranks();
+  for (json& st : shifted[0].report["steps"])
+    st["start_offset_ns"] = st["start_offset_ns"].get<std::int64_t>() + 1500000000;
+  const json ms = merge_reports(shifted, o);
+  CHECK(phase_steps(ms, "train")[0]["start_offset_ns"] == 1000001000);
 }
 
 TEST_CASE("merge: missing ranks are listed with their reason and the run is not 'completed'",
@@ -423,6 +431,21 @@ TEST_CASE("trainmeter merge: the CLI writes the same merged report", "[merge][cl
   CHECK(res.exit_code == 2);
   CHECK(res.output.find("both rank 0") != std::string::npos);
   CHECK(std::count(res.output.begin(), res.output.end(), '\n') == 1);
+  // --world-size: the run had 4 ranks, only 3 reports: rank 3 is listed missing.
+  res = trainmeter::test::run_cli("merge" + files + " -o '" + (dir / "run4.json") +
+                                  "' --world-size 4");
+  INFO(res.output);
+  REQUIRE(res.exit_code == 0);
+  CHECK(res.output.find("merged 3 of 4 rank(s)") != std::string::npos);
+  const json m4 = trainmeter::test::read_json(dir / "run4.json");
+  CHECK(m4["run"]["world_size"] == 4);
+  CHECK(m4["run"]["missing_ranks"] == json::array({3}));
+  CHECK(m4["run"]["status"] != "completed");
+  CHECK(trainmeter::test::schema_errors(dir / "run4.json") == "");
+  res = trainmeter::test::run_cli("merge" + files + " -o '" + (dir / "run0.json") +
+                                  "' --world-size 0");
+  CHECK(res.exit_code == 2);
+  CHECK(res.output.find("--world-size 0") != std::string::npos);
   trainmeter::test::write_file(dir / "torn.json", "{\"run\": ");
   res = trainmeter::test::run_cli("merge '" + (dir / "torn.json") + "' -o '" + out + "'");
   CHECK(res.exit_code == 2);

@@ -2,9 +2,14 @@
 // exact joules out.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <filesystem>
 
 #include "energy/energy.hpp"
+#include "energy/perf_power.hpp"
 #include "energy_fakes.hpp"
 
 using namespace trainmeter;
@@ -13,6 +18,7 @@ using nlohmann::json;
 using trainmeter::test::FakeMachine;
 using trainmeter::test::kSecond;
 using trainmeter::test::ScopedEnv;
+using trainmeter::test::write_file;
 
 namespace {
 
@@ -384,6 +390,47 @@ TEST_CASE("NVML energy counter: mJ differenced, per-process share, host and memo
   CHECK(r.ctx->diagnostics.to_json().empty());
 }
 
+// Three GPUs, each with its own kind of reading: every one is its own component, with its own
+// exact joules and attribution, and listed in host.gpus in NVML's order.
+TEST_CASE("NVML with three GPUs: a counter, a power-only GPU and a shared one, each exact",
+          "[energy][nvml]") {
+  FakeMachine m;
+  ScopedEnv gpus("FAKE_NVML_GPUS", "3");
+  ScopedEnv n0("FAKE_NVML_GPU0_NAME", "NVIDIA H100 80GB HBM3");
+  ScopedEnv n1("FAKE_NVML_GPU1_NAME", "NVIDIA A100-SXM4-40GB");
+  ScopedEnv n2("FAKE_NVML_GPU2_NAME", "NVIDIA L4");
+  ScopedEnv u2("FAKE_NVML_GPU2_UUID", "GPU-2222");
+  ScopedEnv e0("FAKE_NVML_GPU0_ENERGY_MJ", "1000,6000,16000");  // +15 J
+  ScopedEnv p0("FAKE_NVML_GPU0_PROCS", "self:4000");
+  ScopedEnv w1("FAKE_NVML_GPU1_POWER_MW", "100000,200000,200000");  // 150 J + 200 J
+  ScopedEnv e2("FAKE_NVML_GPU2_ENERGY_MJ", "0,10000,20000");        // +20 J, a quarter ours
+  ScopedEnv p2("FAKE_NVML_GPU2_PROCS", "self:1000,99999:3000");
+  GpuRun r = run_gpu(m, FAKE_NVML_FULL, 2);
+  INFO(r.report["energy"].dump(2));
+  const json* g0 = component(r.report, "nvml:gpu0:energy-counter");
+  const json* g1 = component(r.report, "nvml:gpu1:power");
+  const json* g2 = component(r.report, "nvml:gpu2:energy-counter");
+  REQUIRE(g0);
+  REQUIRE(g1);
+  REQUIRE(g2);
+  CHECK((*g0)["name"] == "gpu:0");
+  CHECK((*g1)["name"] == "gpu:1");
+  CHECK((*g2)["name"] == "gpu:2");
+  CHECK((*g0)["energy_j"].get<double>() == Approx(15.0).margin(1e-9));
+  CHECK((*g0)["attribution"] == "process-exclusive");
+  CHECK((*g1)["provenance"] == "integrated");
+  CHECK((*g1)["energy_j"].get<double>() == Approx(350.0).margin(1e-9));
+  CHECK((*g2)["machine_energy_j"].get<double>() == Approx(20.0).margin(1e-9));
+  CHECK((*g2)["energy_j"].get<double>() == Approx(5.0).margin(1e-9));
+  CHECK((*g2)["attribution"] == "process-memory-share");
+  const json& host = r.report["host"]["gpus"];
+  REQUIRE(host.size() == 3);
+  CHECK(host[0]["index"] == 0);
+  CHECK(host[1]["name"] == "NVIDIA A100-SXM4-40GB");
+  CHECK(host[2]["index"] == 2);
+  CHECK(host[2]["uuid"] == "GPU-2222");
+}
+
 TEST_CASE("NVML: a GPU shared with another process gets its memory share", "[energy][nvml]") {
   FakeMachine m;
   ScopedEnv energy("FAKE_NVML_GPU0_ENERGY_MJ", "0,10000");
@@ -510,4 +557,125 @@ TEST_CASE("trainmeter probe lists every source with its status and the estimator
   }
   CHECK(zero);
   CHECK(core_skipped);
+}
+
+// --- the perf power PMU, through the perf_event_open seam (energy/perf_power.hpp) -------------
+
+namespace {
+
+// A fake perf_event_open: energy-pkg (config 2) gets the read end of a non-blocking pipe whose
+// write end the test feeds 8-byte counts into, one per read, starting with g_pkg_first (what
+// the prime read at start sees); an empty pipe is a failed read (EAGAIN). energy-ram (config 3)
+// fails with g_ram_errno.
+int g_pkg_write_fd = -1;
+std::uint64_t g_pkg_first = 0;
+int g_pkg_errno = 0;
+int g_ram_errno = ENOENT;
+int g_open_calls = 0;
+
+int fake_perf_open(int type, std::uint64_t config, int cpu) {
+  ++g_open_calls;
+  if (type != 23 || cpu != 0) return -EINVAL;
+  if (config == 3) return -g_ram_errno;
+  if (config != 2) return -EINVAL;
+  if (g_pkg_errno != 0) return -g_pkg_errno;
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
+  g_pkg_write_fd = fds[1];
+  if (::write(fds[1], &g_pkg_first, sizeof g_pkg_first) != static_cast<ssize_t>(sizeof g_pkg_first))
+    return -EIO;
+  return fds[0];
+}
+
+void put_count(std::uint64_t v) {
+  REQUIRE(::write(g_pkg_write_fd, &v, sizeof v) == static_cast<ssize_t>(sizeof v));
+}
+
+struct FakePerf {
+  explicit FakePerf(FakeMachine& m) {
+    write_file(m.perf + "/power/type", "23\n");
+    write_file(m.perf + "/power/cpumask", "0\n");
+    write_file(m.perf + "/power/events/energy-pkg", "event=0x02\n");
+    write_file(m.perf + "/power/events/energy-pkg.scale", "1e-06\n");  // 1 uJ per count
+    write_file(m.perf + "/power/events/energy-pkg.unit", "Joules\n");
+    write_file(m.perf + "/power/events/energy-ram", "event=0x03\n");
+    write_file(m.perf + "/power/events/energy-ram.scale", "1e-06\n");
+    write_file(m.perf + "/power/events/energy-ram.unit", "Joules\n");
+    g_pkg_write_fd = -1;
+    g_pkg_errno = 0;
+    g_ram_errno = ENOENT;
+    g_open_calls = 0;
+    set_perf_event_open_for_testing(&fake_perf_open);
+  }
+  ~FakePerf() {
+    set_perf_event_open_for_testing(nullptr);
+    if (g_pkg_write_fd >= 0) ::close(g_pkg_write_fd);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("perf: perf_event_open refused is permission_denied with the fix; unsupported named",
+          "[energy][perf]") {
+  FakeMachine m;
+  FakePerf perf(m);
+  g_pkg_errno = EACCES;
+  g_ram_errno = ENOENT;
+  RunContext ctx;
+  m.configure(ctx);
+  ctx.config.energy_sources = {"perf", "estimate"};
+  auto energy = make_energy_component(ctx);
+  energy->start(at(0));
+  energy->stop(at(1));
+  json report = blank_report();
+  energy->contribute(report);
+  CHECK(g_open_calls == 2);
+  const json* pkg = tried(report, "perf:energy-pkg");
+  REQUIRE(pkg);
+  CHECK(pkg->at("status") == "permission_denied");
+  CHECK_THAT(pkg->at("reason").get<std::string>(),
+             Catch::Contains("perf_event_open(power/energy-pkg/, cpu 0) failed") &&
+                 Catch::Contains("kernel.perf_event_paranoid=0"));
+  const json* ram = tried(report, "perf:energy-ram");
+  REQUIRE(ram);
+  CHECK(ram->at("status") == "unsupported");
+  CHECK_THAT(ram->at("reason").get<std::string>(), Catch::Contains("does not support this event"));
+  CHECK(component(report, "perf:energy-pkg") == nullptr);
+  CHECK(component(report, "estimate:tdp") != nullptr);  // the next source is used
+  CHECK(ctx.diagnostics.count("perf:energy-pkg", "permission_denied") == 1);
+  CHECK(ctx.diagnostics.count("perf:energy-ram", "unsupported") == 0);  // sources_tried only
+}
+
+TEST_CASE("perf: counts read through the counter, exact joules; a failed read is counted",
+          "[energy][perf]") {
+  FakeMachine m;
+  FakePerf perf(m);
+  g_ram_errno = EOPNOTSUPP;
+  RunContext ctx;
+  m.configure(ctx);
+  ctx.config.energy_sources = {"perf"};
+  auto energy = make_energy_component(ctx);
+  g_pkg_first = 1000000;  // read when the counter is primed at start: 1 J
+  energy->start(at(0));
+  REQUIRE(g_pkg_write_fd >= 0);
+  put_count(11000000);  // +10 J
+  m.set_proc(50, 100, 1 << 30);
+  energy->sample(at(1));
+  energy->sample(at(2));  // nothing to read: the read fails (EAGAIN)
+  put_count(31000000);    // +20 J since the last good reading
+  m.set_proc(100, 200, 1 << 30);
+  energy->sample(at(3));
+  energy->stop(at(3));
+  json report = blank_report();
+  energy->contribute(report);
+  const json* pkg = component(report, "perf:energy-pkg");
+  REQUIRE(pkg);
+  INFO(report["energy"].dump(2));
+  CHECK(pkg->at("name") == "cpu");
+  CHECK(pkg->at("provenance") == "measured");
+  CHECK(pkg->at("failed_reads") == 1);
+  CHECK(pkg->at("machine_energy_j").get<double>() == Approx(30.0).margin(kUj));
+  CHECK(tried(report, "perf:energy-pkg")->at("reason") == "opened, 1e-06 J per count");
+  CHECK(tried(report, "perf:energy-ram")->at("status") == "unsupported");
+  CHECK(ctx.diagnostics.count("perf:energy-pkg", "io_error") == 1);
 }

@@ -63,6 +63,57 @@ TEST_CASE("compare: ratios, nulls and a significant speed-up", "[export][compare
   CHECK(d::compare_reports(a, b)["step_time"] == st);
 }
 
+// A bootstrap whose distribution is worked out by hand. A: every step 10 ms, so every resample's
+// median is 10 ms. B: steps of 4, 5 and 6 ms; a resample of three draws has median 4 ms when at
+// least two draws are 4 ms: 3 x (1/3)^2 x (2/3) + (1/3)^3 = 7/27 = 0.259; 6 ms likewise 7/27;
+// 5 ms the remaining 13/27 = 0.481. So the ratio B/A is 0.4, 0.5 or 0.6 with those odds:
+// - a 95% interval (2.5% and 97.5% quantiles) is [0.4, 0.6]: each end has 25.9% mass;
+// - an 80% interval (10%, 90%) is also [0.4, 0.6];
+// - a 20% interval (40%, 60% quantiles) is [0.5, 0.5]: 0.4 holds only 25.9%, 0.5 reaches 74.1%.
+// With 2,000 resamples the sampled odds are within 0.011 (one standard deviation) of those, far
+// from every boundary.
+TEST_CASE("compare: the bootstrap interval matches a hand-derived distribution",
+          "[export][compare]") {
+  const std::vector<double> a(5, 10e6), b = {4e6, 5e6, 6e6};
+  d::CompareOptions o;
+  auto ci = d::bootstrap_median_ratio(a, b, o);
+  REQUIRE(ci);
+  CHECK(ci->first == Approx(0.4).epsilon(1e-12));
+  CHECK(ci->second == Approx(0.6).epsilon(1e-12));
+  o.confidence = 0.8;
+  ci = d::bootstrap_median_ratio(a, b, o);
+  REQUIRE(ci);
+  CHECK(ci->first == Approx(0.4).epsilon(1e-12));
+  CHECK(ci->second == Approx(0.6).epsilon(1e-12));
+  o.confidence = 0.2;
+  ci = d::bootstrap_median_ratio(a, b, o);
+  REQUIRE(ci);
+  CHECK(ci->first == Approx(0.5).epsilon(1e-12));
+  CHECK(ci->second == Approx(0.5).epsilon(1e-12));
+  // Constant sides: every resample gives the same ratio, so the interval is that point.
+  ci = d::bootstrap_median_ratio(a, std::vector<double>(7, 5e6), d::CompareOptions{});
+  REQUIRE(ci);
+  CHECK(ci->first == 0.5);
+  CHECK(ci->second == 0.5);
+  // A median of 0 has no ratio; empty sides have no interval.
+  CHECK_FALSE(d::bootstrap_median_ratio(std::vector<double>(3, 0.0), b, d::CompareOptions{}));
+  CHECK_FALSE(d::bootstrap_median_ratio({}, b, d::CompareOptions{}));
+
+  // Through compare_reports, from reports whose first (warm-up) step is left out.
+  trainmeter::test::FixtureOptions oa, ob;
+  oa.walls_ns = {99e6, 10e6, 10e6, 10e6, 10e6, 10e6};
+  ob.walls_ns = {99e6, 4e6, 5e6, 6e6};
+  const json st = d::compare_reports(make_report(oa), make_report(ob))["step_time"];
+  CHECK(st["steps_a"] == 5);
+  CHECK(st["steps_b"] == 3);
+  CHECK(st["median_ratio"].get<double>() == Approx(0.5).epsilon(1e-12));
+  CHECK(st["ci_low"].get<double>() == Approx(0.4).epsilon(1e-12));
+  CHECK(st["ci_high"].get<double>() == Approx(0.6).epsilon(1e-12));
+  CHECK(st["confidence"] == 0.95);
+  CHECK(st["resamples"] == 2000);
+  CHECK(st["significant"] == true);  // the whole interval lies below 1
+}
+
 TEST_CASE("compare: the same distribution is no significant difference", "[export][compare]") {
   trainmeter::test::FixtureOptions oa, ob;
   oa.walls_ns = walls(10e6, 201);

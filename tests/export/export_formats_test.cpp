@@ -3,12 +3,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include "export/csv.hpp"
 #include "export/exports.hpp"
 #include "export/report_fixture.hpp"
+#include "report/summary.hpp"
 #include "support/test_support.hpp"
 
 using nlohmann::json;
@@ -39,15 +47,146 @@ json python_csv_rows(const std::string& path) {
   return json::parse(r.output);
 }
 
+// CodeCarbon 3's emissions.csv header, typed out from its `EmissionsData` dataclass
+// (codecarbon/output_methods/emissions_data.py, fields in declaration order; the defaulted
+// utilisation, on_cloud, pue and wue fields come last), not taken from our own column list.
+const std::vector<std::string> kCodeCarbonHeader = {"timestamp",
+                                                    "project_name",
+                                                    "run_id",
+                                                    "experiment_id",
+                                                    "duration",
+                                                    "emissions",
+                                                    "emissions_rate",
+                                                    "cpu_power",
+                                                    "gpu_power",
+                                                    "ram_power",
+                                                    "cpu_energy",
+                                                    "gpu_energy",
+                                                    "ram_energy",
+                                                    "energy_consumed",
+                                                    "water_consumed",
+                                                    "country_name",
+                                                    "country_iso_code",
+                                                    "region",
+                                                    "cloud_provider",
+                                                    "cloud_region",
+                                                    "os",
+                                                    "python_version",
+                                                    "codecarbon_version",
+                                                    "cpu_count",
+                                                    "cpu_model",
+                                                    "gpu_count",
+                                                    "gpu_model",
+                                                    "longitude",
+                                                    "latitude",
+                                                    "ram_total_size",
+                                                    "tracking_mode",
+                                                    "cpu_utilization_percent",
+                                                    "gpu_utilization_percent",
+                                                    "ram_utilization_percent",
+                                                    "ram_used_gb",
+                                                    "on_cloud",
+                                                    "pue",
+                                                    "wue"};
+
+// The Prometheus text exposition (format 0.0.4) parsed independently of the writer: each sample
+// line `name{label="value",...} value` becomes "name{k=v,...}" (labels sorted by name, values
+// unescaped) -> value; comments are checked for HELP/TYPE pairs. A line that does not parse
+// fails the test.
+struct Exposition {
+  std::map<std::string, double> samples;
+  std::map<std::string, std::string> types;  // family -> counter, gauge, summary
+};
+
+std::string sample_key(const std::string& name, std::map<std::string, std::string> labels) {
+  std::string out = name + "{";
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    out += (first ? "" : ",") + k + "=" + v;
+    first = false;
+  }
+  return out + "}";
+}
+
+Exposition parse_exposition(const std::string& text) {
+  Exposition e;
+  std::istringstream in(text);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    INFO("line " << number << ": " << line);
+    REQUIRE(!line.empty());
+    if (line[0] == '#') {
+      std::istringstream words(line);
+      std::string hash, kind, family, rest;
+      words >> hash >> kind >> family;
+      REQUIRE((kind == "HELP" || kind == "TYPE"));
+      std::getline(words, rest);
+      REQUIRE(rest.size() > 1);
+      if (kind == "TYPE") e.types[family] = rest.substr(1);
+      continue;
+    }
+    std::size_t i = 0;
+    while (i < line.size() &&
+           (std::isalnum(static_cast<unsigned char>(line[i])) || line[i] == '_' || line[i] == ':'))
+      ++i;
+    const std::string name = line.substr(0, i);
+    REQUIRE(!name.empty());
+    std::map<std::string, std::string> labels;
+    if (i < line.size() && line[i] == '{') {
+      ++i;
+      while (i < line.size() && line[i] != '}') {
+        const std::size_t eq = line.find('=', i);
+        REQUIRE(eq != std::string::npos);
+        const std::string key = line.substr(i, eq - i);
+        REQUIRE(eq + 1 < line.size());
+        REQUIRE(line[eq + 1] == '"');
+        std::string value;
+        std::size_t j = eq + 2;
+        for (; j < line.size() && line[j] != '"'; ++j) {
+          if (line[j] == '\\') {
+            REQUIRE(j + 1 < line.size());
+            const char c = line[++j];
+            REQUIRE((c == '\\' || c == '"' || c == 'n'));
+            value += c == 'n' ? '\n' : c;
+          } else {
+            value += line[j];
+          }
+        }
+        REQUIRE(j < line.size());
+        REQUIRE(labels.count(key) == 0);
+        labels[key] = value;
+        i = j + 1;
+        if (i < line.size() && line[i] == ',') ++i;
+      }
+      REQUIRE(i < line.size());
+      ++i;  // '}'
+    }
+    REQUIRE(i < line.size());
+    REQUIRE(line[i] == ' ');
+    const std::string value = line.substr(i + 1);
+    std::size_t used = 0;
+    const double v = std::stod(value, &used);
+    REQUIRE(used == value.size());  // no timestamp, no trailing text
+    const std::string key = sample_key(name, labels);
+    REQUIRE(e.samples.count(key) == 0);
+    e.samples[key] = v;
+  }
+  return e;
+}
+
 std::size_t column(const std::string& name) {
-  const auto& cols = d::csv_columns();
-  return static_cast<std::size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
+  const auto& cols = kCodeCarbonHeader;
+  const auto at = std::find(cols.begin(), cols.end(), name);
+  REQUIRE(at != cols.end());
+  return static_cast<std::size_t>(at - cols.begin());
 }
 
 }  // namespace
 
 TEST_CASE("CSV rows carry CodeCarbon's columns and units", "[export][csv]") {
-  REQUIRE(d::csv_columns().size() == 38);
+  REQUIRE(kCodeCarbonHeader.size() == 38);
   TempDir dir;
   const std::string path = dir / "emissions.csv";
   const json report = make_report();
@@ -55,7 +194,7 @@ TEST_CASE("CSV rows carry CodeCarbon's columns and units", "[export][csv]") {
   REQUIRE(d::write_export(report, "csv", path).empty());
   const json rows = python_csv_rows(path);
   REQUIRE(rows.size() == 3);  // header once, then one row per export
-  CHECK(rows[0].get<std::vector<std::string>>() == d::csv_columns());
+  CHECK(rows[0].get<std::vector<std::string>>() == kCodeCarbonHeader);
   const json& row = rows[1];
   auto cell = [&](const char* name) { return row[column(name)].get<std::string>(); };
   auto num = [&](const char* name) { return std::stod(cell(name)); };
@@ -64,23 +203,24 @@ TEST_CASE("CSV rows carry CodeCarbon's columns and units", "[export][csv]") {
   CHECK(num("duration") == 100.0);
   CHECK(num("emissions") == 0.57);
   CHECK(num("emissions_rate") == Approx(0.0057).epsilon(1e-12));
-  CHECK(num("cpu_energy") == 1.0);                               // 3.6e6 J
-  CHECK(num("gpu_energy") == 0.5);                               // 1.8e6 J
-  CHECK(num("ram_energy") == 0.2);                               // 7.2e5 J
+  // CodeCarbon multiplies each component by PUE: the three sum to energy_consumed.
+  CHECK(num("cpu_energy") == Approx(1.5).epsilon(1e-12));        // 3.6e6 J x PUE 1.5
+  CHECK(num("gpu_energy") == Approx(0.75).epsilon(1e-12));       // 1.8e6 J x 1.5
+  CHECK(num("ram_energy") == Approx(0.3).epsilon(1e-12));        // 7.2e5 J x 1.5
   CHECK(num("energy_consumed") == Approx(2.55).epsilon(1e-12));  // 1.7 kWh x PUE 1.5
   CHECK(num("cpu_power") == 36000.0);  // the fixture's average_power_w = J / 100
   CHECK(num("gpu_power") == 18000.0);
   CHECK(num("ram_power") == 7200.0);
-  CHECK(cell("country_iso_code") == "FR");
+  CHECK(cell("country_iso_code") == "FRA");  // alpha-3, as CodeCarbon's tables
   CHECK(cell("country_name") == "France");
   CHECK(cell("cpu_count") == "8");
   CHECK(cell("gpu_count") == "1");
   CHECK(cell("gpu_model") == "1 x Test GPU");
   CHECK(num("ram_total_size") == 16.0);
-  CHECK(num("ram_used_gb") == 1.0);
+  CHECK(num("ram_used_gb") == Approx(1.5e6 / 1073741824.0));  // mean sampled RSS (process mode)
   CHECK(cell("on_cloud") == "N");
   CHECK(num("pue") == 1.5);
-  CHECK(cell("water_consumed").empty());  // not measured: empty, never 0
+  CHECK(cell("water_consumed") == "0.0");  // energy x wue, wue 0 (CodeCarbon's default)
   CHECK(cell("tracking_mode") == "process");
 
   // Our reader agrees with Python's.
@@ -133,22 +273,61 @@ TEST_CASE("CSV appends refuse a foreign or damaged file", "[export][csv][bad-inp
 TEST_CASE("Prometheus text passes promtool and carries exact values", "[export][prom]") {
   const json report = make_report();
   const std::string text = d::prometheus_text(report);
-  // Label escaping of the tricky run name: \" \\ \n, UTF-8 kept.
-  CHECK(text.find("run=\"run \\\"q\\\" \\\\ back\\nline, caf\xc3\xa9 \xe2\x9c\x93\"") !=
-        std::string::npos);
-  // Step time p50 of the fixture's non-warm-up steps {1, 1.5, 1, 2} ms is 1.25 ms.
-  CHECK(text.find("quantile=\"0.5\"} 0.00125\n") != std::string::npos);
-  CHECK(text.find("trainmeter_step_time_seconds_count{") != std::string::npos);
-  CHECK(text.find("phase=\"train\"} 4\n") != std::string::npos);
-  CHECK(text.find("component=\"cpu\",provenance=\"measured\"} 3600000\n") != std::string::npos);
-  CHECK(text.find("trainmeter_co2e_grams_total{") != std::string::npos);
-  CHECK(text.find("} 570\n") != std::string::npos);
-  CHECK(text.find("trainmeter_peak_rss_bytes{") != std::string::npos);
-  CHECK(text.find(",device=\"cpu\"} 2048\n") != std::string::npos);
+  INFO(text);
+  const Exposition e = parse_exposition(text);
+  // Every sample carries the run's labels; the tricky name comes back unescaped, byte for byte.
+  auto key = [](const std::string& name, std::map<std::string, std::string> extra = {}) {
+    extra["run"] = kTrickyName;
+    extra["run_id"] = "id-" + kTrickyName;
+    extra["rank"] = "0";
+    return sample_key(name, extra);
+  };
+  // The fixture's non-warm-up steps are {1, 1.5, 1, 2} ms; sorted {1, 1, 1.5, 2}, quantile q at
+  // position 3q: p50 1.25 ms, p90 1.5 + 0.7 x 0.5 = 1.85 ms, p95 1.925 ms, p99 1.985 ms.
+  const std::map<std::string, double> expected = {
+      {key("trainmeter_step_time_seconds", {{"phase", "train"}, {"quantile", "0.5"}}), 0.00125},
+      {key("trainmeter_step_time_seconds", {{"phase", "train"}, {"quantile", "0.9"}}), 0.00185},
+      {key("trainmeter_step_time_seconds", {{"phase", "train"}, {"quantile", "0.95"}}), 0.001925},
+      {key("trainmeter_step_time_seconds", {{"phase", "train"}, {"quantile", "0.99"}}), 0.001985},
+      {key("trainmeter_step_time_seconds_sum", {{"phase", "train"}}), 0.0055},  // 5.5 ms
+      {key("trainmeter_step_time_seconds_count", {{"phase", "train"}}), 4},
+      {key("trainmeter_steps_total", {{"phase", "train"}}), 5},  // warm-up included
+      {key("trainmeter_run_duration_seconds"), 100},
+      {key("trainmeter_energy_joules_total", {{"component", "cpu"}, {"provenance", "measured"}}),
+       3.6e6},
+      {key("trainmeter_energy_joules_total", {{"component", "dram"}, {"provenance", "measured"}}),
+       7.2e5},
+      {key("trainmeter_energy_joules_total", {{"component", "gpu:0"}, {"provenance", "measured"}}),
+       1.8e6},
+      {key("trainmeter_co2e_grams_total"), 570},  // 0.57 kg
+      {key("trainmeter_grid_intensity_grams_per_kwh"), 56},
+      {key("trainmeter_peak_rss_bytes"), 1073741824},
+      {key("trainmeter_peak_tensor_bytes", {{"device", "cpu"}}), 2048},
+  };
+  CHECK(e.samples.size() == expected.size());
+  for (const auto& [k, v] : expected) {
+    INFO(k);
+    REQUIRE(e.samples.count(k) == 1);
+    CHECK(e.samples.at(k) == Approx(v).epsilon(1e-12));
+  }
+  const std::map<std::string, std::string> types = {
+      {"trainmeter_step_time_seconds", "summary"},
+      {"trainmeter_steps_total", "counter"},
+      {"trainmeter_run_duration_seconds", "gauge"},
+      {"trainmeter_energy_joules_total", "counter"},
+      {"trainmeter_co2e_grams_total", "counter"},
+      {"trainmeter_grid_intensity_grams_per_kwh", "gauge"},
+      {"trainmeter_peak_rss_bytes", "gauge"},
+      {"trainmeter_peak_tensor_bytes", "gauge"}};
+  CHECK(e.types == types);
 
   trainmeter::test::FixtureOptions o;
   o.co2e_kg.reset();
-  CHECK(d::prometheus_text(make_report(o)).find("co2e") == std::string::npos);  // absent, not 0
+  const Exposition no_carbon = parse_exposition(d::prometheus_text(make_report(o)));
+  CHECK(no_carbon.samples.count(key("trainmeter_co2e_grams_total")) == 0);  // absent, not 0
+  CHECK(no_carbon.types.count("trainmeter_co2e_grams_total") == 0);
+  CHECK(no_carbon.samples.count(key("trainmeter_grid_intensity_grams_per_kwh")) == 0);
+  CHECK(no_carbon.samples.size() == expected.size() - 2);  // no carbon section: both absent
 
   const std::string promtool = "/usr/bin/promtool";
   if (!executable(promtool)) {
@@ -285,4 +464,66 @@ TEST_CASE("The fixture report is schema-valid", "[export][fixture]") {
   TempDir dir;
   trainmeter::test::write_report(dir / "r.json", make_report());
   CHECK(trainmeter::test::schema_errors(dir / "r.json") == "");
+}
+
+// The charts' data, worked out from the fixture: plot area x 70..740, y 200 (0) .. 20 (top).
+// Steps {2 (warm-up), 1, 1.5, 1, 2} ms at indices 0..4; the step chart's top is 2 ms, so index i
+// sits at x = 70 + 167.5 i and a wall of w ms at y = 200 - 90 w.
+TEST_CASE("HTML charts: the plotted data of steps, histogram, memory and energy",
+          "[export][html]") {
+  const std::string html = d::html_page(make_report());
+  // Step times: the four counted steps; the warm-up step drawn apart, named with its time.
+  CHECK_THAT(html, Catch::Contains("class=\"steps\" fill=\"none\" stroke=\"#1f77b4\" "
+                                   "stroke-width=\"1\" points=\"237.5,110.0 405.0,65.0 572.5,110.0 "
+                                   "740.0,20.0 \""));
+  CHECK_THAT(html, Catch::Contains("cx=\"70.0\" cy=\"20.0\" r=\"3.5\" fill=\"#ff7f0e\"><title>"
+                                   "warm-up step 0: 2 ms</title>"));
+  CHECK_THAT(html, Catch::Contains("warm-up (1 step, excluded from statistics)"));
+  // Histogram of {1, 1.5, 1, 2} ms: 4 bins of 0.25 ms from 1 to 2 ms holding 2, 0, 1, 1 steps
+  // (2 ms, the maximum, falls in the last bin); bars 167.5 wide, the tallest 180 high.
+  CHECK_THAT(html, Catch::Contains("x=\"70.5\" y=\"20.0\" width=\"166.5\" height=\"180.0\" "
+                                   "fill=\"#2ca02c\"><title>1-1.25 ms: 2 steps</title>"));
+  CHECK_THAT(html, Catch::Contains("<title>1.25-1.5 ms: 0 steps</title>"));
+  CHECK_THAT(html, Catch::Contains("y=\"110.0\" width=\"166.5\" height=\"90.0\" fill=\"#2ca02c\">"
+                                   "<title>1.5-1.75 ms: 1 steps</title>"));
+  CHECK_THAT(html, Catch::Contains("<title>1.75-2 ms: 1 steps</title>"));
+  // Memory: RSS 1, 2, 1.5 MB at 0, 0.1, 0.2 s; top 2 MB.
+  CHECK_THAT(html,
+             Catch::Contains("class=\"rss\" fill=\"none\" stroke=\"#9467bd\" "
+                             "stroke-width=\"1.5\" points=\"70.0,110.0 405.0,20.0 740.0,65.0 \""));
+  // Energy bars from x 150, 470 wide for the largest (cpu, 1 kWh): dram 0.2 kWh 94 wide, gpu:0
+  // 0.5 kWh 235 wide; each labelled with its provenance and source.
+  CHECK_THAT(html, Catch::Contains("width=\"470.0\" height=\"30.0\" fill=\"#d62728\"><title>"
+                                   "measured, rapl</title>"));
+  CHECK_THAT(html, Catch::Contains("width=\"94.0\" height=\"30.0\" fill=\"#d62728\"><title>"
+                                   "measured, rapl</title>"));
+  CHECK_THAT(html, Catch::Contains("width=\"235.0\" height=\"30.0\" fill=\"#d62728\"><title>"
+                                   "measured, nvml</title>"));
+  CHECK_THAT(html, Catch::Contains(">1.0000 kWh</text>") && Catch::Contains(">0.2000 kWh</text>") &&
+                       Catch::Contains(">0.5000 kWh</text>"));
+}
+
+// summary's energy, carbon, cost and diagnostics lines, from the fixture's known figures.
+TEST_CASE("summary: energy, carbon, cost and diagnostics lines", "[export][summary]") {
+  json report = make_report();
+  report["cost"] = {{"total", 12.5}, {"currency", "EUR"}};
+  const std::string text = d::render_summary(report);
+  INFO(text);
+  // 3.6e6 + 7.2e5 + 1.8e6 J = 6.12e6 J = 1.7 kWh.
+  CHECK_THAT(text, Catch::Contains("energy   1.7000 kWh; cpu 1.0000 kWh (measured, rapl); dram "
+                                   "0.2000 kWh (measured, rapl); gpu:0 0.5000 kWh (measured, "
+                                   "nvml)\n"));
+  CHECK_THAT(text, Catch::Contains("carbon   570 g CO2e at 56 g/kWh (country)\n"));
+  CHECK_THAT(text, Catch::Contains("cost     12.5000 EUR\n"));
+  CHECK_THAT(text, Catch::Contains("diagnostics (1):\n  test <src> unavailable x2: a \"quoted\" "
+                                   "<message> & more\n"));
+  report["energy"] = nullptr;
+  report["carbon"] = nullptr;
+  report["cost"] = nullptr;
+  report["diagnostics"] = json::array();
+  const std::string bare = d::render_summary(report);
+  CHECK_THAT(bare, Catch::Contains("energy   not measured\n"));
+  CHECK(bare.find("carbon") == std::string::npos);
+  CHECK(bare.find("cost") == std::string::npos);
+  CHECK(bare.find("diagnostics") == std::string::npos);
 }

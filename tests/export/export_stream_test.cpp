@@ -1,5 +1,6 @@
 // The JSONL stream through a real Session, recovery (including after SIGKILL at random moments),
 // failure handling (/dev/full, vanished directory) and bad stream input.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,8 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include "core/component.hpp"
+#include "export/outputs.hpp"
 #include "export/recover.hpp"
 #include "report/json_io.hpp"
 #include "support/test_support.hpp"
@@ -47,6 +50,14 @@ std::vector<json> lines_of(const std::string& path) {
   std::istringstream in(read_file(path));
   for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
   return out;
+}
+
+// A minimal stream header line with the given config object.
+std::string stream_header(const std::string& config) {
+  return R"({"type":"header","stream_version":1,"schema_version":1,"trainmeter":{"version":"x"},)"
+         R"("run":{"name":"n","id":"i","rank":0,"world_size":1,"start_utc":"2024-01-01T00:00:00.000Z","start_unix_ns":0,"command_line":[],"tags":{}},)"
+         R"("host":{"hostname":null,"os":null,"kernel":null,"cpu_model":null,"logical_cpus":null,"memory_bytes":null,"gpus":[],"torch_version":null,"cuda_version":null},"config":)" +
+         config + "}";
 }
 
 void write_recovered(const std::string& path, const json& report) {
@@ -211,10 +222,7 @@ TEST_CASE("A stream path that cannot be opened fails at construction naming the 
 TEST_CASE("recover rejects malformed, wrongly typed and huge input naming the line",
           "[export][stream][bad-input]") {
   TempDir dir;
-  const std::string header =
-      R"({"type":"header","stream_version":1,"schema_version":1,"trainmeter":{"version":"x"},)"
-      R"("run":{"name":"n","id":"i","rank":0,"world_size":1,"start_utc":"2024-01-01T00:00:00.000Z","start_unix_ns":0,"command_line":[],"tags":{}},)"
-      R"("host":{"hostname":null,"os":null,"kernel":null,"cpu_model":null,"logical_cpus":null,"memory_bytes":null,"gpus":[],"torch_version":null,"cuda_version":null},"config":{}})";
+  const std::string header = stream_header("{}");
   const std::string step =
       R"({"type":"step","index":0,"phase":"train","thread":0,"start_offset_ns":5,"wall_ns":10,"cpu_ns":null,"samples":1,"tokens":0,"warmup":false,"loss":null,"peak_tensor_bytes":null})";
   auto recover = [&](const std::string& text) {
@@ -276,7 +284,9 @@ TEST_CASE("SIGKILL at random moments: the recovered report holds every flushed s
           "[export][stream][kill]") {
   std::mt19937 rng(20240501);
   const int kFlushMs = 100, kStepMs = 5;
-  for (int round = 0; round < 5; ++round) {
+  constexpr int kRounds = 5;
+  int rounds_within_one_flush = 0;
+  for (int round = 0; round < kRounds; ++round) {
     TempDir dir;
     const std::string stream = dir / "victim.jsonl";
     int out_pipe[2];
@@ -322,12 +332,98 @@ TEST_CASE("SIGKILL at random moments: the recovered report holds every flushed s
     // Every recovered step is one that ran, in order, with no gap.
     for (std::size_t i = 0; i < steps.size(); ++i) CHECK(steps[i]["index"] == i);
     CHECK(static_cast<long>(steps.size()) <= completed);
-    // Lost at most one flush interval (plus the collector's drain latency and scheduling slack
-    // on a shared 2-core machine), measured in step time.
-    const double lost_ms = double(completed - static_cast<long>(steps.size())) * kStepMs * 1.1;
-    CHECK(lost_ms <= kFlushMs + 150);
+    // Lost at most one flush interval plus the collector's drain latency, measured in step time.
+    // A timing property: a loaded machine may stretch one round, so a majority must meet it.
+    const double lost_ms = double(completed - static_cast<long>(steps.size())) * kStepMs;
+    if (lost_ms <= kFlushMs + 50) ++rounds_within_one_flush;
     const std::string out = dir / "recovered.json";
     write_recovered(out, *rec.report);
     CHECK(schema_errors(out) == "");
   }
+  CHECK(rounds_within_one_flush > kRounds / 2);
+}
+
+// The progress line, drawn by the outputs component driven with synthetic times (no clock, no
+// terminal): stderr is redirected to a file while it runs.
+TEST_CASE("progress line: steps, rate, elapsed, ETA and RSS; a final line without ETA",
+          "[export][progress]") {
+  TempDir dir;
+  write_file(dir / "proc/self/statm", "5000 2560 100 10 0 3000 0\n");
+  const long page = ::sysconf(_SC_PAGESIZE);
+  d::RunContext ctx;
+  ctx.config.progress = "on";
+  ctx.config.total_steps = 1000;
+  ctx.config.proc_root = dir / "proc";
+  ctx.start_ns = 1000;
+  std::uint64_t collected = 0;
+  ctx.steps_collected = [&collected] { return collected; };
+  const std::int64_t s = 1000000000;
+
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  const int file = ::open((dir / "stderr.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE(saved >= 0);
+  REQUIRE(file >= 0);
+  ::dup2(file, 2);
+  {
+    auto out = d::make_outputs_component(ctx);
+    out->start(ctx.start_ns);
+    collected = 100;
+    out->sample(ctx.start_ns + s / 4);  // 0.25 s after the last line: not redrawn yet
+    out->sample(ctx.start_ns + 10 * s);
+    collected = 250;
+    out->sample(ctx.start_ns + 3605 * s / 100);  // 36.05 s: 250 steps, 6.9 steps/s
+    collected = 1000;
+    out->stop(ctx.start_ns + 40 * s);
+  }
+  ::dup2(saved, 2);
+  ::close(saved);
+  ::close(file);
+  const std::string rss = fmt::format("RSS {:.0f} MiB", 2560.0 * double(page) / (1 << 20));
+  // 100 steps in 10 s: 10.0 steps/s; 900 left at that rate: 90 s. 250 in 36.05 s: 6.9 steps/s,
+  // 750 left: 108.1 s -> 1m48s. The final line: 1000 steps in 40 s, 25.0 steps/s, no ETA.
+  CHECK(read_file(dir / "stderr.txt") ==
+        "\r[trainmeter] step 100/1000  10.0 steps/s  elapsed 10s  ETA 1m30s  " + rss + "\x1b[K" +
+            "\r[trainmeter] step 250/1000  6.9 steps/s  elapsed 36s  ETA 1m48s  " + rss + "\x1b[K" +
+            "\r[trainmeter] step 1000/1000  25.0 steps/s  elapsed 40s  " + rss + "\x1b[K\n");
+}
+
+TEST_CASE("recover: the memory section from the stream's samples and steps' tensor peaks",
+          "[export][stream][recover]") {
+  TempDir dir;
+  const std::string header = stream_header(R"({"sample_interval_ms":"250"})");
+  auto step = [](int i, const char* tensor) {
+    return fmt::format(
+        R"({{"type":"step","index":{},"phase":"train","thread":0,"start_offset_ns":{},"wall_ns":10,"cpu_ns":null,"samples":1,"tokens":0,"warmup":false,"loss":null,"peak_tensor_bytes":{}}})",
+        i, 100 * i, tensor);
+  };
+  auto sample = [](long long t, const char* rss) {
+    return fmt::format(R"({{"type":"sample","t_offset_ns":{},"rss_bytes":{}}})", t, rss);
+  };
+  write_file(dir / "s.jsonl",
+             header + "\n" + step(0, "4096") + "\n" + sample(250000000, "3000000") + "\n" +
+                 step(1, "null") + "\n" + sample(500000000, "null") + "\n" + step(2, "8192") +
+                 "\n" + sample(750000000, "5000000") + "\n" + sample(1000000000, "4000000") + "\n");
+  const d::RecoverResult rec = d::recover_stream(dir / "s.jsonl");
+  INFO(rec.error);
+  REQUIRE(rec.report);
+  const json& m = (*rec.report)["memory"];
+  CHECK(m["peak_rss_bytes"].is_null());           // VmHWM is not in a stream: null, never 0
+  CHECK(m["sampled_peak_rss_bytes"] == 5000000);  // the largest sampled RSS
+  CHECK(m["current_rss_bytes"] == 4000000);       // the last sample
+  CHECK(m["peak_tensor_bytes"] == json({{"cpu", 8192}}));  // the highest step peak
+  CHECK(m["timeline"]["interval_ms"] == 250);              // from the header's config
+  CHECK(m["timeline"]["samples"] == 4);
+  CHECK(m["timeline"]["points"] ==
+        json::parse("[[250000000,3000000],[750000000,5000000],[1000000000,4000000]]"));
+  CHECK(m["notes"].size() == 2);
+  const std::string out = dir / "recovered.json";
+  write_recovered(out, *rec.report);
+  CHECK(schema_errors(out) == "");
+
+  // No samples and no tensor peaks: no memory section at all.
+  write_file(dir / "bare.jsonl", header + "\n" + step(0, "null") + "\n");
+  const d::RecoverResult bare = d::recover_stream(dir / "bare.jsonl");
+  REQUIRE(bare.report);
+  CHECK((*bare.report)["memory"].is_null());
 }

@@ -117,6 +117,9 @@ TEST_CASE("/proc unreadable: the run completes with nulls and diagnostics", "[re
   trainmeter::Session session(c);
   for (int i = 0; i < 3; ++i) auto s = session.step(4);
   std::this_thread::sleep_for(std::chrono::milliseconds(60));  // a few sampler ticks
+  // getrusage's peak only grows: read before and after finish(), it brackets the report's.
+  rusage before{};
+  REQUIRE(::getrusage(RUSAGE_SELF, &before) == 0);
   const auto report = session.finish();
   REQUIRE(report.written);
   CHECK(report.status == "completed");
@@ -129,9 +132,13 @@ TEST_CASE("/proc unreadable: the run completes with nulls and diagnostics", "[re
   CHECK(doc["memory"]["current_rss_bytes"].is_null());
   CHECK(doc["memory"]["sampled_peak_rss_bytes"].is_null());
   CHECK(doc["memory"]["peak_rss_source"] == "getrusage");
-  rusage ru{};
-  REQUIRE(::getrusage(RUSAGE_SELF, &ru) == 0);
-  CHECK(doc["memory"]["peak_rss_bytes"].get<std::int64_t>() <= std::int64_t(ru.ru_maxrss) * 1024);
+  rusage after{};
+  REQUIRE(::getrusage(RUSAGE_SELF, &after) == 0);
+  REQUIRE(before.ru_maxrss > 0);
+  CHECK(doc["memory"]["peak_rss_bytes"].get<std::int64_t>() >=
+        std::int64_t(before.ru_maxrss) * 1024);
+  CHECK(doc["memory"]["peak_rss_bytes"].get<std::int64_t>() <=
+        std::int64_t(after.ru_maxrss) * 1024);
   bool proc_diagnosed = false;
   for (const json& d : doc["diagnostics"])
     proc_diagnosed =
@@ -262,16 +269,13 @@ TEST_CASE("ring overflow while the collector is starved: counted, never blocks, 
   stall_ptr->wait_entered();  // the collector took that step and now hangs
   constexpr std::uint64_t kCapacity = trainmeter::detail::ThreadRing::kCapacity;
   constexpr std::uint64_t kExtra = 5000;
-  std::int64_t slowest_ns = 0;
+  // The collector stays blocked until release() below, after the loop: had any step waited for
+  // it, the loop would never end (CTest's timeout would fail the test). No clock is needed.
   std::uint64_t active = 0;
   for (std::uint64_t i = 0; i < kCapacity + kExtra; ++i) {
-    const std::int64_t a = trainmeter::detail::now_ns();
-    {
-      auto s = session.step(1);
-      s.set_loss(double(i));
-      active += s.active() ? 1 : 0;
-    }
-    slowest_ns = std::max(slowest_ns, trainmeter::detail::now_ns() - a);
+    auto s = session.step(1);
+    s.set_loss(double(i));
+    active += s.active() ? 1 : 0;
   }
   stall_ptr->release();
   const auto report = session.finish();
@@ -279,9 +283,6 @@ TEST_CASE("ring overflow while the collector is starved: counted, never blocks, 
   CHECK(report.steps_dropped == kExtra);
   CHECK(report.steps_recorded == 1 + kCapacity);
   CHECK(report.steps_recorded + report.steps_dropped == 1 + kCapacity + kExtra);
-  // No step waited for the collector (a generous bound for a loaded 2-core machine: one stall of
-  // the collector lasts the whole loop).
-  CHECK(slowest_ns < 50'000'000);
   const json doc = json::parse(report.json);
   const json* d = diagnostic(doc, "session", "dropped");
   REQUIRE(d != nullptr);

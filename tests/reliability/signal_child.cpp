@@ -7,6 +7,9 @@
 //   after-abort  installs its handler after the Session, calling Session::abort() from it
 //   after-nochain installs its handler after the Session, not chaining
 //   default      installs nothing: the signal's default action kills the process
+//   before-resethand installs its SIGINT handler with SA_RESETHAND before the Session; after the
+//                first signal it prints "handler_calls=N" and raises SIGINT itself, which the
+//                default action must turn into the process's end
 // The ready file appears once the session runs and the handler is in place. On exit the child
 // prints "handler_calls=N" and "handler_after_finish=user|other".
 #include <signal.h>
@@ -47,11 +50,13 @@ void on_signal_abort(int signo) {
   if (g_session != nullptr) g_session->abort();  // a relaxed atomic store: async-signal-safe
 }
 
-void install(int signo, void (*plain)(int), void (*info)(int, siginfo_t*, void*)) {
+void install(int signo, void (*plain)(int), void (*info)(int, siginfo_t*, void*),
+             int extra_flags = 0) {
   struct sigaction sa {};
   sigemptyset(&sa.sa_mask);
+  sa.sa_flags = extra_flags;
   if (info != nullptr) {
-    sa.sa_flags = SA_SIGINFO;
+    sa.sa_flags |= SA_SIGINFO;
     sa.sa_sigaction = info;
   } else {
     sa.sa_handler = plain;
@@ -73,6 +78,8 @@ int main(int argc, char** argv) {
   if (mode == "before") {
     install(SIGINT, on_signal, nullptr);
     install(SIGTERM, on_signal, nullptr);
+  } else if (mode == "before-resethand") {
+    install(SIGINT, on_signal, nullptr, SA_RESETHAND);
   }
   trainmeter::Session session(config);
   g_session = &session;
@@ -91,6 +98,13 @@ int main(int argc, char** argv) {
   while (g_stop == 0 && std::chrono::steady_clock::now() < deadline) {
     auto step = session.step(1);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (mode == "before-resethand") {
+    std::printf("handler_calls=%d\n", static_cast<int>(g_calls));
+    std::fflush(stdout);
+    ::raise(SIGINT);  // the handler was reset: this ends the process
+    std::printf("survived the second SIGINT\n");
+    return 3;
   }
   session.finish();
   struct sigaction now {};

@@ -2,6 +2,7 @@
 // exits normally after the signal; the program's own handlers keep working and are restored.
 #include <catch2/catch.hpp>
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -262,4 +263,98 @@ TEST_CASE("child process: a handler installed after the session without chaining
   CHECK(r.output.find("handler_after_finish=user") != std::string::npos);
   REQUIRE(r.report_exists);
   CHECK(r.report["run"]["status"] == "completed");
+}
+
+namespace {
+
+std::atomic<int> g_usr1_blocked_in_handler{-1};
+void mask_probe_handler(int) {
+  g_user_calls.fetch_add(1);
+  sigset_t now;
+  sigemptyset(&now);
+  ::pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  g_usr1_blocked_in_handler.store(sigismember(&now, SIGUSR1));
+}
+
+bool same_mask(const sigset_t& a, const sigset_t& b) {
+  for (int s = 1; s < NSIG; ++s)
+    if (sigismember(&a, s) != sigismember(&b, s)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the program's SA_RESTART and mask hold while trainmeter's handler is in; restored exactly",
+    "[reliability][signals]") {
+  TempDir dir;
+  g_user_calls = 0;
+  g_usr1_blocked_in_handler = -1;
+  struct sigaction mine {};
+  mine.sa_handler = mask_probe_handler;
+  mine.sa_flags = SA_RESTART;
+  sigemptyset(&mine.sa_mask);
+  sigaddset(&mine.sa_mask, SIGUSR1);
+  struct sigaction saved {};
+  REQUIRE(::sigaction(SIGINT, &mine, &saved) == 0);
+  {
+    trainmeter::Session session(config_in(dir, "flags"));
+    struct sigaction during {};
+    REQUIRE(::sigaction(SIGINT, nullptr, &during) == 0);
+    CHECK((during.sa_flags & SA_SIGINFO) != 0);  // ours
+    CHECK((during.sa_flags & SA_RESTART) != 0);  // the program's choice kept
+    CHECK((during.sa_flags & SA_RESETHAND) == 0);
+    CHECK(same_mask(during.sa_mask, mine.sa_mask));
+    ::raise(SIGINT);
+    CHECK(g_user_calls.load() == 1);
+    CHECK(g_usr1_blocked_in_handler.load() ==
+          1);  // blocked in the program's handler, as without us
+    CHECK(session.finish().status == "aborted");
+    struct sigaction after {};
+    REQUIRE(::sigaction(SIGINT, nullptr, &after) == 0);
+    CHECK((after.sa_flags & SA_SIGINFO) == 0);
+    CHECK(after.sa_handler == mask_probe_handler);
+    CHECK((after.sa_flags & (SA_RESTART | SA_RESETHAND | SA_ONSTACK)) == SA_RESTART);
+    CHECK(same_mask(after.sa_mask, mine.sa_mask));
+  }
+  ::sigaction(SIGINT, &saved, nullptr);
+}
+
+TEST_CASE("SIGTERM: the program's SA_SIGINFO handler, and the default, are restored by finish()",
+          "[reliability][signals]") {
+  TempDir dir;
+  {
+    ScopedHandler user(SIGTERM, nullptr, user_info_handler);
+    trainmeter::Session session(config_in(dir, "term-restore"));
+    CHECK(trainmeter::detail::signal_handler_installed(SIGTERM));
+    session.finish();
+    struct sigaction after {};
+    REQUIRE(::sigaction(SIGTERM, nullptr, &after) == 0);
+    CHECK((after.sa_flags & SA_SIGINFO) != 0);
+    CHECK(after.sa_sigaction == user_info_handler);
+  }
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  struct sigaction saved {};
+  REQUIRE(::sigaction(SIGTERM, &dfl, &saved) == 0);
+  {
+    trainmeter::Session session(config_in(dir, "term-default"));
+    CHECK(trainmeter::detail::signal_handler_installed(SIGTERM));
+    session.finish();
+    CHECK(handler_is(SIGTERM, SIG_DFL));
+  }
+  ::sigaction(SIGTERM, &saved, nullptr);
+}
+
+// SA_RESETHAND: the kernel would have reset the program's handler to SIG_DFL after its first
+// delivery, so the child's own second SIGINT (raised after its handler ran once) must kill it,
+// as it would without trainmeter.
+TEST_CASE("child process: SA_RESETHAND handler runs once, the next SIGINT has the default action",
+          "[reliability][signals][child]") {
+  const ChildRun r = run_child("before-resethand", SIGINT);
+  CHECK(r.output == "handler_calls=1\n");  // printed before the second signal, nothing after
+  REQUIRE(WIFSIGNALED(r.status));
+  CHECK(WTERMSIG(r.status) == SIGINT);
+  CHECK_FALSE(r.report_exists);  // killed before finish(), as without trainmeter
 }
