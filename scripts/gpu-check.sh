@@ -7,7 +7,9 @@
 #   bash scripts/gpu-check.sh [HEADERS_DIR]
 # HEADERS_DIR: a folder with fmt/, nlohmann/, catch2/ headers when the machine has no packages
 # for them (Debian's /usr/include copies work).
-set -uo pipefail
+# Fails (non-zero exit) when a build, a GPU test or a check fails: test output goes to a log
+# whose tail is shown, and the test's own exit code decides.
+set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/trainmeter-gpu-check}
 mkdir -p "$OUT"
@@ -22,30 +24,45 @@ start=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" \
   ${HEADERS:+-DTRAINMETER_EXTRA_INCLUDE="$HEADERS"} -DTRAINMETER_BUILD_BENCH=OFF \
   -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/configure.log" 2>&1 || { log "configure failed"; tail -30 "$OUT/configure.log"; exit 1; }
-grep -E 'trainmeter: libtorch' "$OUT/configure.log" | tee -a "$OUT/summary.txt"
+grep -E 'trainmeter: libtorch' "$OUT/configure.log" | tee -a "$OUT/summary.txt" || true
 targets="train_mlp torch_test"
 if ! cmake --build build-gpu -j "$(nproc)" --target $targets >"$OUT/build.log" 2>&1; then
   log "full build failed; errors:"
-  grep -E 'error' "$OUT/build.log" | head -20 | tee -a "$OUT/summary.txt"
+  grep -E 'error' "$OUT/build.log" | head -20 | tee -a "$OUT/summary.txt" || true
   log "retrying without op accounting and the c10d gather"
   cmake -S . -B build-gpu -DTRAINMETER_TORCH_OPS=OFF -DTRAINMETER_TORCH_DISTRIBUTED=OFF >>"$OUT/configure.log" 2>&1
   cmake --build build-gpu -j "$(nproc)" --target $targets >"$OUT/build2.log" 2>&1 \
     || { log "build failed"; grep -E 'error' "$OUT/build2.log" | head -40; exit 1; }
 fi
 cmake --build build-gpu -j "$(nproc)" --target test_gpu >"$OUT/build-test-gpu.log" 2>&1 \
-  || { log "test_gpu failed to build:"; grep -E 'error' "$OUT/build-test-gpu.log" | head -20 | tee -a "$OUT/summary.txt"; }
+  || { log "test_gpu failed to build:"; grep -E 'error' "$OUT/build-test-gpu.log" | head -20 | tee -a "$OUT/summary.txt"; exit 1; }
 log "built in $(( $(date +%s) - start )) s"
 
 log "GPU tests and the torch memory tests on this libtorch"
-build-gpu/tests/bin/torch_test --reporter compact 2>&1 | tail -5 | tee -a "$OUT/summary.txt"
-build-gpu/tests/bin/test_gpu --success --reporter compact 2>&1 | grep -vE '^$' | tail -40 | tee -a "$OUT/summary.txt"
+failed=0
+# run_test NAME LINES CMD...: runs CMD with its output in $OUT/NAME.log, shows the last LINES
+# lines, and records a failure (the script exits non-zero at the end) without hiding the code.
+run_test() {
+  local name=$1 lines=$2 rc=0
+  shift 2
+  "$@" >"$OUT/$name.log" 2>&1 || rc=$?
+  grep -vE '^$' "$OUT/$name.log" | tail -"$lines" | tee -a "$OUT/summary.txt" || true
+  if [ "$rc" -ne 0 ]; then
+    log "$name FAILED (exit $rc; full output in $OUT/$name.log)"
+    failed=1
+  fi
+}
+run_test torch_test 5 build-gpu/tests/bin/torch_test --reporter compact
+run_test test_gpu 40 build-gpu/tests/bin/test_gpu --success --reporter compact
 
 log "train_mlp --device cuda with NVML energy; nvidia-smi power sampled alongside"
 nvidia-smi --query-gpu=timestamp,power.draw --format=csv,noheader,nounits -lms 100 >"$OUT/smi-power.csv" &
 smi=$!
+rc=0
 TRAINMETER_SAMPLE_INTERVAL_MS=50 build-gpu/bin/train_mlp --device cuda --steps 1000 --batch 4096 --hidden 4096 \
-  --eval-every 250 --out "$OUT/train_mlp_cuda.json" 2>&1 | tee -a "$OUT/summary.txt"
-kill $smi 2>/dev/null
+  --eval-every 250 --out "$OUT/train_mlp_cuda.json" 2>&1 | tee -a "$OUT/summary.txt" || rc=$?
+kill $smi 2>/dev/null || true
+if [ "$rc" -ne 0 ]; then log "train_mlp FAILED (exit $rc)"; failed=1; fi
 python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
 import json, sys
 out = sys.argv[1]
@@ -94,3 +111,7 @@ print(f"python max_memory_allocated {torch.cuda.max_memory_allocated()} B; train
       f"difference {ours - torch.cuda.max_memory_allocated()} B")
 PY
 log "done in $(( $(date +%s) - start )) s"
+if [ "$failed" -ne 0 ]; then
+  log "FAILED: see the messages above"
+  exit 1
+fi

@@ -89,7 +89,7 @@ TEST_CASE("NVML through dlopen of the driver library: energy counter, names, pow
   INFO(doc["host"]["gpus"].dump(2));
   REQUIRE(doc["host"]["gpus"].size() >= 1);
   const auto& gpu = doc["host"]["gpus"][0];
-  CHECK(gpu["name"].get<std::string>().find("H") != std::string::npos);
+  CHECK_FALSE(gpu["name"].get<std::string>().empty());  // any NVIDIA GPU, not one family
   CHECK(gpu["uuid"].get<std::string>().rfind("GPU-", 0) == 0);
   CHECK(gpu["power_limit_w"].get<double>() > 100);
   bool found = false;
