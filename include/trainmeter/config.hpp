@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -133,10 +134,17 @@ struct TRAINMETER_EXPORT ConfigKey {
   const char* accepted;      ///< accepted values in words
   const char* help;          ///< one-sentence description
   const char* group;         ///< core, memory, energy, carbon, outputs, ops, distributed
+  /// Numeric keys (uint, int, double): the accepted range, inclusive. NaN for the others. The
+  /// CLI's flags for the same quantity (`trainmeter estimate --pue`, `recompute
+  /// --price-per-hour`, `merge --world-size`, ...) accept exactly this range.
+  double min_value = std::numeric_limits<double>::quiet_NaN();
+  double max_value = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// Every configuration key, in documentation order.
 TRAINMETER_EXPORT const std::vector<ConfigKey>& config_keys();
+/// The row of one key; throws Error for an unknown key.
+TRAINMETER_EXPORT const ConfigKey& config_key(const std::string& name);
 /// "TRAINMETER_" + upper-case key.
 TRAINMETER_EXPORT std::string env_name(const char* key);
 

@@ -13,8 +13,6 @@
 namespace trainmeter::detail {
 namespace {
 
-constexpr double kMaxPue = 3.0;
-
 std::string join(const std::vector<std::string>& items, const char* sep) {
   std::string out;
   for (const auto& s : items) {
@@ -74,19 +72,22 @@ double time_weighted_mean(const IntensitySeries& series, std::int64_t start, std
 }  // namespace
 
 void validate_pue(double pue, const std::string& key) {
-  if (!std::isfinite(pue) || pue < 1.0 || pue > kMaxPue) {
+  const ConfigKey& k = config_key("pue");
+  if (!std::isfinite(pue) || pue < k.min_value || pue > k.max_value) {
     throw Error(fmt::format(
-        "{}={}: power usage effectiveness must be a number from 1.0 (no overhead) to {} "
+        "{}={}: power usage effectiveness must be a number from {:.1f} (no overhead) to {:.1f} "
         "(typical data centres: 1.1-1.6)",
-        key, pue, kMaxPue));
+        key, pue, k.min_value, k.max_value));
   }
 }
 
 IntensityChoice intensity_from_value(double g_per_kwh, const std::string& key) {
-  if (!std::isfinite(g_per_kwh) || g_per_kwh <= 0 || g_per_kwh > kMaxIntensityGPerKwh) {
+  const ConfigKey& k = config_key("carbon_intensity");
+  if (!std::isfinite(g_per_kwh) || g_per_kwh < k.min_value || g_per_kwh > k.max_value) {
     throw Error(fmt::format(
-        "{}={}: grid carbon intensity must be a number in (0, {}] g CO2e/kWh (world average {})",
-        key, g_per_kwh, kMaxIntensityGPerKwh, kWorldIntensityGPerKwh));
+        "{}={}: grid carbon intensity must be a number from {} to {} g CO2e/kWh (world average "
+        "{})",
+        key, g_per_kwh, k.min_value, k.max_value, kWorldIntensityGPerKwh));
   }
   IntensityChoice c;
   c.source = intensity_source::kExplicit;
@@ -326,8 +327,12 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
     } else {
       const std::int64_t end =
           *start + static_cast<std::int64_t>(std::llround(duration_s.value_or(0.0) * 1e9));
+      const double time_mean = time_weighted_mean(series, *start, end, nullptr);
+      // Samples whose timestamps fall inside the run (the one holding from before the run
+      // started is used but is not "in" the run).
       std::size_t in_run = 0;
-      const double time_mean = time_weighted_mean(series, *start, end, &in_run);
+      for (const IntensitySample& smp : series.samples)
+        in_run += smp.unix_ns >= *start && smp.unix_ns <= end ? 1 : 0;
       series_json["samples_in_run"] = in_run;
       series_json["time_weighted_mean_g_per_kwh"] = time_mean;
       g = time_mean;
@@ -348,13 +353,6 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
         series_json["energy_before_first_sample_fraction"] = nullptr;
         series_json["energy_after_last_sample_fraction"] = nullptr;
       }
-      if (*start < series.samples.front().unix_ns && diagnostics) {
-        diagnostics->add("carbon", diag::kUnavailable,
-                         fmt::format("intensity series {} starts at {}, after the run started "
-                                     "({}): the first sample's value was used before it",
-                                     series.file, format_utc(series.samples.front().unix_ns),
-                                     format_utc(*start)));
-      }
       // The last sample holds on; past one whole sampling step after it the series has ended.
       // A single-sample series is a constant on purpose and is not flagged.
       std::int64_t max_spacing = 0;
@@ -362,7 +360,31 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
         max_spacing =
             std::max(max_spacing, series.samples[k].unix_ns - series.samples[k - 1].unix_ns);
       }
-      if (max_spacing > 0 && end > series.samples.back().unix_ns + max_spacing && diagnostics) {
+      // Stale: no sample inside the run and the run more than a sampling step (at least a day)
+      // away from the series, e.g. a 2020 series applied to a 2026 run.
+      constexpr std::int64_t kDayNs = 86400LL * 1000000000LL;
+      const std::int64_t slack = std::max(max_spacing, kDayNs);
+      const bool stale = in_run == 0 && (end < series.samples.front().unix_ns - slack ||
+                                         *start > series.samples.back().unix_ns + slack);
+      if (stale && diagnostics) {
+        diagnostics->add(
+            "carbon", diag::kStale,
+            fmt::format("intensity series {} covers {} to {} but the run was {} to {}: no sample "
+                        "falls inside the run, the nearest sample's value was used; give a series "
+                        "for the run's dates",
+                        series.file, format_utc(series.samples.front().unix_ns),
+                        format_utc(series.samples.back().unix_ns), format_utc(*start),
+                        format_utc(end)));
+      }
+      if (!stale && *start < series.samples.front().unix_ns && diagnostics) {
+        diagnostics->add("carbon", diag::kUnavailable,
+                         fmt::format("intensity series {} starts at {}, after the run started "
+                                     "({}): the first sample's value was used before it",
+                                     series.file, format_utc(series.samples.front().unix_ns),
+                                     format_utc(*start)));
+      }
+      if (!stale && max_spacing > 0 && end > series.samples.back().unix_ns + max_spacing &&
+          diagnostics) {
         diagnostics->add(
             "carbon", diag::kUnavailable,
             fmt::format("intensity series {} ends at {}, before the run ended ({}): "

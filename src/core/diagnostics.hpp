@@ -21,6 +21,7 @@ inline constexpr const char* kInvalidReading = "invalid_reading";   // backwards
 inline constexpr const char* kIoError = "io_error";                 // read/write failed
 inline constexpr const char* kDropped = "dropped";                  // steps or samples lost
 inline constexpr const char* kSkipped = "skipped";                  // deliberately stepped aside
+inline constexpr const char* kStale = "stale";                      // input data for other dates
 inline constexpr const char* kError = "error";                      // anything else
 }  // namespace diag
 

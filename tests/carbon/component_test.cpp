@@ -293,7 +293,7 @@ TEST_CASE("bad configuration throws at construction, naming key and value", "[ca
   c = Config{};
   c.carbon_intensity = 0.0;
   CHECK_THAT(construction_error(c),
-             Contains("TRAINMETER_CARBON_INTENSITY=0") && Contains("(0, 2000]"));
+             Contains("TRAINMETER_CARBON_INTENSITY=0") && Contains("from 0.001 to 2000"));
   c.carbon_intensity = 2500.0;
   CHECK_THAT(construction_error(c), Contains("TRAINMETER_CARBON_INTENSITY=2500"));
   c.carbon_intensity = -1.0;
