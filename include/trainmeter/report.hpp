@@ -32,16 +32,21 @@ struct PhaseSummary {
   std::uint64_t warmup_steps = 0;  ///< of which warm-up
   std::uint64_t samples = 0;       ///< summed over non-warm-up steps
   std::uint64_t tokens = 0;
-  double duration_s = 0;  ///< summed wall time of non-warm-up steps
+  double duration_s = 0;                   ///< summed wall time of non-warm-up steps
   std::optional<StepTimeStats> step_time;  ///< empty when no step counted
   std::optional<double> samples_per_s;
   std::optional<double> tokens_per_s;
 };
 
 struct Report {
-  std::string path;      ///< where the report was written ("" when not written)
-  bool written = false;  ///< false: writing failed (see diagnostics) or the session was disabled
-  std::string status;    ///< "completed" | "aborted"
+  std::string path;  ///< where the report was written ("" when not written)
+  /// true: the session was disabled (Config::enabled false, TRAINMETER_ENABLED=0): nothing was
+  /// measured and no report written, by request; not an error. `written` is then false too.
+  bool disabled = false;
+  /// true: the report file was written. false with `disabled` false: writing failed (the reason
+  /// is in the diagnostics of `json` and was logged).
+  bool written = false;
+  std::string status;  ///< "completed" | "aborted" | "crashed"; "disabled" when disabled
   std::uint64_t steps_recorded = 0;
   std::uint64_t steps_dropped = 0;  ///< lost to a full ring or recorded after finish()
   std::vector<PhaseSummary> phases;

@@ -138,6 +138,11 @@ void SessionImpl::start() {
   for (auto& c : components_) c->start(ctx_.start_ns);
   // reliability: note SIGINT/SIGTERM (chaining to the program's handlers); see core/signals.hpp
   begin_signal_watch(hot_.id);
+  // reliability: an uncaught exception still writes the report, status "crashed"
+  begin_crash_watch(
+      hot_.id,
+      [](void* self, const char* what) noexcept { static_cast<SessionImpl*>(self)->crash(what); },
+      this);
   hot_.active.store(true, std::memory_order_release);
   collector_ = std::thread([this] { collector_loop(); });
 }
@@ -319,10 +324,21 @@ void SessionImpl::collector_loop() noexcept {
   }
 }
 
+void SessionImpl::crash(const char* what) noexcept {
+  // The collector cannot join itself: a crash on its thread leaves this report unwritten.
+  if (collector_.joinable() && std::this_thread::get_id() == collector_.get_id()) return;
+  crashed_.store(true);
+  ctx_.diagnostics.add("session", diag::kError,
+                       std::string("the program called std::terminate: ") + what +
+                           "; the report was written by trainmeter's terminate handler");
+  finish();
+}
+
 Report SessionImpl::finish() noexcept {
   std::lock_guard<std::mutex> guard(finish_mutex_);
   if (finished_) return report_;
   finished_ = true;
+  end_crash_watch(hot_.id);
   try {
     // Stop accepting steps, then wait (bounded) for scopes already open to record.
     {
@@ -382,8 +398,9 @@ Report SessionImpl::finish() noexcept {
     state_.cpu_system_s = cpu.system_s - cpu_system_start_;
     // reliability: a SIGINT/SIGTERM received during the run marks it aborted, with a diagnostic
     if (end_signal_watch(hot_.id, ctx_.diagnostics)) aborted_.store(true);
-    state_.status = aborted_.load() ? "aborted" : "completed";
-    state_.total_steps = total_steps();
+    state_.status = crashed_.load() ? "crashed" : aborted_.load() ? "aborted" : "completed";
+    // Session::set_total_steps() wins over the configured total (config.total_steps).
+    state_.total_steps = total_steps() > 0 ? total_steps() : ctx_.config.total_steps;
     {
       std::lock_guard<std::mutex> lock(names_mutex_);
       const int n = phase_count_.load();
@@ -452,7 +469,8 @@ void Session::set_total_steps(std::uint64_t steps) noexcept {
 Report Session::finish() noexcept {
   if (!impl_) {
     Report r;
-    r.status = "completed";
+    r.disabled = true;
+    r.status = "disabled";
     return r;
   }
   return impl_->finish();

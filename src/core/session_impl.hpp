@@ -63,6 +63,9 @@ class SessionImpl {
   void start();
   Report finish() noexcept;
   void abort() noexcept { aborted_.store(true, std::memory_order_relaxed); }
+  /// From the terminate handler (core/signals.hpp): finish with status "crashed" and `what` in
+  /// the diagnostics.
+  void crash(const char* what) noexcept;
 
   HotState* hot() noexcept { return &hot_; }
   RunContext& context() noexcept { return ctx_; }
@@ -124,6 +127,7 @@ class SessionImpl {
   std::atomic<std::uint64_t> total_steps_{0};
 
   std::atomic<bool> aborted_{false};
+  std::atomic<bool> crashed_{false};
   std::mutex finish_mutex_;
   bool finished_ = false;
   Report report_;

@@ -2,12 +2,16 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -170,6 +174,87 @@ bool end_signal_watch(std::uint64_t owner, Diagnostics& diagnostics) noexcept {
     }
   }
   return any;
+}
+
+namespace {
+
+struct CrashWatcher {
+  CrashCallback on_crash;
+  void* context;
+};
+std::mutex g_crash_mutex;  // guards the two below
+std::map<std::uint64_t, CrashWatcher> g_crash_watchers;
+std::terminate_handler g_previous_terminate = nullptr;
+std::atomic<bool> g_terminating{false};
+
+std::atomic<bool> g_crash_reports_done{false};
+
+[[noreturn]] void trainmeter_on_terminate() noexcept {
+  // Re-entered on this thread (a program handler installed after ours that chains back to us, or
+  // a terminate raised while writing): stop here.
+  static thread_local bool in_handler = false;
+  if (in_handler) std::abort();
+  in_handler = true;
+  if (g_terminating.exchange(true)) {
+    // Another thread is writing the reports: give it time to finish before dying with it.
+    for (int i = 0; i < 5000 && !g_crash_reports_done.load(); ++i) ::usleep(1000);
+  } else {
+    std::string what = "std::terminate() called without an active exception";
+    try {
+      if (const std::exception_ptr e = std::current_exception()) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          what = std::string("uncaught exception: ") + ex.what();
+        } catch (...) {
+          what = "uncaught exception of a type not derived from std::exception";
+        }
+      }
+    } catch (...) {
+    }
+    std::vector<CrashWatcher> watchers;
+    try {
+      // try_lock: terminate may come from a thread that holds the mutex (never in our code, but
+      // a deadlock here would hide the crash itself).
+      std::unique_lock<std::mutex> lock(g_crash_mutex, std::try_to_lock);
+      if (lock.owns_lock())
+        for (const auto& [id, w] : g_crash_watchers) watchers.push_back(w);
+    } catch (...) {
+    }
+    for (const CrashWatcher& w : watchers) w.on_crash(w.context, what.c_str());
+    g_crash_reports_done.store(true);
+  }
+  const std::terminate_handler previous = g_previous_terminate;
+  if (previous != nullptr && previous != &trainmeter_on_terminate) previous();
+  std::abort();
+}
+
+}  // namespace
+
+void begin_crash_watch(std::uint64_t owner, CrashCallback on_crash, void* context) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(g_crash_mutex);
+    if (g_crash_watchers.empty() && std::get_terminate() != &trainmeter_on_terminate)
+      g_previous_terminate = std::set_terminate(&trainmeter_on_terminate);
+    g_crash_watchers[owner] = CrashWatcher{on_crash, context};
+  } catch (...) {
+    // No memory for the entry: this session writes no report on terminate.
+  }
+}
+
+void end_crash_watch(std::uint64_t owner) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(g_crash_mutex);
+    if (g_crash_watchers.erase(owner) == 0 || !g_crash_watchers.empty()) return;
+    // The program may have installed its own handler after ours (it may chain to ours): leave
+    // it in place; ours then still chains to the one before it.
+    if (std::get_terminate() == &trainmeter_on_terminate) std::set_terminate(g_previous_terminate);
+  } catch (...) {
+  }
+}
+
+bool terminate_handler_installed() noexcept {
+  return std::get_terminate() == &trainmeter_on_terminate;
 }
 
 std::uint64_t signal_count(int signo) noexcept {

@@ -35,6 +35,19 @@ void begin_signal_watch(std::uint64_t owner) noexcept;
 /// return false. Never throws.
 bool end_signal_watch(std::uint64_t owner, Diagnostics& diagnostics) noexcept;
 
+/// An uncaught exception (std::terminate) during a run. The first session to start installs a
+/// terminate handler with std::set_terminate, keeping the one it replaced; on terminate it calls
+/// every watching session's `on_crash(context, what)` once (they write their reports with status
+/// "crashed"), with `what` the exception's message when std::current_exception() has one
+/// deriving from std::exception, and then calls the replaced handler (the program's own, or the
+/// default, which aborts). The last session to finish puts the replaced handler back unless the
+/// program installed another one meanwhile. Never throws.
+using CrashCallback = void (*)(void* context, const char* what) noexcept;
+void begin_crash_watch(std::uint64_t owner, CrashCallback on_crash, void* context) noexcept;
+void end_crash_watch(std::uint64_t owner) noexcept;
+/// True while trainmeter's terminate handler is the installed one (tests).
+bool terminate_handler_installed() noexcept;
+
 /// Times `signo` has reached trainmeter's handler in this process (tests; async-signal-safe).
 std::uint64_t signal_count(int signo) noexcept;
 

@@ -1,11 +1,13 @@
 // CodeCarbon-compatible emissions.csv rows and the strict CSV reader that guards appends.
 #include "export/csv.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include <fmt/format.h>
 
+#include "carbon/intensity.hpp"
 #include "export/access.hpp"
 #include "export/exports.hpp"
 
@@ -169,6 +171,18 @@ std::string num(std::optional<double> x) {
   return x ? fmt::format("{}", *x) : std::string();
 }
 
+// A float column CodeCarbon writes as a Python float: "1.0", never "1".
+std::string float_text(std::optional<double> x) {
+  if (!x) return std::string();
+  return std::floor(*x) == *x && std::fabs(*x) < 1e15 ? fmt::format("{:.1f}", *x)
+                                                      : fmt::format("{}", *x);
+}
+
+// CodeCarbon's timestamp format, "%Y-%m-%dT%H:%M:%S" (no fraction, no zone); ours is UTC.
+std::string codecarbon_timestamp(const std::string& utc) {
+  return utc.size() >= 19 ? utc.substr(0, 19) : utc;
+}
+
 // Sums of the energy section's components by CodeCarbon's three groups. A group with no
 // component, or one whose figure is null, stays absent (an empty cell).
 struct GroupEnergy {
@@ -200,14 +214,10 @@ std::string csv_row_line(const nlohmann::json& report) {
   if (co2e && duration && *duration > 0) rate = *co2e / *duration;
   const GroupEnergy cpu = group(report, "cpu"), gpu = group(report, "gpu"),
                     ram = group(report, "ram");
-  auto kwh = [](std::optional<double> j) -> std::optional<double> {
-    if (!j) return std::nullopt;
-    return *j / kJoulesPerKwh;
-  };
-  // energy_consumed is after PUE in CodeCarbon; the carbon section carries it, else the energy
-  // total times the configured PUE.
-  std::optional<double> consumed = number_at(report, "/carbon/energy_kwh_with_pue");
+  // CodeCarbon multiplies every component's energy by PUE, so cpu_energy + gpu_energy +
+  // ram_energy = energy_consumed (kWh, after PUE); powers are the components' own (no PUE).
   std::optional<double> pue = number_at(report, "/carbon/pue");
+  if (!pue) pue = number_at(report, "/energy/pue");
   if (!pue) {
     try {
       pue = std::stod(string_at(report, "/config/pue", "1"));
@@ -215,46 +225,95 @@ std::string csv_row_line(const nlohmann::json& report) {
       pue = std::nullopt;
     }
   }
+  auto kwh_pue = [&](std::optional<double> j) -> std::optional<double> {
+    if (!j || !pue) return std::nullopt;
+    return *j / kJoulesPerKwh * *pue;
+  };
+  std::optional<double> consumed = number_at(report, "/carbon/energy_kwh_with_pue");
   if (!consumed) {
     const std::optional<double> total = number_at(report, "/energy/total_kwh");
     if (total && pue) consumed = *total * *pue;
   }
+  // Location: CodeCarbon writes ISO 3166-1 alpha-3 codes (its tables are keyed by them) and, for
+  // cloud runs, the provider, region and the region's country; both come from our tables.
   const std::string source = string_at(report, "/carbon/intensity_source");
   const std::string region = string_at(report, "/carbon/region");
   std::string country_name, country_iso, cloud_provider, cloud_region;
+  auto set_country = [&](const std::string& code) {
+    if (const auto c = lookup_country(code)) {
+      country_iso = c->iso3;
+      country_name = c->name;
+    }
+  };
   if (source == "country") {
-    country_iso = region;
-    country_name = string_at(report, "/carbon/region_name");
+    set_country(region);
+    if (country_name.empty()) country_name = string_at(report, "/carbon/region_name");
   } else if (source == "cloud_region") {
     const auto colon = region.find(':');
     cloud_provider = colon == std::string::npos ? region : region.substr(0, colon);
     cloud_region = colon == std::string::npos ? "" : region.substr(colon + 1);
+    if (const auto r = lookup_region(region)) set_country(r->country);
   }
+  const bool on_cloud = !cloud_provider.empty();
+  // GPUs counted by model, as CodeCarbon's "<n> x <name>"; several models joined by ", ".
   std::string gpu_model;
   std::size_t gpu_count = 0;
   if (const nlohmann::json* gpus = json_at(report, "/host/gpus"); gpus && gpus->is_array()) {
-    gpu_count = gpus->size();
-    std::string first;
-    bool same = true;
+    std::vector<std::pair<std::string, std::size_t>> by_model;
     for (const auto& g : *gpus) {
       const std::string n = string_at(g, "/name", "unknown");
-      if (first.empty()) first = n;
-      same = same && n == first;
-      if (!gpu_model.empty()) gpu_model += ", ";
-      gpu_model += n;
+      ++gpu_count;
+      auto it = std::find_if(by_model.begin(), by_model.end(),
+                             [&](const auto& m) { return m.first == n; });
+      if (it == by_model.end())
+        by_model.emplace_back(n, 1);
+      else
+        ++it->second;
     }
-    if (same && gpu_count > 0) gpu_model = fmt::format("{} x {}", gpu_count, first);
+    for (const auto& [name, n] : by_model)
+      gpu_model += fmt::format("{}{} x {}", gpu_model.empty() ? "" : ", ", n, name);
+  }
+  // No GPU: CodeCarbon writes 0 W and 0 kWh, which is exact (nothing to consume). GPUs present
+  // but not measured stay empty.
+  std::optional<double> gpu_power = gpu.power_w, gpu_energy = kwh_pue(gpu.energy_j);
+  if (gpu_count == 0 && !gpu.energy_j) {
+    gpu_power = 0.0;
+    gpu_energy = 0.0;
   }
   std::optional<double> ram_total, ram_used;
   if (auto b = number_at(report, "/host/memory_bytes")) ram_total = *b / kBytesPerGib;
-  if (auto b = number_at(report, "/memory/peak_rss_bytes")) ram_used = *b / kBytesPerGib;
+  // ram_used_gb: CodeCarbon's mean of the RAM used over its samples (the process's, in
+  // tracking_mode "process", which we write): the mean sampled RSS of this process.
+  if (const nlohmann::json* pts = json_at(report, "/memory/timeline/points");
+      pts && pts->is_array() && !pts->empty()) {
+    double sum = 0;
+    std::size_t n = 0;
+    for (const auto& p : *pts)
+      if (p.is_array() && p.size() == 2 && p[1].is_number()) {
+        sum += p[1].get<double>();
+        ++n;
+      }
+    if (n > 0) ram_used = sum / double(n) / kBytesPerGib;
+  }
+  // Utilisation, in percent as CodeCarbon's means: the process's CPU time over the run's
+  // capacity (duration x logical CPUs); RAM used over the machine's RAM. GPU utilisation is not
+  // sampled: 0 without GPUs (as CodeCarbon), else empty.
+  std::optional<double> cpu_util, ram_util, gpu_util;
+  if (const auto user = number_at(report, "/run/cpu_time_s/user")) {
+    const auto system = number_at(report, "/run/cpu_time_s/system");
+    const auto cpus = number_at(report, "/host/logical_cpus");
+    if (duration && *duration > 0 && cpus && *cpus > 0)
+      cpu_util = 100.0 * (*user + system.value_or(0)) / (*duration * *cpus);
+  }
+  if (ram_used && ram_total && *ram_total > 0) ram_util = 100.0 * *ram_used / *ram_total;
+  if (gpu_count == 0) gpu_util = 0.0;
   auto int_text = [&](const char* pointer) {
     const auto v = number_at(report, pointer);
     return v ? fmt::format("{}", static_cast<long long>(*v)) : std::string();
   };
 
   const std::vector<std::string> cells = {
-      string_at(report, "/run/end_utc", string_at(report, "/run/start_utc")),
+      codecarbon_timestamp(string_at(report, "/run/end_utc", string_at(report, "/run/start_utc"))),
       string_at(report, "/run/name"),
       string_at(report, "/run/id"),
       string_at(report, "/run/tags/experiment_id"),
@@ -262,13 +321,13 @@ std::string csv_row_line(const nlohmann::json& report) {
       num(co2e),
       num(rate),
       num(cpu.power_w),
-      num(gpu.power_w),
+      num(gpu_power),
       num(ram.power_w),
-      num(kwh(cpu.energy_j)),
-      num(kwh(gpu.energy_j)),
-      num(kwh(ram.energy_j)),
+      num(kwh_pue(cpu.energy_j)),
+      num(gpu_energy),
+      num(kwh_pue(ram.energy_j)),
       num(consumed),
-      "",  // water_consumed: not measured
+      "0.0",  // water_consumed = energy_consumed x wue, with wue 0 (CodeCarbon's default)
       country_name,
       country_iso,
       "",  // region (sub-national): not known
@@ -285,13 +344,13 @@ std::string csv_row_line(const nlohmann::json& report) {
       "",  // latitude
       num(ram_total),
       "process",  // energy is attributed to this process (see energy.components[].attribution)
-      "",         // cpu_utilization_percent: machine utilisation is not sampled
-      "",         // gpu_utilization_percent
-      "",         // ram_utilization_percent
+      num(cpu_util),
+      num(gpu_util),
+      num(ram_util),
       num(ram_used),
-      cloud_provider.empty() ? "N" : "Y",
-      num(pue),
-      "",  // wue: not known
+      on_cloud ? "Y" : "N",
+      float_text(pue),
+      "0.0",  // wue: trainmeter has no water-usage setting; CodeCarbon's default 0 L/kWh
   };
   std::string out;
   for (std::size_t i = 0; i < cells.size(); ++i) {

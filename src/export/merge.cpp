@@ -187,6 +187,15 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
           fmt::format("; {}: not a trainmeter report with run.rank and run.world_size", in.origin);
       continue;
     }
+    // A merged report is rank 0 of world_size N by its run section; merging it again with a
+    // rank file would count that rank twice.
+    const auto merged_flag = run.find("merged");
+    if ((merged_flag != run.end() && *merged_flag == true) || in.report.contains("ranks")) {
+      problems += fmt::format(
+          "; {}: already a merged report (run.merged); merge the per-rank reports instead",
+          in.origin);
+      continue;
+    }
     Rank k;
     k.rank = static_cast<int>(*r);
     k.in = &in;

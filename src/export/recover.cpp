@@ -154,6 +154,7 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   std::map<std::string, PhaseAcc> phases;
   std::optional<json> footer;
   std::int64_t last_end_ns = 0, last_rss = -1, peak_rss = -1;
+  std::int64_t peak_step_tensor = -1;  // highest CPU tensor peak any step line carries
   std::uint64_t samples = 0;
   std::optional<std::uint64_t> last_index;
   std::size_t torn_bytes = 0;
@@ -259,6 +260,7 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
                   {"loss", loss ? json(*loss) : json(nullptr)},
                   {"peak_tensor_bytes", tensor_null ? json(nullptr) : json(tensor)}};
         if (energy) s["energy_j"] = *energy;
+        if (!tensor_null) peak_step_tensor = std::max(peak_step_tensor, tensor);
         steps.push_back(std::move(s));
         last_end_ns = std::max(last_end_ns, start + wall);
 
@@ -387,21 +389,28 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   }
   report["phases"] = std::move(phases_json);
 
-  if (samples > 0) {
+  if (samples > 0 || peak_step_tensor >= 0) {
     report["memory"] = {
         {"peak_rss_bytes", nullptr},
         {"peak_rss_source", nullptr},
         {"current_rss_bytes", last_rss >= 0 ? json(last_rss) : json(nullptr)},
         {"getrusage_max_rss_bytes", nullptr},
         {"sampled_peak_rss_bytes", peak_rss >= 0 ? json(peak_rss) : json(nullptr)},
-        // Per-device tensor peaks are not in the stream (steps carry only their own peak).
-        {"peak_tensor_bytes", nullptr},
+        // The run's peak is not in the stream, but each step's CPU tensor peak is: their maximum
+        // is the run's peak inside steps (a lower bound of the whole run's).
+        {"peak_tensor_bytes",
+         peak_step_tensor >= 0 ? json{{"cpu", peak_step_tensor}} : json(nullptr)},
         {"cuda", nullptr},
         {"timeline",
          {{"interval_ms", 0}, {"samples", samples}, {"dropped", 0}, {"points", points}}},
-        {"notes", json::array({"recovered from the stream: peak_rss_bytes (VmHWM) is not in it; "
-                               "sampled_peak_rss_bytes is the largest RSS sampled (a lower bound), "
-                               "current_rss_bytes the last sample"})}};
+        {"notes",
+         json::array(
+             {"recovered from the stream: peak_rss_bytes (VmHWM) is not in it; "
+              "sampled_peak_rss_bytes is the largest RSS sampled (not a bound of the true peak), "
+              "current_rss_bytes the last sample",
+              "recovered from the stream: peak_tensor_bytes.cpu is the highest of "
+              "the steps' peak_tensor_bytes (peaks outside steps are not in the "
+              "stream)"})}};
     if (const auto it = header["config"].find("sample_interval_ms");
         it != header["config"].end() && it->is_string()) {
       try {

@@ -204,8 +204,9 @@ class ProcessMemoryComponent final : public Component {
       notes.push_back(
           "peak_rss_bytes is the kernel's high-water mark of this address space (VmHWM); "
           "getrusage_max_rss_bytes also covers the image before the last execve, so it can be "
-          "larger; sampled_peak_rss_bytes is the largest RSS seen at the sampling interval (a "
-          "lower bound)");
+          "larger; sampled_peak_rss_bytes is the largest RSS seen at the sampling interval "
+          "(exact statm counters, so it can exceed VmHWM, which the kernel records from "
+          "approximate per-CPU counters, by a few hundred KiB; see docs/memory.md)");
       if (timeline_.stride() > 1)
         notes.push_back(fmt::format(
             "timeline thinned to every {}th sample to stay within max_retained_samples = {}",

@@ -1,6 +1,9 @@
 #include "report/schema.hpp"
 
+#include <algorithm>
 #include <cmath>
+
+#include <fmt/format.h>
 
 extern const char kReportSchemaJson[];
 extern const std::size_t kReportSchemaJson_size;
@@ -23,7 +26,8 @@ class Validator {
     bool ok = true;
     if (auto it = schema.find("$ref"); it != schema.end()) {
       const nlohmann::json* target = resolve(it->get<std::string>());
-      if (target == nullptr) return fail(errors, where, "unresolvable $ref " + it->get<std::string>());
+      if (target == nullptr)
+        return fail(errors, where, "unresolvable $ref " + it->get<std::string>());
       if (!check(doc, *target, where, errors)) ok = false;
     }
     if (auto it = schema.find("type"); it != schema.end()) {
@@ -33,7 +37,8 @@ class Validator {
       } else {
         for (const auto& t : *it) any = any || has_type(doc, t.get<std::string>());
       }
-      if (!any) return fail(errors, where, "expected type " + it->dump() + ", got " + type_name(doc));
+      if (!any)
+        return fail(errors, where, "expected type " + it->dump() + ", got " + type_name(doc));
     }
     if (auto it = schema.find("const"); it != schema.end() && doc != *it)
       ok = fail(errors, where, "expected " + it->dump());
@@ -54,6 +59,28 @@ class Validator {
         for (const auto& key : *it)
           if (!doc.contains(key.get<std::string>()))
             ok = fail(errors, where, "missing required key \"" + key.get<std::string>() + "\"");
+      // Our extension (draft-07 validators ignore it): each list of keys holds non-decreasing
+      // numbers, e.g. min <= p50 <= ... <= max; null or absent members are skipped. A relative
+      // slack of 1e-9 absorbs floating-point rounding of means.
+      if (auto it = schema.find("x-nondecreasing"); it != schema.end() && it->is_array())
+        for (const auto& chain : *it) {
+          const nlohmann::json* prev = nullptr;
+          std::string prev_key;
+          for (const auto& key : chain) {
+            const auto v = doc.find(key.get<std::string>());
+            if (v == doc.end() || !v->is_number()) continue;
+            if (prev != nullptr) {
+              const double a = prev->get<double>(), b = v->get<double>();
+              if (a > b + 1e-9 * std::max(std::fabs(a), std::fabs(b)))
+                ok = fail(errors, where,
+                          fmt::format("{} ({}) is above {} ({}); expected {} <= {}", prev_key,
+                                      prev->dump(), key.get<std::string>(), v->dump(), prev_key,
+                                      key.get<std::string>()));
+            }
+            prev = &*v;
+            prev_key = key.get<std::string>();
+          }
+        }
       const auto props = schema.find("properties");
       const auto additional = schema.find("additionalProperties");
       for (auto kv = doc.begin(); kv != doc.end(); ++kv) {
@@ -77,28 +104,55 @@ class Validator {
     if (auto it = schema.find("oneOf"); it != schema.end()) {
       int matches = 0;
       for (const auto& sub : *it) matches += check(doc, sub, where, nullptr) ? 1 : 0;
-      if (matches != 1)
-        ok = fail(errors, where, matches == 0 ? "matches none of oneOf" : "matches several of oneOf");
+      if (matches == 0)
+        ok = fail_branches(doc, *it, where, errors, "matches none of oneOf");
+      else if (matches > 1)
+        ok = fail(errors, where, "matches several of oneOf");
     }
     if (auto it = schema.find("anyOf"); it != schema.end()) {
       bool any = false;
       for (const auto& sub : *it) any = any || check(doc, sub, where, nullptr);
-      if (!any) ok = fail(errors, where, "matches none of anyOf");
+      if (!any) ok = fail_branches(doc, *it, where, errors, "matches none of anyOf");
     }
     return ok;
   }
 
  private:
+  // No branch of a oneOf/anyOf matched: when exactly one branch has the document's type (the
+  // usual "null or an object of this shape"), its own errors say what is wrong; else `what`.
+  bool fail_branches(const nlohmann::json& doc, const nlohmann::json& branches,
+                     const std::string& where, std::vector<std::string>* errors,
+                     const std::string& what) {
+    const nlohmann::json* typed = nullptr;
+    int typed_count = 0;
+    for (const auto& sub : branches) {
+      std::vector<std::string> probe;
+      Validator inner(root_, 1);
+      inner.check(doc, sub, where, &probe);
+      const std::string type_error = (where.empty() ? "/" : where) + ": expected type";
+      if (!probe.empty() && probe[0].rfind(type_error, 0) == 0) continue;
+      typed = &sub;
+      ++typed_count;
+    }
+    if (typed_count != 1 || errors == nullptr) return fail(errors, where, what);
+    check(doc, *typed, where, errors);
+    return false;
+  }
+
   bool fail(std::vector<std::string>* errors, const std::string& where, const std::string& what) {
-    if (errors != nullptr && errors->size() < max_) errors->push_back((where.empty() ? "/" : where) + ": " + what);
+    if (errors != nullptr && errors->size() < max_)
+      errors->push_back((where.empty() ? "/" : where) + ": " + what);
     return false;
   }
   static std::string escape(const std::string& key) {
     std::string out;
     for (char c : key) {
-      if (c == '~') out += "~0";
-      else if (c == '/') out += "~1";
-      else out += c;
+      if (c == '~')
+        out += "~0";
+      else if (c == '/')
+        out += "~1";
+      else
+        out += c;
     }
     return out;
   }

@@ -1,7 +1,9 @@
 // A validator for the subset of JSON Schema (draft-07) that docs/report.schema.json uses: type,
 // const, enum, required, properties, additionalProperties, items, minimum, maximum, oneOf,
-// anyOf, $ref to "#/definitions/...". The schema is compiled into the library, so `trainmeter
-// validate` needs no files. The test suite cross-checks every report with Python's jsonschema.
+// anyOf, $ref to "#/definitions/...", plus one extension, "x-nondecreasing" (lists of keys whose
+// numbers must not decrease: min <= p50 <= ... <= max), which draft-07 validators ignore. The
+// schema is compiled into the library, so `trainmeter validate` needs no files. The test suite
+// cross-checks every report with Python's jsonschema.
 #pragma once
 
 #include <string>

@@ -68,8 +68,10 @@ std::string render_summary(const json& report) {
     out += fmt::format(", rank {} of {}", num(run, "rank").value_or(0), *ws);
   out += "\n";
   const json& host = child(report, "host") ? report["host"] : empty;
-  out += fmt::format("host     {}, {}, {} logical CPUs\n", str(host, "hostname"), str(host, "cpu_model"),
-                     child(host, "logical_cpus") ? fmt::format("{}", host["logical_cpus"].get<long long>()) : "n/a");
+  out += fmt::format(
+      "host     {}, {}, {} logical CPUs\n", str(host, "hostname"), str(host, "cpu_model"),
+      child(host, "logical_cpus") ? fmt::format("{}", host["logical_cpus"].get<long long>())
+                                  : "n/a");
   if (const json* phases = child(report, "phases"); phases && phases->is_object()) {
     for (auto it = phases->begin(); it != phases->end(); ++it) {
       const json& p = it.value();
@@ -89,10 +91,17 @@ std::string render_summary(const json& report) {
     }
   }
   if (const json* mem = child(report, "memory")) {
-    out += fmt::format("memory   peak RSS {}", human_bytes(num(*mem, "peak_rss_bytes").value_or(NAN)));
+    // VmHWM when the kernel gave it; else the highest sampled RSS (a recovered stream's).
+    if (const auto hwm = num(*mem, "peak_rss_bytes"))
+      out += fmt::format("memory   peak RSS {}", human_bytes(*hwm));
+    else if (const auto sampled = num(*mem, "sampled_peak_rss_bytes"))
+      out += fmt::format("memory   peak RSS {} (sampled)", human_bytes(*sampled));
+    else
+      out += "memory   peak RSS n/a";
     if (const json* pt = child(*mem, "peak_tensor_bytes"); pt && pt->is_object())
       for (auto it = pt->begin(); it != pt->end(); ++it)
-        if (it->is_number()) out += fmt::format("; peak tensors {} {}", it.key(), human_bytes(it->get<double>()));
+        if (it->is_number())
+          out += fmt::format("; peak tensors {} {}", it.key(), human_bytes(it->get<double>()));
     out += "\n";
   } else {
     out += "memory   n/a\n";
@@ -105,8 +114,9 @@ std::string render_summary(const json& report) {
     out += fmt::format("energy   {}", human_energy_j(num(*energy, "total_j").value_or(NAN)));
     if (const json* comps = child(*energy, "components"); comps && comps->is_array())
       for (const json& c : *comps)
-        out += fmt::format("; {} {} ({}, {})", str(c, "name"), human_energy_j(num(c, "energy_j").value_or(NAN)),
-                           str(c, "provenance"), str(c, "source"));
+        out += fmt::format("; {} {} ({}, {})", str(c, "name"),
+                           human_energy_j(num(c, "energy_j").value_or(NAN)), str(c, "provenance"),
+                           str(c, "source"));
     out += "\n";
   } else {
     out += "energy   not measured\n";
@@ -115,12 +125,15 @@ std::string render_summary(const json& report) {
     const auto kg = num(*carbon, "co2e_kg");
     out += fmt::format("carbon   {} CO2e at {:.0f} g/kWh ({})\n",
                        kg ? fmt::format("{:.4g} g", *kg * 1000) : std::string("n/a"),
-                       num(*carbon, "intensity_g_per_kwh").value_or(NAN), str(*carbon, "intensity_source"));
+                       num(*carbon, "intensity_g_per_kwh").value_or(NAN),
+                       str(*carbon, "intensity_source"));
   }
   if (const json* cost = child(report, "cost")) {
-    out += fmt::format("cost     {:.4f} {}\n", num(*cost, "total").value_or(NAN), str(*cost, "currency"));
+    out += fmt::format("cost     {:.4f} {}\n", num(*cost, "total").value_or(NAN),
+                       str(*cost, "currency"));
   }
-  if (const json* diags = child(report, "diagnostics"); diags && diags->is_array() && !diags->empty()) {
+  if (const json* diags = child(report, "diagnostics");
+      diags && diags->is_array() && !diags->empty()) {
     out += fmt::format("diagnostics ({}):\n", diags->size());
     for (const json& d : *diags)
       out += fmt::format("  {} {} x{}: {}\n", str(d, "source"), str(d, "status"),
@@ -129,12 +142,69 @@ std::string render_summary(const json& report) {
   return out;
 }
 
+json summary_json(const json& report) {
+  // The figures render_summary prints, under the report's own key names (a subset of it).
+  auto pick = [](const json& from, std::initializer_list<const char*> keys) {
+    json out = json::object();
+    for (const char* k : keys) {
+      const json* c = child(from, k);
+      out[k] = c != nullptr ? *c : json(nullptr);
+    }
+    return out;
+  };
+  const json empty = json::object();
+  auto section = [&](const char* key) -> const json& {
+    const json* c = child(report, key);
+    return c != nullptr ? *c : empty;
+  };
+  json out = json::object();
+  out["run"] = pick(section("run"), {"name", "id", "status", "duration_s", "rank", "world_size"});
+  out["host"] = pick(section("host"), {"hostname", "cpu_model", "logical_cpus"});
+  json phases = json::object();
+  if (const json* ps = child(report, "phases"); ps && ps->is_object())
+    for (auto it = ps->begin(); it != ps->end(); ++it) {
+      json p = pick(it.value(), {"steps", "warmup_steps", "samples_per_s", "tokens_per_s"});
+      const json* st = child(it.value(), "step_time_ns");
+      p["step_time_ns"] =
+          st != nullptr ? pick(*st, {"mean", "stddev", "min", "p50", "p90", "p99", "max"}) : json();
+      phases[it.key()] = std::move(p);
+    }
+  out["phases"] = std::move(phases);
+  json memory =
+      pick(section("memory"), {"peak_rss_bytes", "sampled_peak_rss_bytes", "peak_tensor_bytes"});
+  out["memory"] = std::move(memory);
+  out["model"] =
+      child(report, "model") ? pick(section("model"), {"parameters", "total_bytes"}) : json();
+  if (child(report, "energy")) {
+    json energy = pick(section("energy"), {"total_j", "pue", "total_kwh_with_pue"});
+    json comps = json::array();
+    if (const json* cs = child(section("energy"), "components"); cs && cs->is_array())
+      for (const json& c : *cs)
+        comps.push_back(pick(c, {"name", "energy_j", "provenance", "source"}));
+    energy["components"] = std::move(comps);
+    out["energy"] = std::move(energy);
+  } else {
+    out["energy"] = nullptr;
+  }
+  out["carbon"] = child(report, "carbon")
+                      ? pick(section("carbon"),
+                             {"co2e_kg", "intensity_g_per_kwh", "intensity_source", "region"})
+                      : json();
+  out["cost"] = child(report, "cost") ? pick(section("cost"), {"total", "currency"}) : json();
+  const json* diags = child(report, "diagnostics");
+  out["diagnostics"] = diags != nullptr && diags->is_array() ? *diags : json::array();
+  return out;
+}
+
 }  // namespace detail
 
 std::string format_summary(const Report& report) {
   try {
+    if (report.disabled)
+      return "trainmeter: disabled (Config::enabled false or TRAINMETER_ENABLED=0): nothing "
+             "measured, no report written\n";
     auto loaded = detail::parse_json_text(report.json);
-    if (!loaded.value) return "trainmeter: no report";
+    if (!loaded.value) return "trainmeter: no report\n";
     return detail::render_summary(*loaded.value);
   } catch (const std::exception& e) {
     return std::string("trainmeter: cannot summarise the report: ") + e.what();

@@ -12,6 +12,11 @@ namespace trainmeter::detail {
 /// as "n/a"; never throws on a valid report.
 std::string render_summary(const nlohmann::json& report);
 
+/// The same figures as JSON, for scripts (`trainmeter summary --json`): run, host, phases (step
+/// counts, step_time_ns percentiles, throughput), memory, model, energy (total and components),
+/// carbon, cost and the diagnostics, each under the report's own key names; absent is null.
+nlohmann::json summary_json(const nlohmann::json& report);
+
 std::string human_duration_ns(double ns);
 std::string human_bytes(double bytes);
 std::string human_energy_j(double joules);
