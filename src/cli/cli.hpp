@@ -30,7 +30,8 @@ struct CliError {
 /// values and wrong counts of positionals throw CliError with a one-line message.
 class Args {
  public:
-  Args(std::string command, std::string usage) : command_(std::move(command)), usage_(std::move(usage)) {}
+  Args(std::string command, std::string usage)
+      : command_(std::move(command)), usage_(std::move(usage)) {}
   /// An option taking a value, e.g. "--out" with alias "-o".
   Args& option(const std::string& name, const std::string& help, const std::string& alias = "");
   /// A boolean flag, e.g. "--json".
@@ -44,6 +45,11 @@ class Args {
   /// Parses an option as a finite number; CliError names the option and value otherwise.
   std::optional<double> number(const std::string& name) const;
   std::optional<long long> integer(const std::string& name) const;
+  /// number() within the bounds of configuration key `key` (the key table is the one place
+  /// bounds live; CliError names the option, the value and the accepted range). `min` replaces
+  /// the key's lower bound where the option allows less (0 W: "none of this component").
+  std::optional<double> number_in(const std::string& name, const char* key,
+                                  std::optional<double> min = std::nullopt) const;
   const std::vector<std::string>& positional() const { return positional_; }
   std::string help_text() const;
 
@@ -58,8 +64,22 @@ class Args {
   std::vector<std::string> positional_;
 };
 
+/// `message` without a leading "trainmeter: " (library errors carry it; the CLI prints its own
+/// "trainmeter <command>: " before every message).
+std::string without_prefix(const std::string& message);
+
 /// Loads a report file: CliError (one line: file, and line:column for malformed JSON; a newer
 /// schema_version; not an object) on any problem.
 nlohmann::json load_report(const std::string& path);
+
+/// load_report() that also checks the report against docs/report.schema.json: CliError "<path>:
+/// not a valid report: <first problem> (see trainmeter validate)" otherwise.
+nlohmann::json load_valid_report(const std::string& path);
+
+/// Refuses (CliError, exit 2) an output path that is one of the command's inputs: the same file
+/// by device and inode, so also through symbolic and hard links and other spellings of the path.
+/// An output that does not exist yet is never an input. Every command that writes a file calls
+/// this before writing, so no output ever overwrites an input.
+void refuse_output_over_input(const std::string& output, const std::vector<std::string>& inputs);
 
 }  // namespace trainmeter::cli

@@ -1,22 +1,36 @@
 // `trainmeter config`: the key table as text or as docs/configuration.md.
 #include <fmt/format.h>
 
+#include "carbon/settings.hpp"
 #include "cli/cli.hpp"
 #include "trainmeter/config.hpp"
 
 namespace trainmeter::cli {
 
 int cmd_config(const std::vector<std::string>& args) {
-  Args a("config", "[--markdown | --effective]");
+  Args a("config", "[--markdown | --effective [--json]]");
   a.flag("--markdown", "print docs/configuration.md (generated from the key table)");
-  a.flag("--effective", "print the values this environment yields (validating them)");
+  a.flag("--effective",
+         "print the values this environment yields, validated as a Session validates them "
+         "(exit 2 where the program would fail at construction)");
+  a.flag("--json", "with --effective: print {\"TRAINMETER_<KEY>\": \"value\", ...}");
   if (!a.parse(args, 0, 0)) return kExitOk;
+  if (a.has("--json") && !a.has("--effective")) throw CliError{"--json needs --effective"};
   if (a.has("--effective")) {
     Config c;
     try {
       c = Config::from_env();
+      // The checks a Session's construction adds beyond the key table: the country and cloud
+      // region must be in our tables, the series file readable, the currency non-empty.
+      (void)detail::carbon_settings_from_config(c);
     } catch (const Error& e) {
       throw CliError{e.what()};
+    }
+    if (a.has("--json")) {
+      nlohmann::json out = nlohmann::json::object();
+      for (const ConfigKey& k : config_keys()) out[env_name(k.name)] = c.get(k.name);
+      fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+      return kExitOk;
     }
     for (const ConfigKey& k : config_keys()) fmt::print("{}={}\n", env_name(k.name), c.get(k.name));
     return kExitOk;
@@ -40,10 +54,13 @@ int cmd_config(const std::vector<std::string>& args) {
   for (const ConfigKey& k : config_keys()) {
     if (group != k.group) {
       group = k.group;
-      fmt::print("\n## {}\n\n| variable | type | default | accepted | meaning |\n|---|---|---|---|---|\n", group);
+      fmt::print(
+          "\n## {}\n\n| variable | type | default | accepted | meaning |\n|---|---|---|---|---|\n",
+          group);
     }
     fmt::print("| `{}` | {} | {} | {} | {} |\n", env_name(k.name), k.type,
-               *k.default_text ? fmt::format("`{}`", k.default_text) : "(none)", k.accepted, k.help);
+               *k.default_text ? fmt::format("`{}`", k.default_text) : "(none)", k.accepted,
+               k.help);
   }
   return kExitOk;
 }

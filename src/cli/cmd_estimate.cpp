@@ -12,6 +12,7 @@
 #include "carbon/settings.hpp"
 #include "cli/cli.hpp"
 #include "energy/tdp.hpp"
+#include "trainmeter/config.hpp"
 #include "trainmeter/error.hpp"
 
 namespace trainmeter::cli {
@@ -19,12 +20,14 @@ namespace {
 
 using nlohmann::json;
 
-double non_negative(const Args& a, const std::string& name, double fallback) {
-  const auto v = a.number(name);
-  if (!v) return fallback;
-  if (*v < 0) throw CliError{fmt::format("{} must be >= 0, got {}", name, *v)};
-  return *v;
+// Powers in watts: from 0 (none) to the key table's bound for a CPU's TDP.
+double watts(const Args& a, const std::string& name) {
+  return a.number_in(name, "cpu_tdp_w", 0.0).value_or(0.0);
 }
+
+// Beyond a million hours (114 years) a planned run is a typo; the bound keeps every figure
+// finite.
+constexpr double kMaxHours = 1e6;
 
 // The location options, at most one; errors from the tables become one-line CLI errors.
 detail::IntensityChoice intensity_from_options(const Args& a) {
@@ -68,7 +71,9 @@ int cmd_estimate(const std::vector<std::string>& args) {
 
   const auto hours = a.number("--hours");
   if (!hours) throw CliError{"--hours is required (run duration in hours)"};
-  if (!(*hours > 0)) throw CliError{fmt::format("--hours must be > 0, got {}", *hours)};
+  if (!(*hours > 0) || *hours > kMaxHours)
+    throw CliError{
+        fmt::format("--hours {}: accepted: a number above 0 and at most {}", *hours, kMaxHours)};
   if (a.has("--gpu") && a.has("--device-power-w")) {
     throw CliError{"give either --gpu MODEL or --device-power-w W, not both"};
   }
@@ -77,7 +82,7 @@ int cmd_estimate(const std::vector<std::string>& args) {
   }
 
   json inputs;
-  double device_w = non_negative(a, "--device-power-w", 0.0);
+  double device_w = watts(a, "--device-power-w");
   inputs["device_power_source"] =
       a.has("--device-power-w") ? json("--device-power-w") : json(nullptr);
   if (a.has("--gpu")) {
@@ -91,7 +96,7 @@ int cmd_estimate(const std::vector<std::string>& args) {
     inputs["gpu_model"] = match->model;
     inputs["device_power_source"] = fmt::format("TDP of {} ({})", match->model, match->source);
   }
-  double cpu_w = non_negative(a, "--cpu-power-w", 0.0);
+  double cpu_w = watts(a, "--cpu-power-w");
   inputs["cpu_power_source"] = a.has("--cpu-power-w") ? json("--cpu-power-w") : json(nullptr);
   if (a.has("--cpu")) {
     const auto match = detail::find_cpu_tdp(a.get("--cpu"));
@@ -107,26 +112,22 @@ int cmd_estimate(const std::vector<std::string>& args) {
   const bool has_device = a.has("--gpu") || a.has("--device-power-w");
   double devices = has_device ? 1.0 : 0.0;
   if (const auto n = a.integer("--devices")) {
-    if (*n < 0) throw CliError{fmt::format("--devices must be >= 0, got {}", *n)};
+    // As many devices as a run can have ranks (the world_size key's bound).
+    const double most = config_key("world_size").max_value;
+    if (*n < 0 || double(*n) > most)
+      throw CliError{fmt::format("--devices {}: accepted: an integer from 0 to {}", *n, most)};
     if (*n > 0 && !has_device) throw CliError{"--devices needs --device-power-w W or --gpu MODEL"};
     devices = double(*n);
   }
-  const double ram_w = non_negative(a, "--ram-power-w", 0.0);
+  const double ram_w = watts(a, "--ram-power-w");
   if (cpu_w + ram_w + devices * device_w <= 0) {
     throw CliError{
         "no power to estimate from: give --device-power-w, --gpu, --cpu-power-w, --cpu or "
         "--ram-power-w (watts above 0)"};
   }
-  const double pue = a.number("--pue").value_or(1.0);
-  try {
-    detail::validate_pue(pue, "--pue");
-  } catch (const Error& e) {
-    throw CliError{e.what()};
-  }
-  const auto price_per_hour = a.number("--price-per-hour");
-  const auto energy_price = a.number("--energy-price-per-kwh");
-  if (price_per_hour && *price_per_hour < 0) throw CliError{"--price-per-hour must be >= 0"};
-  if (energy_price && *energy_price < 0) throw CliError{"--energy-price-per-kwh must be >= 0"};
+  const double pue = a.number_in("--pue", "pue").value_or(1.0);
+  const auto price_per_hour = a.number_in("--price-per-hour", "price_per_hour");
+  const auto energy_price = a.number_in("--energy-price-per-kwh", "energy_price_per_kwh");
   const detail::IntensityChoice intensity = intensity_from_options(a);
 
   const double energy_kwh =

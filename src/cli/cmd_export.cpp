@@ -18,16 +18,18 @@ int cmd_export(const std::vector<std::string>& args) {
   const std::string& path = a.positional()[0];
   const std::string format = a.get("--format");
   bool known = false;
-  for (const char* f : detail::kExportFormats) known = known || format == f;
+  std::string accepted;
+  for (const char* f : detail::kExportFormats) {
+    known = known || format == f;
+    accepted += (accepted.empty() ? "" : ", ") + std::string(f);
+  }
+  if (!a.has("--format"))
+    throw CliError{fmt::format("--format (-f) is required; accepted: {}", accepted)};
   if (!known)
-    throw CliError{
-        fmt::format("--format: '{}' is not a format; accepted: csv, prom, trace, html", format)};
-  const nlohmann::json report = load_report(path);
-  const auto errors = detail::validate_schema(report, detail::report_schema(), 1);
-  if (!errors.empty())
-    throw CliError{
-        fmt::format("{}: not a valid report: {} (see trainmeter validate)", path, errors[0])};
+    throw CliError{fmt::format("--format: '{}' is not a format; accepted: {}", format, accepted)};
+  const nlohmann::json report = load_valid_report(path);
   const std::string out = a.get("--out", detail::export_path(path, format));
+  refuse_output_over_input(out, {path});
   if (out == "-") {
     if (format == "csv")
       fmt::print("{}{}", detail::csv_header_line(), detail::csv_row_line(report));

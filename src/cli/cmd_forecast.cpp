@@ -1,6 +1,8 @@
 // `trainmeter forecast`: the predicted duration, energy, carbon and cost of a whole run from a
 // partial one, with a 95% interval from the observed spread (see carbon/forecast.hpp).
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "carbon/forecast.hpp"
 #include "cli/cli.hpp"
 #include "export/recover.hpp"
+#include "trainmeter/config.hpp"
 
 namespace trainmeter::cli {
 namespace {
@@ -33,10 +36,23 @@ bool is_stream(const std::string& path) {
 
 // A report, or the report rebuilt from a live or crashed run's stream (steps, phases, config).
 nlohmann::json load_report_or_stream(const std::string& path) {
-  if (!is_stream(path)) return load_report(path);
+  if (!is_stream(path)) return load_valid_report(path);
   auto recovered = detail::recover_stream(path);
   if (!recovered.report) throw CliError{recovered.error};
   return std::move(*recovered.report);
+}
+
+// config.total_steps as the report or stream header recorded it (text, "0" = unknown).
+std::optional<long long> configured_total(const nlohmann::json& report) {
+  const auto c = report.find("config");
+  if (c == report.end() || !c->is_object()) return std::nullopt;
+  const auto t = c->find("total_steps");
+  if (t == c->end() || !t->is_string()) return std::nullopt;
+  char* end = nullptr;
+  const std::string& text = t->get_ref<const std::string&>();
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || n <= 0) return std::nullopt;
+  return n;
 }
 
 }  // namespace
@@ -58,10 +74,16 @@ int cmd_forecast(const std::vector<std::string>& args) {
              report["run"].contains("total_steps_expected") &&
              report["run"]["total_steps_expected"].is_number_unsigned()) {
     total = report["run"]["total_steps_expected"].get<long long>();
+  } else if (const auto configured = configured_total(report)) {
+    total = *configured;  // a stream's header, or a report written before total_steps_expected
   } else {
-    throw CliError{"--total-steps N is required (the report does not record the expected total)"};
+    throw CliError{
+        "--total-steps N is required (the report records no expected total: set "
+        "TRAINMETER_TOTAL_STEPS or Session::set_total_steps() in the program)"};
   }
-  if (total <= 0) throw CliError{fmt::format("--total-steps must be > 0, got {}", total)};
+  if (total <= 0 || double(total) > config_key("total_steps").max_value)
+    throw CliError{fmt::format("--total-steps {}: accepted: an integer from 1 to {}", total,
+                               config_key("total_steps").max_value)};
 
   detail::ForecastObservation obs;
   detail::Forecast f;

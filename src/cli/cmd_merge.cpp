@@ -1,5 +1,6 @@
 // `trainmeter merge`: one run report from the per-rank reports of a distributed run, offline,
 // with the same function trainmeter::torch::gather() uses on rank 0.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -8,9 +9,14 @@
 #include "cli/cli.hpp"
 #include "export/merge.hpp"
 #include "report/json_io.hpp"
+#include "trainmeter/config.hpp"
 #include "trainmeter/error.hpp"
 
 namespace trainmeter::cli {
+namespace {
+// A merge needs at least one report per this many ranks of the world size.
+constexpr long long kMaxMissingPerGiven = 16;
+}  // namespace
 
 int cmd_merge(const std::vector<std::string>& args) {
   Args a("merge", "R0.json R1.json ... -o RUN.json [--world-size N] [--allow-mixed-ids]");
@@ -21,7 +27,9 @@ int cmd_merge(const std::vector<std::string>& args) {
       .flag("--allow-mixed-ids",
             "merge reports whose run.id differ (the lowest rank's id is kept)");
   if (!a.parse(args, 1, 100000)) return kExitOk;
-  if (!a.has("--out")) throw CliError{"--out (-o) is required: where to write the merged report"};
+  if (!a.has("--out") || a.get("--out").empty())
+    throw CliError{"--out (-o) is required: where to write the merged report"};
+  refuse_output_over_input(a.get("--out"), a.positional());
 
   std::vector<detail::RankReport> inputs;
   for (const std::string& path : a.positional()) inputs.push_back({path, load_report(path)});
@@ -29,8 +37,10 @@ int cmd_merge(const std::vector<std::string>& args) {
   options.merged_by = "merge";
   options.allow_mixed_run_ids = a.has("--allow-mixed-ids");
   if (const auto w = a.integer("--world-size")) {
-    if (*w < 1 || *w > 1000000)
-      throw CliError{fmt::format("--world-size {}: accepted: an integer from 1 to 1000000", *w)};
+    const ConfigKey& key = config_key("world_size");
+    if (double(*w) < key.min_value || double(*w) > key.max_value)
+      throw CliError{fmt::format("--world-size {}: accepted: {} (as TRAINMETER_WORLD_SIZE)", *w,
+                                 key.accepted)};
     options.world_size = static_cast<int>(*w);
   }
   if (a.has("--master-addr")) options.master_addr = a.get("--master-addr");
@@ -40,6 +50,20 @@ int cmd_merge(const std::vector<std::string>& args) {
     options.master_port = static_cast<int>(*p);
   }
 
+  // Every rank not given is listed as missing; a world size far above the ranks given is a typo
+  // or the wrong files, not a run (1,000,000 would write a 600 MB list of missing ranks).
+  long long world = options.world_size;
+  for (const auto& in : inputs)
+    if (options.world_size == 0 && in.report.contains("run") && in.report["run"].is_object() &&
+        in.report["run"].contains("world_size") &&
+        in.report["run"]["world_size"].is_number_integer())
+      world = std::max(world, in.report["run"]["world_size"].get<long long>());
+  if (world > kMaxMissingPerGiven * static_cast<long long>(inputs.size()))
+    throw CliError{fmt::format(
+        "world size {} with {} report(s) given: at least 1 rank in {} must be given (the others "
+        "are listed as missing); check --world-size and the files",
+        world, inputs.size(), kMaxMissingPerGiven)};
+
   nlohmann::json merged;
   try {
     merged = detail::merge_reports(inputs, options);
@@ -48,7 +72,7 @@ int cmd_merge(const std::vector<std::string>& args) {
   }
   const std::string out = a.get("--out");
   const std::string error = detail::write_file_atomic(out, detail::dump_report(merged));
-  if (!error.empty()) throw CliError{fmt::format("cannot write {}: {}", out, error)};
+  if (!error.empty()) throw CliError{error};
   const auto& missing = merged["run"]["missing_ranks"];
   fmt::print("{}: merged {} of {} rank(s){}\n", out, inputs.size(),
              merged["ranks"]["world_size"].get<int>(),

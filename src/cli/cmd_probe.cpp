@@ -11,7 +11,7 @@ namespace trainmeter::cli {
 
 int cmd_probe(const std::vector<std::string>& args) {
   Args a("probe",
-         "trainmeter probe [--json]\n"
+         "[--json]\n\n"
          "Lists every energy source (RAPL, perf power PMU, NVML, estimate) on this machine: "
          "available or not and why, the CPU model and the TDP the estimator would use. Honours "
          "the TRAINMETER_* environment (powercap_root, perf_event_root, nvml_library, ...).");

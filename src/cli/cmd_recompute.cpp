@@ -8,6 +8,7 @@
 
 #include "carbon/settings.hpp"
 #include "cli/cli.hpp"
+#include "core/diagnostics.hpp"
 #include "report/json_io.hpp"
 #include "report/schema.hpp"
 #include "trainmeter/error.hpp"
@@ -67,7 +68,21 @@ int cmd_recompute(const std::vector<std::string>& args) {
       .flag("--json", "print the new carbon and cost sections as JSON");
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string path = a.positional()[0];
-  json report = load_report(path);
+  bool changes = false;
+  for (const char* o : {"--country", "--region", "--intensity", "--intensity-file", "--pue",
+                        "--price-per-hour", "--energy-price-per-kwh", "--currency"})
+    changes = changes || a.has(o);
+  if (!changes)
+    throw CliError{
+        "nothing to recompute: give at least one of --country, --region, --intensity, "
+        "--intensity-file, --pue, --price-per-hour, --energy-price-per-kwh, --currency"};
+  if (a.has("--out")) {
+    if (a.get("--out").empty()) throw CliError{"--out (-o) needs a file path"};
+    std::vector<std::string> inputs = {path};
+    if (a.has("--intensity-file")) inputs.push_back(a.get("--intensity-file"));
+    refuse_output_over_input(a.get("--out"), inputs);
+  }
+  json report = load_valid_report(path);
   const json original_carbon = report.contains("carbon") ? report["carbon"] : json();
   const json original_cost = report.contains("cost") ? report["cost"] : json();
   const json energy = report.contains("energy") ? report["energy"] : json();
@@ -80,7 +95,8 @@ int cmd_recompute(const std::vector<std::string>& args) {
   detail::CarbonSettings s;
   try {
     if (a.has("--intensity")) {
-      s.intensity = detail::intensity_from_value(*a.number("--intensity"), "--intensity");
+      s.intensity = detail::intensity_from_value(*a.number_in("--intensity", "carbon_intensity"),
+                                                 "--intensity");
     } else if (a.has("--country")) {
       s.intensity = detail::intensity_from_country(a.get("--country"), "--country");
     } else if (a.has("--region")) {
@@ -91,8 +107,8 @@ int cmd_recompute(const std::vector<std::string>& args) {
     } else {
       s.intensity = intensity_from_report(original_carbon);
     }
-    s.pue = a.number("--pue").value_or(
-        num(energy, "pue").value_or(num(original_carbon, "pue").value_or(1.0)));
+    s.pue = a.number_in("--pue", "pue")
+                .value_or(num(energy, "pue").value_or(num(original_carbon, "pue").value_or(1.0)));
     detail::validate_pue(s.pue, "--pue");
   } catch (const Error& e) {
     throw CliError{e.what()};
@@ -100,18 +116,23 @@ int cmd_recompute(const std::vector<std::string>& args) {
   const json inputs = original_cost.is_object() && original_cost.contains("inputs")
                           ? original_cost["inputs"]
                           : json();
-  s.price_per_hour =
-      a.has("--price-per-hour") ? a.number("--price-per-hour") : num(inputs, "price_per_hour");
-  s.energy_price_per_kwh = a.has("--energy-price-per-kwh") ? a.number("--energy-price-per-kwh")
-                                                           : num(inputs, "energy_price_per_kwh");
-  if ((s.price_per_hour && *s.price_per_hour < 0) ||
-      (s.energy_price_per_kwh && *s.energy_price_per_kwh < 0)) {
-    throw CliError{"prices must be >= 0"};
-  }
+  s.price_per_hour = a.has("--price-per-hour") ? a.number_in("--price-per-hour", "price_per_hour")
+                                               : num(inputs, "price_per_hour");
+  s.energy_price_per_kwh = a.has("--energy-price-per-kwh")
+                               ? a.number_in("--energy-price-per-kwh", "energy_price_per_kwh")
+                               : num(inputs, "energy_price_per_kwh");
   s.currency = a.get("--currency", text(original_cost, "currency").value_or("USD"));
   if (s.currency.empty()) throw CliError{"--currency must not be empty"};
 
-  detail::apply_carbon(report, s, std::nullopt, nullptr);
+  detail::Diagnostics diagnostics;
+  detail::apply_carbon(report, s, std::nullopt, &diagnostics);
+  // What the library would note in a live run (a stale or short series) goes into the new
+  // report's diagnostics and, so that it is not missed, to stderr.
+  for (const json& d : diagnostics.to_json()) {
+    fmt::print(stderr, "trainmeter recompute: warning: {}\n", d["message"].get<std::string>());
+    if (!report["diagnostics"].is_array()) report["diagnostics"] = json::array();
+    report["diagnostics"].push_back(d);
+  }
   const bool new_intensity = given > 0;
   if (!new_intensity && original_carbon.is_object() && original_carbon.contains("time_series")) {
     // The recorded weighted mean is kept; so is the description of how it was obtained.
@@ -135,13 +156,14 @@ int cmd_recompute(const std::vector<std::string>& args) {
       {"original_co2e_kg",
        num(original_carbon, "co2e_kg") ? json(*num(original_carbon, "co2e_kg")) : json(nullptr)}};
 
+  // Checked whether written or printed: figures from an invalid document are not shown either.
+  if (const auto errors = detail::validate_schema(report, detail::report_schema());
+      !errors.empty()) {
+    throw CliError{
+        fmt::format("{}: the recomputed report would not be valid: {}", path, errors.front())};
+  }
   if (a.has("--out")) {
     const std::string out = a.get("--out");
-    const auto errors = detail::validate_schema(report, detail::report_schema());
-    if (!errors.empty()) {
-      throw CliError{
-          fmt::format("{}: the recomputed report would not be valid: {}", path, errors.front())};
-    }
     const std::string err = detail::write_file_atomic(out, detail::dump_report(report));
     if (!err.empty()) throw CliError{err};
   }

@@ -13,8 +13,20 @@ int cmd_recover(const std::vector<std::string>& args) {
   a.option("--out", "report to write (default: the stream's path with .recovered.json)", "-o");
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string& stream = a.positional()[0];
+  if (a.has("--out") && a.get("--out").empty())
+    throw CliError{"--out (-o) needs a file path; omit it for the default beside the stream"};
   detail::RecoverResult r = detail::recover_stream(stream);
-  if (!r.report) throw CliError{r.error};
+  if (!r.report) {
+    // A finished report given instead of its stream: say so rather than quote the JSON Lines
+    // parser's complaint about a multi-line document.
+    const auto whole = detail::load_json_file(stream);
+    if (whole.value && whole.value->is_object() && whole.value->contains("schema_version"))
+      throw CliError{fmt::format(
+          "{} is a report, not a stream: recover rebuilds a report from the JSON Lines stream "
+          "(TRAINMETER_STREAM) of a run that died; this report needs no recovery",
+          stream)};
+    throw CliError{r.error};
+  }
   const auto errors = detail::validate_schema(*r.report, detail::report_schema(), 1);
   if (!errors.empty())
     throw CliError{
@@ -27,6 +39,7 @@ int cmd_recover(const std::vector<std::string>& args) {
               ? stream.substr(0, stream.size() - ext.size()) + ".recovered.json"
               : stream + ".recovered.json";
   }
+  refuse_output_over_input(out, {stream});
   const std::string error = detail::write_file_atomic(out, detail::dump_report(*r.report));
   if (!error.empty()) throw CliError{error};
   fmt::print("recovered {} step{} from {} into {} (status {}{})\n", r.steps,

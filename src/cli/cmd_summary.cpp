@@ -7,13 +7,17 @@
 namespace trainmeter::cli {
 
 int cmd_summary(const std::vector<std::string>& args) {
-  Args a("summary", "REPORT.json");
+  Args a("summary", "REPORT.json [--json]");
+  a.flag("--json", "print the summary's figures as JSON (units in the key names; null: n/a)");
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string& path = a.positional()[0];
-  const nlohmann::json report = load_report(path);
-  const auto errors = detail::validate_schema(report, detail::report_schema(), 1);
-  if (!errors.empty())
-    throw CliError{fmt::format("{}: not a valid report: {} (see trainmeter validate)", path, errors[0])};
+  const nlohmann::json report = load_valid_report(path);
+  if (a.has("--json")) {
+    nlohmann::json out = detail::summary_json(report);
+    out["report"] = path;
+    fmt::print("{}\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    return kExitOk;
+  }
   fmt::print("{}", detail::render_summary(report));
   return kExitOk;
 }

@@ -55,11 +55,11 @@ int main(int argc, char** argv) {
       return e.run(args);
     } catch (const trainmeter::cli::CliError& err) {
       std::fflush(stdout);
-      fmt::print(stderr, "trainmeter {}: {}\n", name, err.message);
+      fmt::print(stderr, "trainmeter {}: {}\n", name, trainmeter::cli::without_prefix(err.message));
       return err.exit_code;
     } catch (const std::exception& err) {
       std::fflush(stdout);
-      fmt::print(stderr, "trainmeter {}: {}\n", name, err.what());
+      fmt::print(stderr, "trainmeter {}: {}\n", name, trainmeter::cli::without_prefix(err.what()));
       return trainmeter::cli::kExitUsage;
     }
   }

@@ -35,26 +35,56 @@ void bad(const std::string& args, const std::string& message) {
 }
 
 // A partial run: 5 train steps (1 warm-up) of 0.5 s mean, 0.1 s stddev, in 10 s; 1000 J so far;
-// per-step energies 45 and 55 J (mean 50, stddev 7.0710678).
+// per-step energies 45 and 55 J (mean 50, stddev 7.0710678). forecast and recompute validate
+// their input, so these figures are laid over a real, schema-valid report of a Session.
 json partial_report() {
-  return json::parse(R"({
-    "schema_version": 1,
+  static const json base = [] {
+    TempDir dir;
+    trainmeter::Config c;
+    c.output = dir / "base.json";
+    c.run_name = "partial";
+    c.energy_sources = {"estimate"};
+    c.cpu_tdp_w = 100.0;
+    c.powercap_root = dir / "no-powercap";
+    c.perf_event_root = dir / "no-perf";
+    c.nvml_library = dir / "no-nvml.so";
+    {
+      trainmeter::Session session(c);
+      for (int i = 0; i < 5; ++i) auto st = session.step(1);
+    }
+    return trainmeter::test::read_json(dir / "base.json");
+  }();
+  const json p = json::parse(R"({
     "run": {"duration_s": 10.0, "start_utc": "2026-11-28T10:00:00.000Z"},
-    "phases": {"train": {"steps": 5, "warmup_steps": 1,
-                         "step_time_ns": {"mean": 5e8, "stddev": 1e8}}},
+    "phase": {"steps": 5, "warmup_steps": 1, "samples": 4, "tokens": 0, "duration_s": 2.0,
+              "step_time_ns": {"mean": 5e8, "stddev": 1e8, "min": 4e8, "p50": 5e8, "p90": 6e8,
+                               "p95": 6e8, "p99": 6e8, "max": 6e8, "percentiles_exact": true},
+              "cpu_time_ns": null, "samples_per_s": 2.0, "tokens_per_s": null, "loss": null},
     "energy": {"total_j": 1000.0, "total_kwh": 0.0002777777777777778, "pue": 1.2,
                "total_kwh_with_pue": 0.0003333333333333333},
     "carbon": {"intensity_g_per_kwh": 400.0, "intensity_source": "explicit", "region": null,
                "region_name": null, "data_source": "given by the user", "data_year": null,
-               "pue": 1.2, "co2e_kg": 0.00013333333333333334},
+               "pue": 1.2, "energy_kwh": 0.0002777777777777778,
+               "energy_kwh_with_pue": 0.0003333333333333333, "co2e_kg": 0.00013333333333333334,
+               "time_series": null},
     "cost": {"compute": 0.01, "energy": null, "total": 0.01, "currency": "USD",
+             "formula": "compute + energy",
              "inputs": {"price_per_hour": 3.6, "energy_price_per_kwh": null,
                         "duration_h": 0.002777777777777778, "energy_kwh": 0.0003333333333333333}},
     "steps": [
-      {"index": 0, "phase": "train", "warmup": true, "start_offset_ns": 0, "wall_ns": 1000000000, "energy_j": 500.0},
-      {"index": 1, "phase": "train", "warmup": false, "start_offset_ns": 1000000000, "wall_ns": 400000000, "energy_j": 45.0},
-      {"index": 2, "phase": "train", "warmup": false, "start_offset_ns": 2000000000, "wall_ns": 600000000, "energy_j": 55.0}
+      {"index": 0, "phase": "train", "warmup": true, "start_offset_ns": 0, "wall_ns": 1000000000, "energy_j": 500.0, "samples": 1, "tokens": 0},
+      {"index": 1, "phase": "train", "warmup": false, "start_offset_ns": 1000000000, "wall_ns": 400000000, "energy_j": 45.0, "samples": 1, "tokens": 0},
+      {"index": 2, "phase": "train", "warmup": false, "start_offset_ns": 2000000000, "wall_ns": 600000000, "energy_j": 55.0, "samples": 1, "tokens": 0}
     ]})");
+  json r = base;
+  r["run"]["duration_s"] = p["run"]["duration_s"];
+  r["run"]["start_utc"] = p["run"]["start_utc"];
+  r["phases"] = {{"train", p["phase"]}};
+  r["energy"].update(p["energy"]);
+  r["carbon"].update(p["carbon"]);
+  r["cost"] = p["cost"];
+  r["steps"] = p["steps"];
+  return r;
 }
 
 }  // namespace
@@ -130,13 +160,13 @@ TEST_CASE("estimate: --gpu and --cpu from the TDP tables", "[carbon][cli]") {
 TEST_CASE("estimate: bad input", "[carbon][cli]") {
   bad("estimate --device-power-w 300", "--hours is required");
   bad("estimate --hours abc --device-power-w 300", "--hours expects a number");
-  bad("estimate --hours 0 --device-power-w 300", "--hours must be > 0");
+  bad("estimate --hours 0 --device-power-w 300", "--hours 0: accepted");
   bad("estimate --hours 1", "no power to estimate from");
-  bad("estimate --hours 1 --device-power-w -5", "--device-power-w must be >= 0");
+  bad("estimate --hours 1 --device-power-w -5", "--device-power-w -5: accepted");
   bad("estimate --hours 1 --device-power-w 300 --country XX", "--country=XX: unknown country code");
   bad("estimate --hours 1 --device-power-w 300 --region gcp:nowhere1", "known gcp regions");
-  bad("estimate --hours 1 --device-power-w 300 --intensity 5000", "(0, 2000]");
-  bad("estimate --hours 1 --device-power-w 300 --pue 0.8", "--pue=0.8");
+  bad("estimate --hours 1 --device-power-w 300 --intensity 5000", "from 0.001 to 2000");
+  bad("estimate --hours 1 --device-power-w 300 --pue 0.8", "--pue 0.8: accepted");
   bad("estimate --hours 1 --device-power-w 300 --intensity 100 --country FR", "at most one of");
   bad("estimate --hours 1 --device-power-w 300 --gpu A100", "not both");
   bad("estimate --hours 1 --devices 2 --cpu-power-w 10", "--devices needs");
@@ -212,8 +242,8 @@ TEST_CASE("recompute: other intensity and PUE from the recorded energy", "[carbo
   CHECK_THAT(text.output, Contains("->") && Contains("100 g/kWh"));
 
   bad("recompute " + report + " --country QQ", "--country=QQ: unknown country code");
-  bad("recompute " + report + " --pue 0.5", "--pue=0.5");
-  bad("recompute " + report + " --intensity 0", "(0, 2000]");
+  bad("recompute " + report + " --pue 0.5", "--pue 0.5: accepted");
+  bad("recompute " + report + " --intensity 0", "from 0.001 to 2000");
   bad("recompute " + report + " --country FR --intensity 100", "at most one of");
   write_file(dir / "bad.csv", "2026-11-28T09:00:00Z,300\nnot a line\n");
   bad("recompute " + report + " --intensity-file '" + (dir / "bad.csv") + "'", "line 2");
