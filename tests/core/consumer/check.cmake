@@ -1,25 +1,42 @@
-# Installs the build tree into a temporary prefix, builds the consumer against it with
-# find_package(trainmeter), runs it and checks it recorded its 10 steps.
+# Follows the README's "Use it from your own project" word for word: `cmake --install <build>
+# --prefix P`, the CMakeLists.txt block of the README (after its consumer-cmake marker) written
+# into a fresh project with main.cpp as my_train.cpp, configured with -DCMAKE_PREFIX_PATH=P,
+# built, run; the program checks it recorded its 10 steps.
 file(REMOVE_RECURSE ${WORK_DIR})
 execute_process(COMMAND ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${WORK_DIR}/prefix
                 RESULT_VARIABLE rc OUTPUT_QUIET)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "install failed (${rc})")
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build
-                        -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release
+
+file(READ ${SOURCE_DIR}/../../../README.md readme)
+string(FIND "${readme}" "<!-- consumer-cmake:" marker)
+if(marker EQUAL -1)
+  message(FATAL_ERROR "README.md has no consumer-cmake marker before its CMakeLists.txt block")
+endif()
+string(SUBSTRING "${readme}" ${marker} -1 rest)
+string(FIND "${rest}" "```cmake\n" open)
+math(EXPR open "${open} + 9")
+string(SUBSTRING "${rest}" ${open} -1 rest)
+string(FIND "${rest}" "```" close)
+string(SUBSTRING "${rest}" 0 ${close} cmakelists)
+file(WRITE ${WORK_DIR}/project/CMakeLists.txt "${cmakelists}")
+configure_file(${SOURCE_DIR}/main.cpp ${WORK_DIR}/project/my_train.cpp COPYONLY)
+
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${WORK_DIR}/project -B ${WORK_DIR}/project/build
+                        -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "configure failed:\n${out}")
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/build RESULT_VARIABLE rc
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/project/build RESULT_VARIABLE rc
                 OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "build failed:\n${out}")
 endif()
-execute_process(COMMAND ${WORK_DIR}/build/consumer ${WORK_DIR}/report.json RESULT_VARIABLE rc
-                OUTPUT_VARIABLE out ERROR_VARIABLE out)
+execute_process(COMMAND ${WORK_DIR}/project/build/my_train ${WORK_DIR}/report.json
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 message(STATUS "${out}")
 if(NOT rc EQUAL 0 OR NOT EXISTS ${WORK_DIR}/report.json)
-  message(FATAL_ERROR "consumer failed (${rc}): ${out}")
+  message(FATAL_ERROR "my_train failed (${rc}): ${out}")
 endif()

@@ -1,5 +1,5 @@
-// Built by the test suite against the *installed* trainmeter package: proves the exported
-// targets, headers and package config work for a user's project.
+// my_train.cpp of the README's "Use it from your own project", built by the test suite against the
+// *installed* trainmeter package: proves the exported targets, headers and package config work.
 #include <trainmeter/trainmeter.hpp>
 
 #include <cstdio>
