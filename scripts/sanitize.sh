@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(asan tsan)
 jobs="${TRAINMETER_JOBS:-2}"
-common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRAINMETER_WITH_TORCH=OFF
+common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DTRAINMETER_WITH_TORCH=OFF
         -DTRAINMETER_BUILD_EXAMPLES=OFF -DTRAINMETER_BUILD_BENCH=OFF -DTRAINMETER_BUILD_TESTS=ON
         -DTRAINMETER_BUILD_CLI=ON "-DTRAINMETER_MODULES=platform;memory;energy;carbon;core;report;export")
 
@@ -45,7 +45,7 @@ for stage in "${stages[@]}"; do
         stream_victim reliability_tests signal_child fuzz_replay merge_test
       built=$SECONDS
       (cd build-asan && ctest --output-on-failure --timeout 900 -j"$jobs" \
-        -R '^(test_core|memory_test|energy_tests|carbon_test|export_test|reliability_tests|merge_test|memory_test_unprivileged|energy_tests_unprivileged|fuzz_replay_.*)$')
+        -R '^(test_core|memory_test|energy_tests|carbon_test|export_test|reliability_tests|merge_test|memory_test_unprivileged|energy_tests_unprivileged|memory_test_tools|export_test_tools|fuzz_replay_.*)$')
       stage_time "asan+ubsan build" $((built - start))
       stage_time "asan+ubsan tests" $((SECONDS - built))
       ;;
