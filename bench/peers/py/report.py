@@ -297,15 +297,16 @@ def features(step_rows, fake_rows, est_rows, compat):
             fr = [r for r in by[t]["fake"]]
             names = sorted({c["name"] for r in fr for c in (r.get("energy") or {}).get("components", [])})
             return f"yes: {names} on RAPL; {comps} here"
-        fr = by[t]["fake"] + by[t]["est"]
-        keys = sorted({k for r in fr for k, v in (r.get("joules") or {}).items() if v})
+        runs = [sorted(k for k, v in (r.get("joules") or {}).items() if v) for r in by[t]["fake"] + by[t]["est"]]
+        keys = max(runs, key=len) if runs else []
         return f"{'yes' if len(keys) > 1 else 'no'}: {keys}" if keys else "no"
 
     def per_process(t):
         if t == "trainmeter":
-            comps = (rep.get("energy") or {}).get("components", [])
-            return "yes: " + ", ".join(f"{c['name']} {c.get('attribution')} share {fnum(c.get('attributed_share'), 3)}"
-                                       for c in comps)
+            fake = [c for r in by[t]["fake"] for c in (r.get("energy") or {}).get("components", [])][:2]
+            return "yes: " + ", ".join(
+                f"{c['name']} by {c.get('attribution')}: {fnum(c.get('energy_j'), 1)} of {fnum(c.get('machine_energy_j'), 1)} J"
+                for c in fake)
         for r in by[t]["est"]:
             c = r.get("constants") or {}
             if c.get("tracking_mode") == "process":
