@@ -61,11 +61,13 @@ cmake --build "$BUILD/cpp" -j"$JOBS"
 
 # 3. Measure, then write the tables.
 mkdir -p "$BUILD/results"
-SRC_COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
-SRC_DIRTY=$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null | head -c1)
+SRC_COMMIT=unknown SRC_DIRTY=false
+if [ -e "$SRC/.git" ]; then  # not a parent's repository when SRC is an exported tree
+  SRC_COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [ "$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null | wc -l)" -gt 0 ] && SRC_DIRTY=true
+fi
 printf '{"trainmeter_src": "%s", "trainmeter_commit": "%s", "uncommitted_changes": %s, "libtorch_prefix": "%s"}\n' \
-  "$SRC" "$SRC_COMMIT" "$([ -n "$SRC_DIRTY" ] && echo true || echo false)" "${TORCH_PREFIX:-/usr (Debian)}" \
-  > "$BUILD/results/build.json"
+  "$SRC" "$SRC_COMMIT" "$SRC_DIRTY" "${TORCH_PREFIX:-/usr (Debian)}" > "$BUILD/results/build.json"
 "$VENV/bin/python" "$HERE/py/drive.py" --results "$BUILD/results" \
   --peers-cpp "$BUILD/cpp/peers_cpp" --cli "$BUILD/prefix/bin/trainmeter" "${DRIVE_ARGS[@]}"
 REPORT_ARGS=(--results "$BUILD/results" --out "$BUILD/results/peers.md")
