@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include <trainmeter/trainmeter.hpp>
 
+#include "core/gpu_timing.hpp"
 #include "core/session_impl.hpp"
 
 namespace {
@@ -93,6 +95,52 @@ void BM_step_scope_enabled(benchmark::State& state) {
   run_scopes(state, session);
 }
 BENCHMARK(BM_step_scope_enabled);
+
+// GPU step timing's share of the step path: the hooks claim an event pair (one compare-exchange)
+// and call the source's record() twice. The source here records nothing and every event is
+// complete at once, so this is trainmeter's own cost; cudaEventRecord's enqueue adds to it on a
+// GPU (measured by scripts/gpu-check.sh).
+class NoopGpuSource final : public trainmeter::detail::GpuEventSource {
+ public:
+  const char* name() const noexcept override { return "noop"; }
+  Prepare prepare(std::uint32_t) noexcept override { return Prepare::kReady; }
+  std::string device() const override { return "noop:0"; }
+  std::string reason() const override { return ""; }
+  bool record(std::uint32_t e) noexcept override {
+    benchmark::DoNotOptimize(e);
+    return true;
+  }
+  Status query(std::uint32_t) noexcept override { return Status::kReady; }
+  Status elapsed_ns(std::uint32_t, std::uint32_t, std::int64_t& ns) noexcept override {
+    ns = 1;
+    return Status::kReady;
+  }
+};
+
+// The two hooks a GPU-timed step adds (claim a pair, two records), called as StepScope calls
+// them; every 1,024 steps the pairs are resolved and released outside the timed region (the
+// collector's work), so the pool never runs dry as it would in a loop of empty steps.
+void BM_gpu_event_hooks(benchmark::State& state) {
+  trainmeter::detail::HotState hot;
+  trainmeter::detail::GpuStepTimer timer(std::make_unique<NoopGpuSource>(), &hot, 1024);
+  timer.poll_prepare();
+  const trainmeter::detail::StepHooks* h = hot.hook_slots[0].load();
+  std::vector<trainmeter::detail::StepRecord> records(1024);
+  std::size_t n = 0;
+  for (auto _ : state) {
+    trainmeter::detail::StepRecord& r = records[n];
+    const std::uint32_t token = h->on_begin(h->ctx);
+    h->on_end(h->ctx, token, r);
+    if (++n == records.size()) {
+      state.PauseTiming();
+      for (const auto& rec : records) timer.track(rec, false, 0);
+      timer.resolve([](const trainmeter::detail::GpuPending&, std::int64_t) {}, false);
+      n = 0;
+      state.ResumeTiming();
+    }
+  }
+}
+BENCHMARK(BM_gpu_event_hooks);
 
 void BM_step_scope_with_cpu_time(benchmark::State& state) {
   trainmeter::Session session(bench_config(true, true));

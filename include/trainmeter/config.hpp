@@ -51,6 +51,8 @@ struct TRAINMETER_EXPORT Config {
   /// Reset CUDA's caching-allocator peak at every step boundary (interferes with user code that
   /// reads those peaks itself; off by default: peaks are then "since start").
   bool cuda_peak_reset = false;
+  /// CUDA-event GPU time per step (trainmeter::torch with CUDA); see docs/gpu.md.
+  bool gpu_step_time = true;
 
   // --- energy ---------------------------------------------------------------------------------
   /// Root of the powercap sysfs tree.

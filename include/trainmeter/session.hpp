@@ -30,12 +30,21 @@ class TRAINMETER_EXPORT Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  /// Times one step of phase "train" (`samples` = batch size, 0 when unknown).
-  StepScope step(std::uint64_t samples = 0) noexcept { return StepScope(hot_, Phase{0}, samples); }
-  StepScope step(std::uint64_t samples, Phase phase) noexcept { return StepScope(hot_, phase, samples); }
+  /// Times one step of phase "train". `samples` (the batch size; 0 when unknown) may be of any
+  /// integer type, e.g. libtorch's int64_t `batch.data.size(0)`; a negative count becomes 0.
+  StepScope step() noexcept { return StepScope(hot_, Phase{0}, 0); }
+  template <class N>
+  StepScope step(N samples) noexcept {
+    return StepScope(hot_, Phase{0}, detail::to_samples(samples));
+  }
+  template <class N>
+  StepScope step(N samples, Phase phase) noexcept {
+    return StepScope(hot_, phase, detail::to_samples(samples));
+  }
   /// Times one step of the named phase. The first use of a name interns it (a short lock, once).
-  StepScope step(std::uint64_t samples, const char* phase_name) noexcept {
-    return StepScope(hot_, phase(phase_name), samples);
+  template <class N>
+  StepScope step(N samples, const char* phase_name) noexcept {
+    return StepScope(hot_, phase(phase_name), detail::to_samples(samples));
   }
 
   /// Interns a phase name (at most kMaxPhases; further names map to "other").

@@ -105,7 +105,26 @@ class TRAINMETER_EXPORT MemoryTracking {
 /// finished, config.track_tensor_memory is false, a libtorch profiler is active on this thread,
 /// or another reporter occupies libtorch's slot. Calling it again on a thread already tracked for
 /// this session returns an inactive object (the first one keeps tracking). Never throws.
-TRAINMETER_EXPORT MemoryTracking track_memory(Session& session) noexcept;
+///
+/// Keep the result alive for the training loop (`auto memory = track_memory(session);`):
+/// tracking ends when it is destroyed. With a libtorch built with CUDA, each step record also
+/// gets the CUDA tensor peak of the device the program allocated on most recently
+/// (`peak_cuda_tensor_bytes`), from the same reporter: the caching allocator's own peak counters,
+/// which user code may read, are never reset. It also calls time_gpu_steps(session).
+[[nodiscard]] TRAINMETER_EXPORT MemoryTracking track_memory(Session& session) noexcept;
+
+/// GPU time per step from CUDA events (report: steps[].gpu_ns, phases.*.gpu_time_ns,
+/// run.gpu_timing). Two events from a pre-created pool are enqueued on the training thread's
+/// current CUDA stream at each step's start and end; the collector thread resolves them later
+/// with cudaEventQuery/cudaEventElapsedTime. Nothing synchronises the device, a stream or an
+/// event on the training thread. Timing starts once the program has a CUDA context (a CPU-only
+/// program on a GPU machine is never given one) and lasts until finish(). A step whose events
+/// cannot be resolved gets null and a counted diagnostic.
+///
+/// Returns true when this call attached the timing; false without a CUDA build of libtorch,
+/// with config.gpu_step_time off, on a disabled or finished session, or when already attached
+/// (track_memory() attaches it too). Any thread. Never throws.
+TRAINMETER_EXPORT bool time_gpu_steps(Session& session) noexcept;
 
 }  // namespace torch
 TRAINMETER_END_NAMESPACE

@@ -209,6 +209,10 @@ const std::vector<Row>& rows() {
             "from a sketch (relative error <= 1%).");
     TM_BOOL(step_cpu_time, "0", "core",
             "Measure each step's thread CPU time (two syscalls per step, ~0.6 us).");
+    TM_BOOL(gpu_step_time, "1", "core",
+            "With trainmeter::torch built with CUDA: time each step on the GPU with two CUDA "
+            "events on the current stream, resolved later without synchronising (gpu_ns). Starts "
+            "once the program uses a CUDA device.");
     TM_UINT(sample_interval_ms, "100", 1, 60000, "core",
             "Background sampling interval for memory, power and energy.");
     TM_UINT(max_retained_samples, "100000", 0, 100000000, "core",

@@ -20,7 +20,9 @@
 
 TRAINMETER_BEGIN_NAMESPACE
 
-const char* version() noexcept { return TRAINMETER_VERSION_STRING; }
+const char* version() noexcept {
+  return TRAINMETER_VERSION_STRING;
+}
 
 namespace detail {
 
@@ -32,6 +34,8 @@ std::atomic<std::uint64_t> g_next_session_id{1};
 // records), and sleeps up to the sampling interval when idle.
 constexpr std::int64_t kMinDrainIntervalNs = 2'000'000;
 constexpr std::int64_t kMaxDrainIntervalNs = 50'000'000;
+// How long finish() lets in-flight GPU steps complete before reporting them unresolved.
+constexpr std::int64_t kGpuFinishWaitNs = 2'000'000'000;
 
 std::int64_t unix_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -76,19 +80,22 @@ void prepare_output(const std::string& path) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
-    throw Error(fmt::format("trainmeter: invalid configuration:\n  output: cannot create directory "
-                            "'{}' for report '{}': {}; accepted: a writable file path",
-                            dir.string(), path, ec.message()));
+    throw Error(
+        fmt::format("trainmeter: invalid configuration:\n  output: cannot create directory "
+                    "'{}' for report '{}': {}; accepted: a writable file path",
+                    dir.string(), path, ec.message()));
   if (fs::is_directory(p, ec))
-    throw Error(fmt::format("trainmeter: invalid configuration:\n  output: '{}' is a directory; "
-                            "accepted: a writable file path",
-                            path));
+    throw Error(
+        fmt::format("trainmeter: invalid configuration:\n  output: '{}' is a directory; "
+                    "accepted: a writable file path",
+                    path));
   const std::string probe = (dir / fmt::format(".trainmeter-probe-{}", ::getpid())).string();
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw Error(fmt::format("trainmeter: invalid configuration:\n  output: directory '{}' is not "
-                            "writable ({}); accepted: a writable file path",
-                            dir.string(), errno_text(errno)));
+    throw Error(
+        fmt::format("trainmeter: invalid configuration:\n  output: directory '{}' is not "
+                    "writable ({}); accepted: a writable file path",
+                    dir.string(), errno_text(errno)));
   ::close(fd);
   ::unlink(probe.c_str());
 }
@@ -101,7 +108,8 @@ SessionImpl::SessionImpl(Config config) {
   ctx_.start_unix_ns = unix_now_ns();
   if (config.run_id.empty()) {
     const char* elastic = std::getenv("TORCHELASTIC_RUN_ID");
-    config.run_id = (elastic != nullptr && *elastic != '\0') ? elastic : generated_run_id(ctx_.start_unix_ns);
+    config.run_id =
+        (elastic != nullptr && *elastic != '\0') ? elastic : generated_run_id(ctx_.start_unix_ns);
   }
   ctx_.report_path = resolve_output(config);
   ctx_.config = std::move(config);
@@ -167,7 +175,8 @@ ThreadRing* SessionImpl::attach_thread() noexcept {
   if (rings_.size() >= 0xffff) return nullptr;
   try {
     auto storage = std::make_unique<StepRecord[]>(ThreadRing::kCapacity);
-    auto ring = std::make_unique<ThreadRing>(static_cast<std::uint16_t>(rings_.size()), storage.get());
+    auto ring =
+        std::make_unique<ThreadRing>(static_cast<std::uint16_t>(rings_.size()), storage.get());
     ThreadRing* raw = ring.get();
     ring_storage_.push_back(std::move(storage));
     rings_.push_back(std::move(ring));
@@ -186,7 +195,8 @@ Phase SessionImpl::phase(const char* name) noexcept {
   const int n = phase_count_.load(std::memory_order_acquire);
   // Same literal: pointer equality, the common case; then by content.
   for (int i = 0; i < n; ++i)
-    if (phase_ptrs_[i].load(std::memory_order_relaxed) == name) return Phase{static_cast<std::uint16_t>(i)};
+    if (phase_ptrs_[i].load(std::memory_order_relaxed) == name)
+      return Phase{static_cast<std::uint16_t>(i)};
   for (int i = 0; i < n; ++i)
     if (phase_names_[i] == name) return Phase{static_cast<std::uint16_t>(i)};
   std::lock_guard<std::mutex> lock(names_mutex_);
@@ -216,8 +226,9 @@ MetricId SessionImpl::metric(const char* name) noexcept {
   for (int i = 0; i < n; ++i)
     if (metric_names_[i] == name) return MetricId{static_cast<std::uint16_t>(i)};
   if (n >= kMaxMetrics) {
-    ctx_.diagnostics.add("session", diag::kDropped,
-                         fmt::format("more than {} metrics; '{}' is not recorded", kMaxMetrics, name));
+    ctx_.diagnostics.add(
+        "session", diag::kDropped,
+        fmt::format("more than {} metrics; '{}' is not recorded", kMaxMetrics, name));
     return MetricId{};
   }
   try {
@@ -241,7 +252,8 @@ void SessionImpl::process(StepRecord& r) noexcept {
   const std::size_t phase_id = r.phase;
   if (phase_id >= state_.phases.size()) {
     const int n = phase_count_.load(std::memory_order_acquire);
-    state_.phases.resize(static_cast<std::size_t>(std::max<int>(n, static_cast<int>(phase_id) + 1)));
+    state_.phases.resize(
+        static_cast<std::size_t>(std::max<int>(n, static_cast<int>(phase_id) + 1)));
     for (int i = 0; i < n; ++i) state_.phases[i].name = phase_names_[i];
   }
   PhaseAggregate& p = state_.phases[phase_id];
@@ -268,10 +280,48 @@ void SessionImpl::process(StepRecord& r) noexcept {
       p.last_loss = r.loss;
     }
   }
+  std::size_t retained = GpuPending::kNotRetained;
   if (state_.records.size() < ctx_.config.max_retained_steps) {
+    retained = state_.records.size();
     state_.records.push_back(r);
     if (!warmup) ++p.retained;
   }
+  if (GpuStepTimer* gpu = gpu_.load(std::memory_order_acquire)) gpu->track(r, warmup, retained);
+}
+
+bool SessionImpl::attach_gpu_timing(std::unique_ptr<GpuEventSource> source,
+                                    std::uint32_t pairs) noexcept {
+  if (!source || !ctx_.config.gpu_step_time) return false;
+  try {
+    std::lock_guard<std::mutex> lock(rings_mutex_);
+    if (!hot_.active.load(std::memory_order_relaxed) || gpu_owner_) return false;
+    gpu_owner_ = std::make_unique<GpuStepTimer>(std::move(source), &hot_, pairs);
+    gpu_.store(gpu_owner_.get(), std::memory_order_release);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+void SessionImpl::poll_gpu(bool give_up) noexcept {
+  GpuStepTimer* gpu = gpu_.load(std::memory_order_acquire);
+  if (gpu == nullptr) return;
+  if (!gpu->active()) gpu->poll_prepare();
+  if (gpu->pending() == 0) return;
+  gpu->resolve(
+      [this](const GpuPending& p, std::int64_t ns) {
+        if (ns < 0) return;
+        if (p.retained != GpuPending::kNotRetained && p.retained < state_.records.size())
+          state_.records[p.retained].gpu_ns = ns;
+        if (p.warmup || p.phase >= state_.phases.size()) return;
+        PhaseAggregate& agg = state_.phases[p.phase];
+        agg.gpu.add(double(ns));
+        agg.gpu_sketch.add(double(ns));
+        agg.gpu_sum_ns += double(ns);
+        agg.gpu_wall_sum_ns += double(p.wall_ns);
+        if (p.retained != GpuPending::kNotRetained) ++agg.gpu_retained;
+      },
+      give_up);
 }
 
 std::uint64_t SessionImpl::drain() noexcept {
@@ -291,6 +341,7 @@ std::uint64_t SessionImpl::drain() noexcept {
     std::lock_guard<std::mutex> lock(components_mutex_);
     for (auto& c : components_) c->steps(batch_.data(), batch_.size());
   }
+  poll_gpu(false);
   steps_collected_.store(next_index_, std::memory_order_relaxed);
   return total;
 }
@@ -343,9 +394,9 @@ Report SessionImpl::finish() noexcept {
     // Stop accepting steps, then wait (bounded) for scopes already open to record.
     {
       std::lock_guard<std::mutex> lock(rings_mutex_);
-      hot_.active.store(false, std::memory_order_relaxed);
+      // seq_cst: pairs with ThreadRing::enter() and open_scopes() (see step.hpp).
+      hot_.active.store(false, std::memory_order_seq_cst);
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     const std::int64_t deadline = now_ns() + 200'000'000;
     std::uint64_t open = 0;
     for (;;) {
@@ -366,6 +417,37 @@ Report SessionImpl::finish() noexcept {
       collector_.join();
     }
     drain();
+    // GPU steps still in flight: their events complete as the device catches up. Wait for them
+    // a bounded time (never a synchronisation), then report the rest as unresolved.
+    if (GpuStepTimer* gpu = gpu_.load(std::memory_order_acquire)) {
+      const std::int64_t gpu_deadline = now_ns() + kGpuFinishWaitNs;
+      while (gpu->pending() > 0 && now_ns() < gpu_deadline) {
+        poll_gpu(false);
+        if (gpu->pending() > 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      poll_gpu(true);
+      RunState::Gpu g;
+      g.method = gpu->source().name();
+      g.active = gpu->active();
+      if (g.active) g.device = gpu->source().device();
+      if (gpu->unavailable()) g.unavailable_reason = gpu->source().reason();
+      g.counts = gpu->counts();
+      const GpuTimingCounts& n = g.counts;
+      if (n.pool_exhausted > 0)
+        ctx_.diagnostics.add_count("gpu_timing", diag::kDropped, n.pool_exhausted,
+                                   "steps without GPU time: every event pair was still in flight "
+                                   "(the device was far behind the host)");
+      if (n.record_errors + n.query_errors > 0)
+        ctx_.diagnostics.add_count("gpu_timing", diag::kError, n.record_errors + n.query_errors,
+                                   "steps without GPU time: recording or querying a CUDA event "
+                                   "failed (last error: " +
+                                       gpu->source().reason() + ")");
+      if (n.unresolved > 0)
+        ctx_.diagnostics.add_count("gpu_timing", diag::kSkipped, n.unresolved,
+                                   "steps without GPU time: their events had not completed when "
+                                   "the report was written");
+      state_.gpu = std::move(g);
+    }
     const std::int64_t end = now_ns();
     {
       std::lock_guard<std::mutex> lock(components_mutex_);
@@ -406,7 +488,8 @@ Report SessionImpl::finish() noexcept {
       const int n = phase_count_.load();
       if (state_.phases.size() < static_cast<std::size_t>(n)) state_.phases.resize(n);
       for (int i = 0; i < n; ++i) state_.phases[i].name = phase_names_[i];
-      for (int i = 0; i < metric_count_.load(); ++i) state_.metric_names.push_back(metric_names_[i]);
+      for (int i = 0; i < metric_count_.load(); ++i)
+        state_.metric_names.push_back(metric_names_[i]);
     }
 
     nlohmann::json doc = build_report(ctx_, state_, &report_);
@@ -452,11 +535,17 @@ Session::Session(Config config) {
   hot_ = impl_->hot();
 }
 
-Session::~Session() { finish(); }
+Session::~Session() {
+  finish();
+}
 
-Phase Session::phase(const char* name) noexcept { return impl_ ? impl_->phase(name) : Phase{0}; }
+Phase Session::phase(const char* name) noexcept {
+  return impl_ ? impl_->phase(name) : Phase{0};
+}
 
-MetricId Session::metric(const char* name) noexcept { return impl_ ? impl_->metric(name) : MetricId{}; }
+MetricId Session::metric(const char* name) noexcept {
+  return impl_ ? impl_->metric(name) : MetricId{};
+}
 
 void Session::tag(const std::string& key, const std::string& value) noexcept {
   if (impl_) impl_->tag(key, value);

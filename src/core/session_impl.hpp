@@ -3,12 +3,13 @@
 #pragma once
 
 #include <array>
-#include <cmath>
-#include <map>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/component.hpp"
+#include "core/gpu_timing.hpp"
 #include "report/stats.hpp"
 #include "trainmeter/report.hpp"
 #include "trainmeter/session.hpp"
@@ -33,6 +35,12 @@ struct PhaseAggregate {
   std::uint64_t retained = 0;      // non-warm-up steps among the retained records
   RunningStats wall, cpu, loss;
   QuantileSketch wall_sketch, cpu_sketch;
+  // GPU time of non-warm-up steps (CUDA events), as steps resolve.
+  RunningStats gpu;
+  QuantileSketch gpu_sketch;
+  double gpu_sum_ns = 0;       // sum of their GPU times
+  double gpu_wall_sum_ns = 0;  // sum of the same steps' wall times
+  std::uint64_t gpu_retained = 0;
   double first_loss = std::nan(""), last_loss = std::nan("");
 };
 
@@ -40,7 +48,7 @@ struct PhaseAggregate {
 struct RunState {
   std::vector<PhaseAggregate> phases;  // indexed by phase id
   std::vector<std::string> metric_names;
-  std::vector<StepRecord> records;     // retained, in index order
+  std::vector<StepRecord> records;  // retained, in index order
   std::uint64_t steps_recorded = 0;
   std::uint64_t steps_dropped = 0;
   std::uint64_t open_at_finish = 0;
@@ -51,6 +59,13 @@ struct RunState {
   std::vector<std::string> command_line;
   std::map<std::string, std::string> tags;
   std::uint64_t total_steps = 0;
+  /// GPU step timing, when a source was attached: its method and device, and counts.
+  struct Gpu {
+    std::string method, device, unavailable_reason;
+    bool active = false;
+    GpuTimingCounts counts;
+  };
+  std::optional<Gpu> gpu;
 };
 
 class SessionImpl {
@@ -76,17 +91,29 @@ class SessionImpl {
   /// finish() began.
   bool add_component(std::unique_ptr<Component> component) noexcept;
 
+  /// Attaches GPU step timing (once per session, before finish(); ignored when
+  /// config.gpu_step_time is off). The collector prepares the source, registers its step hooks
+  /// once the device is in use, and resolves events as they complete. Any thread.
+  bool attach_gpu_timing(std::unique_ptr<GpuEventSource> source,
+                         std::uint32_t pairs = GpuStepTimer::kDefaultPairs) noexcept;
+
   Phase phase(const char* name) noexcept;
   MetricId metric(const char* name) noexcept;
   void tag(const std::string& key, const std::string& value) noexcept;
-  void set_total_steps(std::uint64_t n) noexcept { total_steps_.store(n, std::memory_order_relaxed); }
-  std::uint64_t total_steps() const noexcept { return total_steps_.load(std::memory_order_relaxed); }
+  void set_total_steps(std::uint64_t n) noexcept {
+    total_steps_.store(n, std::memory_order_relaxed);
+  }
+  std::uint64_t total_steps() const noexcept {
+    return total_steps_.load(std::memory_order_relaxed);
+  }
 
   /// Called by detail::attach_thread().
   ThreadRing* attach_thread() noexcept;
 
   /// Steps the collector has processed so far (for progress displays; collector thread).
-  std::uint64_t steps_collected() const noexcept { return steps_collected_.load(std::memory_order_relaxed); }
+  std::uint64_t steps_collected() const noexcept {
+    return steps_collected_.load(std::memory_order_relaxed);
+  }
 
  private:
   void collector_loop() noexcept;
@@ -94,6 +121,8 @@ class SessionImpl {
   /// after the collector stopped).
   std::uint64_t drain() noexcept;
   void process(StepRecord& r) noexcept;
+  /// Collector: prepares GPU timing and resolves completed GPU steps into the aggregates.
+  void poll_gpu(bool give_up) noexcept;
 
   RunContext ctx_;
   HotState hot_;
@@ -125,6 +154,10 @@ class SessionImpl {
   std::uint64_t next_index_ = 0;
   std::atomic<std::uint64_t> steps_collected_{0};
   std::atomic<std::uint64_t> total_steps_{0};
+
+  // GPU step timing (attach_gpu_timing): owned here, read by the collector through gpu_.
+  std::unique_ptr<GpuStepTimer> gpu_owner_;
+  std::atomic<GpuStepTimer*> gpu_{nullptr};
 
   std::atomic<bool> aborted_{false};
   std::atomic<bool> crashed_{false};

@@ -16,6 +16,7 @@
 #include "export/exports.hpp"
 #include "platform/file.hpp"
 #include "platform/host.hpp"
+#include "report/step_json.hpp"
 #include "trainmeter/report.hpp"
 
 namespace trainmeter::detail {
@@ -202,19 +203,9 @@ class OutputsComponent final : public Component {
   }
 
   json step_line(const StepRecord& r) {
-    return {{"type", "step"},
-            {"index", r.seq},
-            {"phase", phase_name(r.phase)},
-            {"thread", r.thread},
-            {"start_offset_ns", r.start_ns - ctx_.start_ns},
-            {"wall_ns", r.wall_ns},
-            {"cpu_ns", r.cpu_ns >= 0 ? json(r.cpu_ns) : json(nullptr)},
-            {"samples", r.samples},
-            {"tokens", r.tokens},
-            {"warmup", (r.flags & kStepWarmup) != 0},
-            {"loss", nullable(r.loss)},
-            {"peak_tensor_bytes",
-             r.peak_tensor_bytes >= 0 ? json(r.peak_tensor_bytes) : json(nullptr)}};
+    json line = {{"type", "step"}};
+    line.update(step_json(r, ctx_.start_ns, phase_name(r.phase)));
+    return line;
   }
 
   void append(const json& line) {

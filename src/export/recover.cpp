@@ -260,6 +260,12 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
                   {"loss", loss ? json(*loss) : json(nullptr)},
                   {"peak_tensor_bytes", tensor_null ? json(nullptr) : json(tensor)}};
         if (energy) s["energy_j"] = *energy;
+        // Per-step CUDA figures, as streamed (gpu_ns is resolved after streaming: null there).
+        for (const char* key : {"gpu_ns", "peak_cuda_tensor_bytes"}) {
+          const auto it = v.find(key);
+          if (it != v.end() && (it->is_null() || it->is_number_unsigned() || it->is_object()))
+            s[key] = *it;
+        }
         if (!tensor_null) peak_step_tensor = std::max(peak_step_tensor, tensor);
         steps.push_back(std::move(s));
         last_end_ns = std::max(last_end_ns, start + wall);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "platform/host.hpp"
+#include "report/step_json.hpp"
 #include "trainmeter/version.hpp"
 
 #ifndef TRAINMETER_BUILD_TYPE
@@ -19,7 +20,9 @@ namespace {
 
 using nlohmann::json;
 
-json nullable(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
+json nullable(double x) {
+  return std::isfinite(x) ? json(x) : json(nullptr);
+}
 
 std::string iso_utc(std::int64_t unix_ns) {
   const std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
@@ -62,9 +65,10 @@ std::optional<StepTimeStats> duration_stats(const RunningStats& stats, const Qua
 
 json stats_json(const std::optional<StepTimeStats>& s, double relative_accuracy) {
   if (!s) return nullptr;
-  json j = {{"mean", s->mean_ns}, {"stddev", s->stddev_ns}, {"min", s->min_ns},
-            {"p50", s->p50_ns},   {"p90", s->p90_ns},       {"p95", s->p95_ns},
-            {"p99", s->p99_ns},   {"max", s->max_ns},       {"percentiles_exact", s->percentiles_exact}};
+  json j = {
+      {"mean", s->mean_ns}, {"stddev", s->stddev_ns}, {"min", s->min_ns},
+      {"p50", s->p50_ns},   {"p90", s->p90_ns},       {"p95", s->p95_ns},
+      {"p99", s->p99_ns},   {"max", s->max_ns},       {"percentiles_exact", s->percentiles_exact}};
   if (!s->percentiles_exact) j["percentile_relative_error"] = relative_accuracy;
   return j;
 }
@@ -95,6 +99,25 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
               {"steps_dropped", state.steps_dropped + state.open_at_finish},
               {"steps_retained", state.records.size()}};
   if (state.total_steps > 0) run["total_steps_expected"] = state.total_steps;
+  run["gpu_timing"] = nullptr;
+  if (state.gpu) {
+    const GpuTimingCounts& n = state.gpu->counts;
+    run["gpu_timing"] = {{"method", state.gpu->method},
+                         {"active", state.gpu->active},
+                         {"device", state.gpu->active ? json(state.gpu->device) : json(nullptr)},
+                         {"unavailable_reason", state.gpu->unavailable_reason.empty()
+                                                    ? json(nullptr)
+                                                    : json(state.gpu->unavailable_reason)},
+                         {"steps_timed", n.timed},
+                         {"steps_before_active", n.before_active},
+                         {"steps_pool_exhausted", n.pool_exhausted},
+                         {"steps_failed", n.record_errors + n.query_errors},
+                         {"steps_unresolved", n.unresolved},
+                         {"busy_ns", n.busy_ns},
+                         {"busy_fraction", duration_s > 0 && n.timed > 0
+                                               ? json(1e-9 * double(n.busy_ns) / duration_s)
+                                               : json(nullptr)}};
+  }
   doc["run"] = std::move(run);
 
   const HostInfo host = read_host_info(c.proc_root);
@@ -115,11 +138,13 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
 
   // Phases, in first-use order.
   json phases = json::object();
-  std::vector<std::vector<double>> wall_by_phase(state.phases.size()), cpu_by_phase(state.phases.size());
+  std::vector<std::vector<double>> wall_by_phase(state.phases.size()),
+      cpu_by_phase(state.phases.size()), gpu_by_phase(state.phases.size());
   for (const StepRecord& r : state.records) {
     if ((r.flags & kStepWarmup) != 0 || r.phase >= state.phases.size()) continue;
     wall_by_phase[r.phase].push_back(double(r.wall_ns));
     if (r.cpu_ns >= 0) cpu_by_phase[r.phase].push_back(double(r.cpu_ns));
+    if (r.gpu_ns >= 0) gpu_by_phase[r.phase].push_back(double(r.gpu_ns));
   }
   for (std::size_t i = 0; i < state.phases.size(); ++i) {
     const PhaseAggregate& p = state.phases[i];
@@ -135,24 +160,32 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
     s.step_time = duration_stats(p.wall, p.wall_sketch, std::move(wall_by_phase[i]), exact);
     const bool cpu_exact = cpu_by_phase[i].size() == p.cpu.count();
     auto cpu = duration_stats(p.cpu, p.cpu_sketch, std::move(cpu_by_phase[i]), cpu_exact);
+    const bool gpu_exact = p.gpu_retained == p.gpu.count();
+    auto gpu = duration_stats(p.gpu, p.gpu_sketch, std::move(gpu_by_phase[i]), gpu_exact);
     if (s.duration_s > 0 && p.wall.count() > 0) {
       if (p.samples > 0) s.samples_per_s = double(p.samples) / s.duration_s;
       if (p.tokens > 0) s.tokens_per_s = double(p.tokens) / s.duration_s;
     }
     json loss = nullptr;
     if (p.loss.count() > 0)
-      loss = {{"first", nullable(p.first_loss)}, {"last", nullable(p.last_loss)},
-              {"min", nullable(p.loss.min())},   {"mean", nullable(p.loss.mean())}};
-    phases[p.name] = {{"steps", s.steps},
-                      {"warmup_steps", s.warmup_steps},
-                      {"samples", s.samples},
-                      {"tokens", s.tokens},
-                      {"duration_s", s.duration_s},
-                      {"step_time_ns", stats_json(s.step_time, p.wall_sketch.relative_accuracy())},
-                      {"cpu_time_ns", stats_json(cpu, p.cpu_sketch.relative_accuracy())},
-                      {"samples_per_s", opt(s.samples_per_s)},
-                      {"tokens_per_s", opt(s.tokens_per_s)},
-                      {"loss", loss}};
+      loss = {{"first", nullable(p.first_loss)},
+              {"last", nullable(p.last_loss)},
+              {"min", nullable(p.loss.min())},
+              {"mean", nullable(p.loss.mean())}};
+    phases[p.name] = {
+        {"steps", s.steps},
+        {"warmup_steps", s.warmup_steps},
+        {"samples", s.samples},
+        {"tokens", s.tokens},
+        {"duration_s", s.duration_s},
+        {"step_time_ns", stats_json(s.step_time, p.wall_sketch.relative_accuracy())},
+        {"cpu_time_ns", stats_json(cpu, p.cpu_sketch.relative_accuracy())},
+        {"gpu_time_ns", stats_json(gpu, p.gpu_sketch.relative_accuracy())},
+        {"gpu_busy_fraction",
+         p.gpu_wall_sum_ns > 0 ? json(p.gpu_sum_ns / p.gpu_wall_sum_ns) : json(nullptr)},
+        {"samples_per_s", opt(s.samples_per_s)},
+        {"tokens_per_s", opt(s.tokens_per_s)},
+        {"loss", loss}};
     if (out != nullptr) out->phases.push_back(std::move(s));
   }
   doc["phases"] = std::move(phases);
@@ -163,26 +196,10 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
   doc["cost"] = nullptr;
 
   json steps = json::array();
-  for (const StepRecord& r : state.records) {
-    json s = {{"index", r.seq},
-              {"phase", r.phase < state.phases.size() ? state.phases[r.phase].name : "other"},
-              {"thread", r.thread},
-              {"start_offset_ns", r.start_ns - ctx.start_ns},
-              {"wall_ns", r.wall_ns},
-              {"cpu_ns", r.cpu_ns >= 0 ? json(r.cpu_ns) : json(nullptr)},
-              {"samples", r.samples},
-              {"tokens", r.tokens},
-              {"warmup", (r.flags & kStepWarmup) != 0},
-              {"loss", nullable(r.loss)},
-              {"peak_tensor_bytes", r.peak_tensor_bytes >= 0 ? json(r.peak_tensor_bytes) : json(nullptr)}};
-    if (!state.metric_names.empty()) {
-      json m = json::object();
-      for (std::size_t k = 0; k < state.metric_names.size(); ++k)
-        m[state.metric_names[k]] = nullable(r.metrics[k]);
-      s["metrics"] = std::move(m);
-    }
-    steps.push_back(std::move(s));
-  }
+  for (const StepRecord& r : state.records)
+    steps.push_back(step_json(r, ctx.start_ns,
+                              r.phase < state.phases.size() ? state.phases[r.phase].name : "other",
+                              state.metric_names));
   doc["steps"] = std::move(steps);
   doc["diagnostics"] = json::array();
 

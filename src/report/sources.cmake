@@ -5,5 +5,6 @@ list(APPEND TM_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/json_io.cpp
   ${CMAKE_CURRENT_LIST_DIR}/schema.cpp
   ${CMAKE_CURRENT_LIST_DIR}/builder.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/step_json.cpp
   ${CMAKE_CURRENT_LIST_DIR}/summary.cpp
   ${TM_GENERATED_DIR}/report_schema.cpp)

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "core/session_impl.hpp"
+#include "torch/cuda_events.hpp"
 #include "torch/torch_state.hpp"
 #include "trainmeter/torch.hpp"
 
@@ -163,9 +164,15 @@ struct TorchState {
   bool ever_installed = false;
   std::optional<nlohmann::json> model;
 
-  // Opt-in per-step CUDA peaks (config.cuda_peak_reset with a CUDA device).
+  // Opt-in per-step CUDA allocator peaks (config.cuda_peak_reset with a CUDA device).
   CudaStepPeaks step_peaks;
   StepHooks hooks{};
+  int hook_slot = -1;
+  // Default per-step CUDA tensor peaks from the reporter's own counters (no allocator reset).
+  StepHooks tensor_hooks{};
+  int tensor_hook_slot = -1;
+  // Steps whose record carried a measured CPU tensor peak (collector thread).
+  std::uint64_t steps_with_tensor_peak = 0;
 
   void add_diagnostic(const char* status, const std::string& message) noexcept {
     std::lock_guard<std::mutex> lock(mutex);
@@ -175,12 +182,34 @@ struct TorchState {
 
 namespace {
 
-void on_step_begin(void* p) noexcept {
+std::uint32_t on_step_begin(void* p) noexcept {
   auto* s = static_cast<TorchState*>(p);
   for (int d = 0; d < s->step_peaks.devices; ++d) reset_cuda_peaks(d);
+  return 0;
 }
 
-void on_step_end(void* p, StepRecord& r) noexcept {
+// Per-step CUDA tensor peak of the device the program allocated on most recently: restart the
+// device's step peak from its current level at step start, read it at step end. Two relaxed
+// atomics each way; the caching allocator's own counters are never touched.
+constexpr std::uint32_t kNoDevice = 0xffffffffu;
+std::uint32_t on_tensor_step_begin(void* p) noexcept {
+  TensorMemoryState& mem = *static_cast<TorchState*>(p)->memory;
+  const int d = mem.last_cuda_device();
+  if (d < 0) return kNoDevice;
+  TensorMemoryState::Device& dev = mem.cuda_mut(d);
+  dev.step_peak.store(dev.current.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  return static_cast<std::uint32_t>(d);
+}
+
+void on_tensor_step_end(void* p, std::uint32_t token, StepRecord& r) noexcept {
+  if (token == kNoDevice) return;
+  const int d = static_cast<int>(token);
+  r.cuda_device = static_cast<std::int16_t>(d);
+  r.cuda_peak_tensor_bytes =
+      static_cast<TorchState*>(p)->memory->cuda(d).step_peak.load(std::memory_order_relaxed);
+}
+
+void on_step_end(void* p, std::uint32_t /*token*/, StepRecord& r) noexcept {
   auto* s = static_cast<TorchState*>(p);
   CudaStepPeaks& sp = s->step_peaks;
   const std::uint64_t i = sp.used.fetch_add(1, std::memory_order_relaxed);
@@ -220,6 +249,15 @@ class TorchMemoryComponent final : public Component {
 
   void start(std::int64_t now_ns) noexcept override { sample(now_ns); }
 
+  void steps(const StepRecord* records, std::size_t n) noexcept override {
+    std::uint64_t measured = 0;
+    for (std::size_t i = 0; i < n; ++i) measured += records[i].peak_tensor_bytes >= 0 ? 1 : 0;
+    if (measured > 0) {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->steps_with_tensor_peak += measured;
+    }
+  }
+
   void sample(std::int64_t /*now_ns*/) noexcept override {
     const int n = std::min(cuda_device_count(), TensorMemoryState::kMaxCudaDevices);
     if (n <= 0) return;
@@ -244,20 +282,34 @@ class TorchMemoryComponent final : public Component {
       using nlohmann::json;
       std::optional<json> model;
       bool installed = false;
+      std::uint64_t measured_steps = 0;
       {
         std::lock_guard<std::mutex> lock(state_->mutex);
         model = state_->model;
         installed = state_->ever_installed;
+        measured_steps = state_->steps_with_tensor_peak;
       }
       if (model) report["model"] = std::move(*model);
+      json& host = report["host"];
+      if (host.is_object()) {
+        host["torch_version"] = TORCH_VERSION;
+        const std::string cuda = cuda_runtime_version();
+        if (!cuda.empty()) host["cuda_version"] = cuda;
+      }
 
       json& m = report["memory"];
       if (!m.is_object()) m = json::object();
       json notes = json::array();
       const TensorMemoryState& mem = *state_->memory;
+      if (installed && measured_steps == 0 && ctx_->steps_collected() > 0)
+        ctx_->diagnostics.add(kSource, diag::kSkipped,
+                              "tensor-memory tracking was not on during any step: keep the "
+                              "MemoryTracking returned by track_memory() alive for the loop");
       if (installed) {
-        json peaks = {{"cpu", mem.cpu_peak()}};
-        json current = {{"cpu", mem.cpu_current()}};
+        // A device whose allocator never reported an event while tracking was on was not
+        // measured: null, not 0.
+        json peaks = {{"cpu", mem.cpu_events() > 0 ? json(mem.cpu_peak()) : json(nullptr)}};
+        json current = {{"cpu", mem.cpu_events() > 0 ? json(mem.cpu_current()) : json(nullptr)}};
         for (int d = 0; d < TensorMemoryState::kMaxCudaDevices; ++d) {
           const auto& c = mem.cuda(d);
           if (c.events.load(std::memory_order_relaxed) == 0) continue;
@@ -487,13 +539,17 @@ void MemoryTracking::reset() noexcept {
     // No thread reports any more: step records must say "not measured" rather than repeat a
     // stale level.
     s.hot->tensor.store(nullptr, std::memory_order_relaxed);
-    if (s.hot->hooks.load(std::memory_order_relaxed) == &s.hooks)
-      s.hot->hooks.store(nullptr, std::memory_order_release);
+    detail::remove_step_hooks(*s.hot, s.hook_slot, &s.hooks);
+    detail::remove_step_hooks(*s.hot, s.tensor_hook_slot, &s.tensor_hooks);
+    s.hook_slot = s.tensor_hook_slot = -1;
   }
 }
 
 MemoryTracking track_memory(Session& session) noexcept {
   if (!session.enabled() || session.impl() == nullptr) return MemoryTracking();
+  // GPU step time comes with the libtorch integration by default (config.gpu_step_time); it
+  // starts once the program uses a CUDA device.
+  (void)detail::start_gpu_timing(session.impl());
   if (!session.config().track_tensor_memory) return MemoryTracking();
   auto state = detail::torch_state_for(session.impl());
   if (!state) return MemoryTracking();
@@ -540,8 +596,16 @@ MemoryTracking track_memory(Session& session) noexcept {
     state->ever_installed = true;
     if (state->hot != nullptr) {
       state->hot->tensor.store(&state->memory->cpu_step, std::memory_order_relaxed);
-      if (state->step_peaks.devices > 0)
-        state->hot->hooks.store(&state->hooks, std::memory_order_release);
+      if (state->step_peaks.devices > 0 && state->hook_slot < 0)
+        state->hook_slot = detail::add_step_hooks(*state->hot, &state->hooks);
+      // Per-step CUDA tensor peaks, by default. Registered in CPU builds too (a step pays one
+      // load and returns while no CUDA allocation was ever reported), so that the same code
+      // path is tested on machines without a GPU.
+      if (state->tensor_hook_slot < 0) {
+        state->tensor_hooks = detail::StepHooks{&detail::on_tensor_step_begin,
+                                                &detail::on_tensor_step_end, state.get()};
+        state->tensor_hook_slot = detail::add_step_hooks(*state->hot, &state->tensor_hooks);
+      }
     }
     return MemoryTracking(std::move(inst));
   } catch (...) {

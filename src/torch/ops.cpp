@@ -316,8 +316,8 @@ namespace {
 thread_local OpsState* tls_active = nullptr;  // the state accounting the current step, if any
 std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction& fn);
 void on_op_end(const at::RecordFunction& fn, at::ObserverContext* ctx);
-void on_step_begin(void* p) noexcept;
-void on_step_end(void* p, StepRecord& r) noexcept;
+std::uint32_t on_step_begin(void* p) noexcept;
+void on_step_end(void* p, std::uint32_t token, StepRecord& r) noexcept;
 }  // namespace
 
 struct OpsState {
@@ -338,7 +338,7 @@ struct OpsState {
   const at::RecordFunctionCallback callback;
   std::thread::id owner;
   StepHooks hooks{};
-  const StepHooks* prev = nullptr;  // hooks installed before ours (chained)
+  int hook_slot = -1;  // our slot in the session's step hooks (-1: none)
 
   std::mutex mutex;  // guards the three pointers below (guard vs. component lifetime)
   SessionImpl* session = nullptr;
@@ -561,16 +561,13 @@ void on_op_end(const at::RecordFunction& fn, at::ObserverContext* /*ctx*/) {
   if (OpsState* s = tls_active) s->op_end(fn);
 }
 
-void on_step_begin(void* p) noexcept {
-  auto* s = static_cast<OpsState*>(p);
-  if (s->prev != nullptr) s->prev->on_begin(s->prev->ctx);
-  s->begin_step();
+std::uint32_t on_step_begin(void* p) noexcept {
+  static_cast<OpsState*>(p)->begin_step();
+  return 0;
 }
 
-void on_step_end(void* p, StepRecord& r) noexcept {
-  auto* s = static_cast<OpsState*>(p);
-  s->end_step(r);
-  if (s->prev != nullptr) s->prev->on_end(s->prev->ctx, r);
+void on_step_end(void* p, std::uint32_t /*token*/, StepRecord& r) noexcept {
+  static_cast<OpsState*>(p)->end_step(r);
 }
 
 nlohmann::json number_or_null(double v, bool known) {
@@ -757,8 +754,8 @@ void OpAccounting::reset() noexcept {
     s.ctx->diagnostics.add(detail::kSource, detail::diag::kError,
                            "OpAccounting destroyed on another thread than the one that created it");
   }
-  if (s.hot != nullptr && s.hot->hooks.load(std::memory_order_relaxed) == &s.hooks)
-    s.hot->hooks.store(s.prev, std::memory_order_release);
+  if (s.hot != nullptr) detail::remove_step_hooks(*s.hot, s.hook_slot, &s.hooks);
+  s.hook_slot = -1;
   // The component keeps the state (and what was counted) for the report.
 }
 
@@ -796,9 +793,13 @@ OpAccounting account_ops(Session& session) noexcept {
     if (!impl->add_component(std::make_unique<detail::OpsComponent>(state, &impl->context())))
       return OpAccounting();
     entries.emplace_back(impl, state);
-    // Chain whatever hooks are installed (CUDA per-step peaks): ours call them first/last.
-    state->prev = state->hot->hooks.load(std::memory_order_acquire);
-    state->hot->hooks.store(&state->hooks, std::memory_order_release);
+    // Our own hook slot: independent of other integrations' hooks and of their order.
+    state->hook_slot = detail::add_step_hooks(*state->hot, &state->hooks);
+    if (state->hook_slot < 0) {
+      impl->context().diagnostics.add(detail::kSource, detail::diag::kError,
+                                      "no free step-hook slot: op accounting is off");
+      return OpAccounting();
+    }
     auto inst = std::make_unique<OpAccounting::Installed>();
     inst->state = std::move(state);
     return OpAccounting(std::move(inst));

@@ -2,6 +2,7 @@
 # takes tens of seconds and ~1.5 GB to compile.
 list(APPEND TM_TORCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/memory.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cuda_events.cpp
   ${CMAKE_CURRENT_LIST_DIR}/describe.cpp)
 # Op accounting (RecordFunction) and the c10d gather can be left out, e.g. against a libtorch
 # whose RecordFunction or c10d API this code does not support.

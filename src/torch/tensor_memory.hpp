@@ -30,7 +30,8 @@ class TensorMemoryState {
 
   struct Device {
     std::atomic<std::int64_t> current{0};
-    std::atomic<std::int64_t> peak{0};  // since tracking began
+    std::atomic<std::int64_t> peak{0};       // since tracking began
+    std::atomic<std::int64_t> step_peak{0};  // since the current step began (step hooks reset it)
     std::atomic<std::uint64_t> events{0};
   };
 
@@ -53,8 +54,17 @@ class TensorMemoryState {
     Device& d = cuda_[static_cast<std::size_t>(index)];
     const std::int64_t now = d.current.fetch_add(bytes, std::memory_order_relaxed) + bytes;
     raise_peak(d.peak, now);
+    raise_peak(d.step_peak, now);
     d.events.fetch_add(1, std::memory_order_relaxed);
+    if (last_cuda_device_.load(std::memory_order_relaxed) != index)
+      last_cuda_device_.store(index, std::memory_order_relaxed);
   }
+  /// The CUDA device of the most recent CUDA allocator event (-1: none yet): the device whose
+  /// per-step peak the step hooks track.
+  int last_cuda_device() const noexcept {
+    return last_cuda_device_.load(std::memory_order_relaxed);
+  }
+  Device& cuda_mut(int index) noexcept { return cuda_[static_cast<std::size_t>(index)]; }
   /// Events on devices we do not break down (MPS, XPU, ...).
   void record_other() noexcept { other_events_.fetch_add(1, std::memory_order_relaxed); }
   void record_out_of_memory() noexcept { oom_events_.fetch_add(1, std::memory_order_relaxed); }
@@ -78,6 +88,7 @@ class TensorMemoryState {
   std::atomic<std::uint64_t> cpu_events_{0};
   std::atomic<std::uint64_t> other_events_{0};
   std::atomic<std::uint64_t> oom_events_{0};
+  std::atomic<int> last_cuda_device_{-1};
   std::array<Device, kMaxCudaDevices> cuda_{};
 };
 

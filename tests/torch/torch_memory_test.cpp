@@ -261,3 +261,86 @@ TEST_CASE("MemoryTracking outliving its session is safe", "[torch][memory]") {
   track.reset();
   CHECK_FALSE(track.active());
 }
+
+TEST_CASE("per-step CUDA tensor peaks come from the reporter, per device, without resets",
+          "[torch][memory][cuda]") {
+  // The CUDA caching allocator reports to the installed reporter through
+  // c10::reportMemoryUsageToProfiler with a CUDA device; calling it directly drives the same
+  // path on a machine without a GPU, with allocations of known size.
+  TempDir dir;
+  trainmeter::Session session(test_config(dir));
+  static char block[8];
+  void* ptr = block;
+  const c10::Device cuda0(c10::DeviceType::CUDA, 0), cuda1(c10::DeviceType::CUDA, 1);
+  {
+    auto track = tmt::track_memory(session);
+    REQUIRE(track.active());
+    {
+      auto step = session.step(1);  // no CUDA allocation seen yet when it began: null
+      c10::reportMemoryUsageToProfiler(ptr, 1000, 0, 0, cuda0);
+    }
+    {
+      auto step = session.step(1);  // starts at 1000 live bytes on cuda:0
+      c10::reportMemoryUsageToProfiler(ptr, 4096, 0, 0, cuda0);
+      c10::reportMemoryUsageToProfiler(ptr, -4096, 0, 0, cuda0);
+      c10::reportMemoryUsageToProfiler(ptr, 512, 0, 0, cuda0);
+    }
+    { auto step = session.step(1); }  // 1512 live, nothing new
+    {
+      auto step = session.step(1);  // began on cuda:0; an allocation on cuda:1 inside
+      c10::reportMemoryUsageToProfiler(ptr, 300, 0, 0, cuda1);
+    }
+    {
+      auto step = session.step(1);  // the program now allocates on cuda:1
+      c10::reportMemoryUsageToProfiler(ptr, 700, 0, 0, cuda1);
+      c10::reportMemoryUsageToProfiler(ptr, -700, 0, 0, cuda1);
+    }
+  }
+  const json r = finish(session, dir);
+  const json& steps = r["steps"];
+  REQUIRE(steps.size() == 5);
+  CHECK(steps[0]["peak_cuda_tensor_bytes"].is_null());
+  CHECK(steps[1]["peak_cuda_tensor_bytes"] == json{{"cuda:0", 1000 + 4096}});
+  CHECK(steps[2]["peak_cuda_tensor_bytes"] == json{{"cuda:0", 1512}});
+  CHECK(steps[3]["peak_cuda_tensor_bytes"] == json{{"cuda:0", 1512}});
+  CHECK(steps[4]["peak_cuda_tensor_bytes"] == json{{"cuda:1", 300 + 700}});
+  CHECK(r["memory"]["peak_tensor_bytes"]["cuda:0"] == 5096);
+  CHECK(r["memory"]["peak_tensor_bytes"]["cuda:1"] == 1000);
+  // No CPU tensor was allocated while tracking: not measured, so null rather than 0.
+  CHECK(r["memory"]["peak_tensor_bytes"]["cpu"].is_null());
+}
+
+TEST_CASE("a discarded tracking guard gives null peaks and says why", "[torch][memory]") {
+  TempDir dir;
+  trainmeter::Session session(test_config(dir));
+  { auto track = tmt::track_memory(session); }  // ended before the loop
+  for (int i = 0; i < 3; ++i) {
+    auto step = session.step(1);
+    auto t = torch::empty({100}, torch::kFloat32);
+  }
+  const json r = finish(session, dir);
+  CHECK(r["memory"]["peak_tensor_bytes"]["cpu"].is_null());
+  for (const auto& s : r["steps"]) CHECK(s["peak_tensor_bytes"].is_null());
+  bool said = false;
+  for (const auto& d : r["diagnostics"])
+    if (d["source"] == "memory.torch" &&
+        d["message"].get<std::string>().find("keep the MemoryTracking") != std::string::npos)
+      said = true;
+  CHECK(said);
+}
+
+TEST_CASE("the report names the libtorch it ran with", "[torch][memory]") {
+  TempDir dir;
+  trainmeter::Session session(test_config(dir));
+  auto track = tmt::track_memory(session);
+  { auto step = session.step(1); }
+  track.reset();
+  const json r = finish(session, dir);
+  CHECK(r["host"]["torch_version"] == TORCH_VERSION);
+#ifdef TRAINMETER_WITH_CUDA
+  // A CUDA build reports the CUDA runtime it loaded ("13.2" for the 2.15 wheel).
+  CHECK(r["host"]["cuda_version"].is_string());
+#else
+  CHECK(r["host"]["cuda_version"].is_null());
+#endif
+}
