@@ -15,4 +15,7 @@ endfunction()
 # Warnings for our own targets.
 function(trainmeter_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(TRAINMETER_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
 endfunction()

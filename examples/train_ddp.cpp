@@ -17,6 +17,7 @@
 
 #include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <trainmeter/gloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
@@ -167,7 +168,7 @@ int train(const Options& o) {
   auto store = c10::make_intrusive<c10d::TCPStore>(master, store_opts);
   auto pg_opts = c10d::ProcessGroupGloo::Options::create(timeout);
   pg_opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-  auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, pg_opts);
+  auto pg = trainmeter::torch::make_gloo_group(store, rank, world, pg_opts);
 
   trainmeter::Config cfg;
   cfg.run_name = "train_ddp";

@@ -80,6 +80,41 @@ print("memory.cuda", json.dumps((r.get("memory") or {}).get("cuda")))
 print("host.gpus", json.dumps(r["host"]["gpus"]))
 PY
 
+log "GPU step time: CUDA events (async) against a synchronised run of the same steps"
+# Run A: the default, loss read back only at the end, so a step returns after launching its
+# kernels (host wall_ns = launch time) and gpu_ns comes from the events. Run B: the device
+# synchronised at each step's start and end, so wall_ns is the step's device time.
+rc=0
+build-gpu/bin/train_mlp --device cuda --steps 300 --batch 256 --hidden 4096 --eval-every 0 \
+  --loss-every 0 --out "$OUT/gpu_events.json" >"$OUT/gpu_events.log" 2>&1 || rc=$?
+build-gpu/bin/train_mlp --device cuda --steps 300 --batch 256 --hidden 4096 --eval-every 0 \
+  --loss-every 0 --sync-steps --out "$OUT/gpu_sync.json" >"$OUT/gpu_sync.log" 2>&1 || rc=$?
+if [ "$rc" -ne 0 ]; then log "train_mlp (GPU timing runs) FAILED (exit $rc)"; failed=1; fi
+python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt" || failed=1
+import json, statistics, sys
+out = sys.argv[1]
+a = json.load(open(f"{out}/gpu_events.json")); b = json.load(open(f"{out}/gpu_sync.json"))
+sa = [s for s in a["steps"] if not s["warmup"]][20:]; sb = [s for s in b["steps"] if not s["warmup"]][20:]
+gpu = [s["gpu_ns"] for s in sa if s["gpu_ns"] is not None]
+host_async = [s["wall_ns"] for s in sa]; host_sync = [s["wall_ns"] for s in sb]
+print("run.gpu_timing", json.dumps(a["run"]["gpu_timing"]))
+if not gpu:
+    print("FAIL: no step has gpu_ns"); sys.exit(1)
+pg, ps, pa = statistics.median(gpu), statistics.median(host_sync), statistics.median(host_async)
+pairs = [g / w - 1 for g, w in zip(gpu, host_sync)]
+print(f"median gpu_ns (events) {pg:.0f}; median wall_ns synchronised {ps:.0f}; difference {100*(pg/ps-1):+.2f} %")
+print(f"per-step |gpu_ns/sync wall - 1|: median {100*statistics.median(abs(x) for x in pairs):.2f} %, "
+      f"p90 {100*sorted(abs(x) for x in pairs)[int(0.9*len(pairs))]:.2f} %")
+print(f"host wall_ns without sync (launch time): median {pa:.0f} = {100*pa/pg:.1f} % of the device time")
+print("phase gpu_time_ns", json.dumps(a["phases"]["train"]["gpu_time_ns"]))
+print("phase gpu_busy_fraction", a["phases"]["train"]["gpu_busy_fraction"])
+cuda_peaks = [s["peak_cuda_tensor_bytes"] for s in sa if s.get("peak_cuda_tensor_bytes")]
+print("per-step CUDA tensor peaks present on", len(cuda_peaks), "of", len(sa), "steps; last", cuda_peaks[-1] if cuda_peaks else None)
+ok = abs(pg / ps - 1) <= 0.05
+print("within 5 %:", "yes" if ok else "NO")
+sys.exit(0 if ok else 1)
+PY
+
 log "Python cross-check: torch.cuda.max_memory_allocated() for the same model, batch and steps"
 python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
 import json, sys, torch

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <trainmeter/gloo.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
   auto store = c10::make_intrusive<c10d::FileStore>(args.at("store"), world);
   auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(timeout_ms));
   options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-  auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+  auto pg = trainmeter::torch::make_gloo_group(store, rank, world, options);
 
   trainmeter::Config config;
   config.run_name = "dist";
