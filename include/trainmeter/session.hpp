@@ -47,7 +47,8 @@ class TRAINMETER_EXPORT Session {
     return StepScope(hot_, phase(phase_name), detail::to_samples(samples));
   }
 
-  /// Interns a phase name (at most kMaxPhases; further names map to "other").
+  /// Interns a phase name (at most kMaxPhases; further names are counted under the last phase
+  /// interned, with a diagnostic).
   Phase phase(const char* name) noexcept;
   /// Interns a metric column (at most kMaxMetrics; further names get an invalid id).
   MetricId metric(const char* name) noexcept;
