@@ -41,10 +41,6 @@ std::string iso_utc(std::int64_t unix_ns) {
   return fmt::format("{}.{:03d}Z", buf, static_cast<int>((unix_ns / 1000000) % 1000));
 }
 
-json nullable(double x) {
-  return std::isfinite(x) ? json(x) : json(nullptr);
-}
-
 template <class T>
 json opt(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
