@@ -159,6 +159,7 @@ void profiled(benchmark::State& state, bool shapes, bool memory) {
     if (++in_window == kProfilerWindow) {
       state.PauseTiming();
       prof::disableProfiler();
+      prof::prepareProfiler(config, {ActivityType::CPU});  // 2.x: required before each enable
       prof::enableProfiler(config, {ActivityType::CPU});
       in_window = 0;
       state.ResumeTiming();

@@ -313,8 +313,11 @@ TEST_CASE("ops: steps aside while libtorch's profiler runs", "[torch][ops]") {
   {
     trainmeter::Session session(ops_config(dir, 1, 0));
     auto ops = trainmeter::torch::account_ops(session);
-    enableProfiler(ProfilerConfig(ProfilerState::KINETO, /*report_input_shapes=*/true),
-                   {ActivityType::CPU});
+    // libtorch 2.x's Kineto profiler must be prepared before it is enabled (as Python's
+    // torch.profiler does); enabling an unprepared one crashes in kineto::startTrace().
+    const ProfilerConfig config(ProfilerState::KINETO, /*report_input_shapes=*/true);
+    prepareProfiler(config, {ActivityType::CPU});
+    enableProfiler(config, {ActivityType::CPU});
     for (int i = 0; i < 4; ++i) {
       auto step = session.step();
       torch::mm(torch::ones({2, 3}), torch::ones({3, 4}));

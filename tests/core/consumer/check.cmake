@@ -23,8 +23,14 @@ string(SUBSTRING "${rest}" 0 ${close} cmakelists)
 file(WRITE ${WORK_DIR}/project/CMakeLists.txt "${cmakelists}")
 configure_file(${SOURCE_DIR}/main.cpp ${WORK_DIR}/project/my_train.cpp COPYONLY)
 
+# Beyond the README's -DCMAKE_PREFIX_PATH=P: a build against a libtorch outside the system paths
+# (the 2.x stage's wheel) passes its own prefix and linker flags on, as such a user would.
+set(prefix_path "${WORK_DIR}/prefix")
+if(EXTRA_PREFIX_PATH)
+  string(APPEND prefix_path ";${EXTRA_PREFIX_PATH}")
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${WORK_DIR}/project -B ${WORK_DIR}/project/build
-                        -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
+                        "-DCMAKE_PREFIX_PATH=${prefix_path}" "-DCMAKE_EXE_LINKER_FLAGS=${EXTRA_LINKER_FLAGS}"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "configure failed:\n${out}")
