@@ -7,5 +7,6 @@ list(APPEND TM_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/builder.cpp
   ${CMAKE_CURRENT_LIST_DIR}/step_json.cpp
   ${CMAKE_CURRENT_LIST_DIR}/summary.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/findings.cpp
   ${CMAKE_CURRENT_LIST_DIR}/units.cpp
   ${TM_GENERATED_DIR}/report_schema.cpp)

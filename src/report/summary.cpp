@@ -4,7 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "report/findings.hpp"
 #include "report/json_io.hpp"
+#include "report/units.hpp"
 #include "trainmeter/report.hpp"
 
 namespace trainmeter {
@@ -59,7 +61,11 @@ std::string human_energy_j(double j) {
 }
 
 std::string render_summary(const json& report) {
-  std::string out;
+  // Findings first: what to fix comes before the figures. A report written before findings
+  // existed gets them computed now (the same pure function the session runs at finish).
+  const json* stored = child(report, "findings");
+  std::string out = render_findings(stored != nullptr ? *stored : findings(report));
+  out += "\n";
   const json empty = json::object();
   const json& run = child(report, "run") ? report["run"] : empty;
   out += fmt::format("run      {} ({}), {}, {:.2f} s", str(run, "name"), str(run, "id"),
@@ -72,6 +78,15 @@ std::string render_summary(const json& report) {
       "host     {}, {}, {} logical CPUs\n", str(host, "hostname"), str(host, "cpu_model"),
       child(host, "logical_cpus") ? fmt::format("{}", host["logical_cpus"].get<long long>())
                                   : "n/a");
+  if (const json* cpu = child(run, "cpu_time_s")) {
+    const auto user = num(*cpu, "user"), sys = num(*cpu, "system");
+    const auto wall = num(run, "duration_s");
+    out += fmt::format("cpu      process CPU time {} user, {} system",
+                       format_duration_s(user.value_or(NAN)), format_duration_s(sys.value_or(NAN)));
+    if (user && sys && wall && *wall > 0)
+      out += fmt::format(" ({:.2f} CPUs busy on average)", (*user + *sys) / *wall);
+    out += "\n";
+  }
   if (const json* phases = child(report, "phases"); phases && phases->is_object()) {
     for (auto it = phases->begin(); it != phases->end(); ++it) {
       const json& p = it.value();
@@ -158,7 +173,11 @@ json summary_json(const json& report) {
     return c != nullptr ? *c : empty;
   };
   json out = json::object();
+  const json* stored = child(report, "findings");
+  out["findings"] = stored != nullptr ? *stored : findings(report);
   out["run"] = pick(section("run"), {"name", "id", "status", "duration_s", "rank", "world_size"});
+  out["run"]["cpu_time_s"] =
+      child(section("run"), "cpu_time_s") ? section("run")["cpu_time_s"] : json();
   out["host"] = pick(section("host"), {"hostname", "cpu_model", "logical_cpus"});
   json phases = json::object();
   if (const json* ps = child(report, "phases"); ps && ps->is_object())

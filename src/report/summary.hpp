@@ -8,11 +8,13 @@
 
 namespace trainmeter::detail {
 
-/// Renders a schema-valid report as a few aligned lines of text. Missing (null) figures print
-/// as "n/a"; never throws on a valid report.
+/// Renders a schema-valid report as a few aligned lines of text, the findings first (the
+/// report's own, else computed by findings()). Missing (null) figures print as "n/a"; never
+/// throws on a valid report.
 std::string render_summary(const nlohmann::json& report);
 
-/// The same figures as JSON, for scripts (`trainmeter summary --json`): run, host, phases (step
+/// The same figures as JSON, for scripts (`trainmeter summary --json`): findings, run (with
+/// cpu_time_s), host, phases (step
 /// counts, step_time_ns percentiles, throughput), memory, model, energy (total and components),
 /// carbon, cost and the diagnostics, each under the report's own key names; absent is null.
 nlohmann::json summary_json(const nlohmann::json& report);

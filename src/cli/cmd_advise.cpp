@@ -1,0 +1,61 @@
+#include <fmt/format.h>
+
+#include "carbon/intensity.hpp"
+#include "cli/cli.hpp"
+#include "report/findings.hpp"
+
+namespace trainmeter::cli {
+
+namespace {
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  while (from <= text.size()) {
+    const std::size_t comma = text.find(',', from);
+    const std::string item =
+        text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    from = comma + 1;
+  }
+  return out;
+}
+}  // namespace
+
+int cmd_advise(const std::vector<std::string>& args) {
+  Args a("advise", "REPORT.json [--json] [--regions R1,R2,...] [--intensity-file FILE]");
+  a.flag("--json", "print the findings section as JSON ({\"items\", \"not_checked\"})");
+  a.option("--regions",
+           "candidates for the carbon what-if: provider:region or country codes, comma-separated "
+           "(default: every bundled cloud region)");
+  a.option("--intensity-file",
+           "an intensity time series (CSV timestamp_utc,g_per_kwh): the cleanest window of the "
+           "run's duration");
+  if (!a.parse(args, 1, 1)) return kExitOk;
+  const std::string& path = a.positional()[0];
+  const nlohmann::json report = load_valid_report(path);
+  detail::FindingsOptions options;
+  if (a.has("--regions")) {
+    options.regions = split_list(a.get("--regions"));
+    if (options.regions.empty()) throw CliError{"--regions: empty list"};
+  }
+  if (a.has("--intensity-file")) {
+    try {
+      options.series = detail::load_intensity_series(a.get("--intensity-file"));
+    } catch (const std::exception& e) {
+      throw CliError{"--intensity-file: " + without_prefix(e.what())};
+    }
+  }
+  // A report written with findings keeps them unless options ask for a different what-if.
+  const bool stored = report.contains("findings") && report["findings"].is_object() &&
+                      options.regions.empty() && !options.series;
+  const nlohmann::json section = stored ? report["findings"] : detail::findings(report, options);
+  if (a.has("--json")) {
+    fmt::print("{}\n", section.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    return kExitOk;
+  }
+  fmt::print("{}", detail::render_findings(section));
+  return kExitOk;
+}
+
+}  // namespace trainmeter::cli

@@ -1,0 +1,387 @@
+// Findings (src/report/findings.cpp): per rule, a synthetic report that triggers it with
+// hand-derived figures, and one that must not; ranking; the section against the schema; and the
+// CLI's advise and summary.
+#include <cmath>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "export/report_fixture.hpp"
+#include "report/findings.hpp"
+#include "report/schema.hpp"
+#include "support/test_support.hpp"
+
+namespace d = trainmeter::detail;
+namespace t = trainmeter::test;
+using nlohmann::json;
+
+namespace {
+
+/// The findings with `id` (in rank order).
+std::vector<json> with_id(const json& section, const std::string& id) {
+  std::vector<json> out;
+  for (const json& f : section.at("items"))
+    if (f.at("id") == id) out.push_back(f);
+  return out;
+}
+
+bool not_checked(const json& section, const std::string& rule) {
+  for (const json& n : section.at("not_checked"))
+    if (n.at("rule") == rule) return true;
+  return false;
+}
+
+/// The value of the evidence whose key is `key`.
+json evidence_value(const json& finding, const std::string& key) {
+  for (const json& e : finding.at("evidence"))
+    if (e.at("key") == key) return e.at("value");
+  return json();
+}
+
+json phase_with_gaps(double share) {
+  return {{"train",
+           {{"steps", 100},
+            {"warmup_steps", 1},
+            {"between_steps",
+             {{"count", 99},
+              {"total_ns", 2.5e9 * share},
+              {"share_of_wall", share},
+              {"p50_ns", 1e6},
+              {"p90_ns", 3e6},
+              {"max_ns", 9e6}}}}}};
+}
+
+/// steps[] of phase "train": `walls` in index order, the first `warmup` flagged warm-up.
+json steps_report(const std::vector<double>& walls, int warmup) {
+  json steps = json::array();
+  double offset = 0;
+  for (std::size_t i = 0; i < walls.size(); ++i) {
+    steps.push_back({{"index", i},
+                     {"phase", "train"},
+                     {"start_offset_ns", offset},
+                     {"wall_ns", walls[i]},
+                     {"samples", 1},
+                     {"tokens", 0},
+                     {"warmup", static_cast<int>(i) < warmup}});
+    offset += walls[i];
+  }
+  return {{"phases", {{"train", {{"steps", walls.size()}, {"warmup_steps", warmup}}}}},
+          {"config", {{"warmup_steps", warmup}}},
+          {"steps", steps}};
+}
+
+json fp32_adam_model() {
+  return {{"parameters", 1000000},
+          {"trainable_parameters", 1000000},
+          {"frozen_parameters", 0},
+          {"buffers", 0},
+          {"bytes_by_dtype", {{"float32", 4000000}}},
+          {"parameter_bytes", 4000000},
+          {"buffer_bytes", 0},
+          {"total_bytes", 4000000},
+          {"zero_fraction", 0.0},
+          {"optimizer_state_bytes_estimate", {{"sgd_momentum", 4000000}, {"adam", 8000000}}}};
+}
+
+}  // namespace
+
+TEST_CASE("findings: input-bound from between_steps share", "[report][findings]") {
+  const json high = d::findings({{"phases", phase_with_gaps(0.25)}});
+  const auto f = with_id(high, "input_bound");
+  REQUIRE(f.size() == 1);
+  CHECK(f[0]["severity"] == "high");
+  CHECK(f[0]["scope"] == "phase:train");
+  CHECK(evidence_value(f[0], "phases.train.between_steps.share_of_wall") == 0.25);
+  CHECK(evidence_value(f[0], "phases.train.between_steps.p90_ns") == 3e6);
+  CHECK(f[0]["expected_gain"]["fraction"] == 0.25);
+  CHECK(f[0]["expected_gain"]["value"].get<double>() == Approx(6.25e8));
+  CHECK(f[0]["try"][0].get<std::string>().find("workers(N)") != std::string::npos);
+
+  const auto medium = with_id(d::findings({{"phases", phase_with_gaps(0.12)}}), "input_bound");
+  REQUIRE(medium.size() == 1);
+  CHECK(medium[0]["severity"] == "medium");
+
+  // 1 %: no finding. Absent (an old report): no evidence, no finding, and it says so.
+  CHECK(with_id(d::findings({{"phases", phase_with_gaps(0.01)}}), "input_bound").empty());
+  const json old = d::findings({{"phases", {{"train", {{"steps", 3}}}}}});
+  CHECK(with_id(old, "input_bound").empty());
+  CHECK(not_checked(old, "input_bound"));
+}
+
+TEST_CASE("findings: under-used CPU threads", "[report][findings]") {
+  // 1.5 + 0.5 s of CPU over 4 s = 0.5 CPUs busy of 8: share 0.0625; libtorch on 1 thread.
+  json r = {{"run", {{"cpu_time_s", {{"user", 1.5}, {"system", 0.5}}}, {"duration_s", 4.0}}},
+            {"host",
+             {{"logical_cpus", 8}, {"torch_intra_op_threads", 1}, {"torch_inter_op_threads", 8}}}};
+  const auto f = with_id(d::findings(r), "cpu_threads");
+  REQUIRE(f.size() == 1);
+  CHECK(evidence_value(f[0], "(run.cpu_time_s.user + run.cpu_time_s.system) / run.duration_s") ==
+        0.5);
+  CHECK(evidence_value(f[0], "cpu busy share (cpus busy / host.logical_cpus)") == 0.0625);
+  CHECK(f[0]["expected_gain"]["fraction"] == 0.9375);
+  CHECK(f[0]["try"][0].get<std::string>().find("at::set_num_threads(8)") != std::string::npos);
+
+  // 25 + 3 s over 4 s = 7 CPUs of 8: no finding.
+  r["run"]["cpu_time_s"] = {{"user", 25.0}, {"system", 3.0}};
+  CHECK(with_id(d::findings(r), "cpu_threads").empty());
+
+  // A GPU-timed run: idle CPUs are expected, the rule does not apply.
+  r["run"]["cpu_time_s"] = {{"user", 1.5}, {"system", 0.5}};
+  r["phases"] = {{"train", {{"gpu_busy_fraction", 0.9}}}};
+  const json gpu = d::findings(r);
+  CHECK(with_id(gpu, "cpu_threads").empty());
+  CHECK(not_checked(gpu, "cpu_threads"));
+}
+
+TEST_CASE("findings: GPU idle from CUDA-event busy fraction and NVML", "[report][findings]") {
+  const json idle = d::findings(
+      {{"phases", {{"train", {{"gpu_busy_fraction", 0.2}, {"step_time_ns", {{"p50", 5e6}}}}}}}});
+  const auto f = with_id(idle, "gpu_idle");
+  REQUIRE(f.size() == 1);
+  CHECK(f[0]["severity"] == "high");
+  CHECK(f[0]["expected_gain"]["fraction"].get<double>() == Approx(0.8));
+  CHECK(evidence_value(f[0], "phases.train.step_time_ns.p50") == 5e6);
+
+  CHECK(with_id(d::findings({{"phases", {{"train", {{"gpu_busy_fraction", 0.9}}}}}}), "gpu_idle")
+            .empty());
+
+  // No CUDA events: NVML's mean utilisation of the estimated GPU component, 30 % -> medium.
+  const json nvml = {
+      {"energy",
+       {{"components", {{{"name", "gpu:0"}, {"inputs", {{"mean_utilisation_percent", 30.0}}}}}}}}};
+  const auto n = with_id(d::findings(nvml), "gpu_idle");
+  REQUIRE(n.size() == 1);
+  CHECK(n[0]["severity"] == "medium");
+  CHECK(evidence_value(n[0], "energy.components[0].inputs.mean_utilisation_percent") == 30.0);
+  CHECK(n[0]["expected_gain"]["fraction"].get<double>() == Approx(0.7));
+}
+
+TEST_CASE("findings: every 10th step slow is periodic with period 10", "[report][findings]") {
+  std::vector<double> walls(100, 1e6);
+  for (std::size_t i = 9; i < walls.size(); i += 10) walls[i] = 3e6;
+  const json s = d::findings(steps_report(walls, 1));
+  const auto f = with_id(s, "periodic_slow_steps");
+  REQUIRE(f.size() == 1);
+  const std::string k = "steps[] (phase train)";
+  CHECK(evidence_value(f[0], k + " period between slow steps") == 10);
+  CHECK(evidence_value(f[0], k + " slow steps (> 2 x median)") == 10);
+  CHECK(evidence_value(f[0], k + " first slow step (0 = the phase's first)") == 9);
+  CHECK(evidence_value(f[0], k + " median wall_ns") == 1e6);
+  CHECK(evidence_value(f[0], k + " time above the median in slow steps") == 2e7);
+  // Steps 1..99 (step 0 is warm-up): 89 x 1 ms + 10 x 3 ms = 119 ms; 20 ms above the median.
+  CHECK(f[0]["expected_gain"]["fraction"].get<double>() == Approx(20.0 / 119.0));
+  CHECK(f[0]["severity"] == "medium");
+  CHECK(with_id(s, "outlier_steps").empty());
+  CHECK(with_id(s, "bimodal_steps").empty());
+  CHECK(with_id(s, "warmup").empty());
+
+  // Steady steps within +-5 %: no step finding at all.
+  std::vector<double> steady;
+  for (int i = 0; i < 100; ++i) steady.push_back(1e6 * (1 + 0.01 * ((i * 7) % 11 - 5)));
+  const json quiet = d::findings(steps_report(steady, 1));
+  for (const char* id : {"periodic_slow_steps", "outlier_steps", "bimodal_steps", "warmup"})
+    CHECK(with_id(quiet, id).empty());
+
+  // Two slow steps at irregular places (5 and 50), 11 ms each: outliers, not periodic.
+  std::vector<double> outliers(100, 1e6);
+  outliers[5] = outliers[50] = 11e6;
+  const json o = d::findings(steps_report(outliers, 1));
+  CHECK(with_id(o, "periodic_slow_steps").empty());
+  const auto of = with_id(o, "outlier_steps");
+  REQUIRE(of.size() == 1);
+  // Steps 1..99: 97 x 1 ms + 2 x 11 ms = 119 ms; 20 ms above the median.
+  CHECK(of[0]["expected_gain"]["fraction"].get<double>() == Approx(20.0 / 119.0));
+}
+
+TEST_CASE("findings: bimodal step times", "[report][findings]") {
+  std::vector<double> walls;
+  for (int i = 0; i < 100; ++i) walls.push_back(i % 2 == 0 ? 1e6 : 2e6);
+  const auto f = with_id(d::findings(steps_report(walls, 1)), "bimodal_steps");
+  REQUIRE(f.size() == 1);
+  const std::string k = "steps[] (phase train)";
+  CHECK(evidence_value(f[0], k + " fast group median wall_ns") == 1e6);
+  CHECK(evidence_value(f[0], k + " slow group median wall_ns") == 2e6);
+  // Steps 1..99: 49 fast, 50 slow; 50 x 1 ms above the fast median over 149 ms.
+  CHECK(evidence_value(f[0], k + " fast group share").get<double>() == Approx(49.0 / 99.0));
+  CHECK(f[0]["expected_gain"]["fraction"].get<double>() == Approx(50.0 / 149.0));
+}
+
+TEST_CASE("findings: warm-up detected against warmup_steps", "[report][findings]") {
+  std::vector<double> walls(100, 1e6);
+  for (int i = 0; i < 5; ++i) walls[i] = 5e6;
+  const auto f = with_id(d::findings(steps_report(walls, 1)), "warmup");
+  REQUIRE(f.size() == 1);
+  const std::string k = "steps[] (phase train)";
+  CHECK(evidence_value(f[0], k + " leading steps slower than 1.5 x median") == 5);
+  CHECK(evidence_value(f[0], "phases.train.warmup_steps") == 1);
+  CHECK(evidence_value(f[0], "config.warmup_steps") == 1);
+  // After the configured warm-up: (4 x 5 + 95 x 1) ms / 99; after the detected one: 1 ms.
+  CHECK(f[0]["expected_gain"]["value"].get<double>() == Approx(16e6 / 99));
+  CHECK(f[0]["expected_gain"]["fraction"].get<double>() == Approx(16.0 / 115.0));
+  CHECK(f[0]["try"][0].get<std::string>().find("warmup_steps=5") != std::string::npos);
+
+  // Configured as 5: nothing to say.
+  CHECK(with_id(d::findings(steps_report(walls, 5)), "warmup").empty());
+}
+
+TEST_CASE("findings: memory composition and lower precision of an fp32 Adam model",
+          "[report][findings]") {
+  json r = {{"model", fp32_adam_model()},
+            {"memory", {{"peak_rss_bytes", 50000000}, {"peak_tensor_bytes", {{"cpu", 20000000}}}}}};
+  const json s = d::findings(r);
+  const auto m = with_id(s, "memory_composition");
+  REQUIRE(m.size() == 1);
+  CHECK(m[0]["severity"] == "info");
+  CHECK(evidence_value(m[0], "model.optimizer_state_bytes_estimate.adam / 2 (gradients)") == 4e6);
+  CHECK(evidence_value(m[0],
+                       "memory.peak_rss_bytes - memory.peak_tensor_bytes.cpu (RSS outside "
+                       "tensors, lower bound: the peaks may come from different moments)") == 3e7);
+  const auto p = with_id(s, "lower_precision");
+  REQUIRE(p.size() == 1);
+  // 4 MB fp32 parameters -> 2 MB saved, their 4 MB gradients -> 2 MB, Adam's 8 MB -> 2 MB: 6 MB.
+  CHECK(evidence_value(p[0], "saving: float32 parameters in bf16/fp16") == 2e6);
+  CHECK(evidence_value(p[0], "saving: their gradients in bf16/fp16") == 2e6);
+  CHECK(evidence_value(p[0], "saving: Adam state in 8 bits (2 of 8 bytes per parameter)") == 6e6);
+  CHECK(p[0]["expected_gain"]["value"] == 1e7);
+  CHECK(p[0]["expected_gain"]["fraction"] == 0.5);  // of the 20 MB tensor peak
+  CHECK(p[0]["severity"] == "medium");
+
+  // A bf16 model: nothing left to halve.
+  json bf16 = fp32_adam_model();
+  bf16["bytes_by_dtype"] = {{"bfloat16", 2000000}};
+  bf16["parameter_bytes"] = 2000000;
+  bf16["optimizer_state_bytes_estimate"] = {{"sgd_momentum", 2000000}, {"adam", 4000000}};
+  const json sb = d::findings({{"model", bf16}});
+  CHECK(with_id(sb, "lower_precision").empty());
+  CHECK(with_id(sb, "memory_composition").size() == 1);
+  CHECK(not_checked(d::findings(json::object()), "memory_composition"));
+}
+
+TEST_CASE("findings: GPU memory headroom", "[report][findings]") {
+  const double gib = 1024.0 * 1024 * 1024;
+  json r = {{"memory", {{"cuda", {{"cuda:0", {{"reserved_peak_bytes", 10 * gib}}}}}}},
+            {"host", {{"gpus", {{{"index", 0}, {"memory_total_bytes", 80 * gib}}}}}}};
+  const auto f = with_id(d::findings(r), "gpu_memory");
+  REQUIRE(f.size() == 1);
+  CHECK(f[0]["severity"] == "low");
+  CHECK(f[0]["expected_gain"]["fraction"] == 0.875);
+  CHECK(f[0]["expected_gain"]["value"] == 70 * gib);
+  r["memory"]["cuda"]["cuda:0"]["reserved_peak_bytes"] = 78 * gib;  // 97.5 %
+  const auto full = with_id(d::findings(r), "gpu_memory");
+  REQUIRE(full.size() == 1);
+  CHECK(full[0]["severity"] == "medium");
+  r["memory"]["cuda"]["cuda:0"]["reserved_peak_bytes"] = 60 * gib;  // 75 %: nothing to say
+  CHECK(with_id(d::findings(r), "gpu_memory").empty());
+}
+
+TEST_CASE("findings: carbon what-if over regions", "[report][findings]") {
+  // 10 kWh at the world default 475 g/kWh = 4.75 kg; the bundled table's cleanest region is
+  // aws:ca-central-1 at 1.5 g/kWh (tied with azure:canadaeast; the name breaks the tie).
+  json r = {{"carbon", {{"energy_kwh_with_pue", 10.0}, {"intensity_g_per_kwh", 475.0}}}};
+  const auto f = with_id(d::findings(r), "carbon_region");
+  REQUIRE(f.size() == 1);
+  CHECK(f[0]["ranking"][0]["region"] == "aws:ca-central-1");
+  CHECK(f[0]["ranking"][1]["region"] == "azure:canadaeast");
+  CHECK(f[0]["expected_gain"]["value"].get<double>() == Approx(4.735));
+  CHECK(f[0]["expected_gain"]["fraction"].get<double>() == Approx(1 - 1.5 / 475));
+  CHECK(f[0]["severity"] == "medium");
+
+  // The user's list: FR 56.039, ZA (gcp:africa-south1) 646, PL 661.926 g/kWh; 1 kWh in Poland.
+  d::FindingsOptions o;
+  o.regions = {"PL", "gcp:africa-south1", "FR", "XX"};
+  r["carbon"] = {{"energy_kwh_with_pue", 1.0}, {"intensity_g_per_kwh", 661.926}};
+  const json s = d::findings(r, o);
+  const auto u = with_id(s, "carbon_region");
+  REQUIRE(u.size() == 1);
+  REQUIRE(u[0]["ranking"].size() == 3);
+  CHECK(u[0]["ranking"][0]["region"] == "FR");
+  CHECK(u[0]["ranking"][1]["region"] == "gcp:africa-south1");
+  CHECK(u[0]["ranking"][2]["region"] == "PL");
+  CHECK(u[0]["expected_gain"]["value"].get<double>() == Approx(0.605887));
+  CHECK(not_checked(s, "carbon_what_if"));  // "XX" is unknown
+
+  // Already at 50 g/kWh: FR is dirtier, no finding.
+  r["carbon"]["intensity_g_per_kwh"] = 50.0;
+  CHECK(with_id(d::findings(r, o), "carbon_region").empty());
+}
+
+TEST_CASE("findings: the cleanest hours of an intensity series", "[report][findings]") {
+  d::FindingsOptions o;
+  o.regions = {"PL"};  // dirtier than the run: only the series finding
+  o.series = d::parse_intensity_series(
+      "timestamp_utc,g_per_kwh\n2026-01-01T00:00Z,500\n2026-01-01T01:00Z,100\n"
+      "2026-01-01T02:00Z,100\n2026-01-01T03:00Z,400\n",
+      "series.csv");
+  // A 2 h run at 400 g/kWh, 1 kWh: windows from 00:00 (300), 01:00 (100), 02:00 (250); from
+  // 03:00 the series (held one spacing past its last sample) ends too early.
+  const json r = {{"run", {{"duration_s", 7200.0}}},
+                  {"carbon", {{"energy_kwh_with_pue", 1.0}, {"intensity_g_per_kwh", 400.0}}}};
+  const auto f = with_id(d::findings(r, o), "carbon_hours");
+  REQUIRE(f.size() == 1);
+  REQUIRE(f[0]["ranking"].size() == 3);
+  CHECK(f[0]["ranking"][0]["start_utc"] == "2026-01-01T01:00:00.000Z");
+  CHECK(f[0]["ranking"][0]["mean_g_per_kwh"] == 100.0);
+  CHECK(f[0]["ranking"][1]["mean_g_per_kwh"] == 250.0);
+  CHECK(f[0]["ranking"][2]["mean_g_per_kwh"] == 300.0);
+  CHECK(f[0]["expected_gain"]["fraction"] == 0.75);
+  CHECK(f[0]["expected_gain"]["value"].get<double>() == Approx(0.3));
+
+  // A 5 h run does not fit in the 4 h the series covers.
+  const json longer = {{"run", {{"duration_s", 18000.0}}},
+                       {"carbon", {{"energy_kwh_with_pue", 1.0}, {"intensity_g_per_kwh", 400.0}}}};
+  const json s = d::findings(longer, o);
+  CHECK(with_id(s, "carbon_hours").empty());
+  CHECK(not_checked(s, "carbon_hours"));
+}
+
+TEST_CASE("findings: ranked by severity, then gain; schema-valid in a report",
+          "[report][findings]") {
+  json r = t::make_report();
+  r["phases"].begin()->emplace("between_steps", phase_with_gaps(0.12)["train"]["between_steps"]);
+  r["model"] = fp32_adam_model();
+  r["run"]["cpu_time_s"] = {{"user", 0.1}, {"system", 0.0}};
+  d::add_findings(r);
+  const json& items = r["findings"]["items"];
+  REQUIRE(items.size() >= 3);
+  auto rank = [](const json& f) {
+    const std::string s = f["severity"];
+    return s == "high" ? 0 : s == "medium" ? 1 : s == "low" ? 2 : 3;
+  };
+  for (std::size_t i = 1; i < items.size(); ++i) CHECK(rank(items[i - 1]) <= rank(items[i]));
+  CHECK(items.back()["severity"] == "info");
+  CHECK(d::validate_schema(r, d::report_schema()).empty());
+  t::TempDir dir;
+  t::write_report(dir / "r.json", r);
+  CHECK(t::schema_errors(dir / "r.json") == "");
+
+  const std::string text = d::render_findings(r["findings"]);
+  CHECK(text.find("[medium] input_bound") != std::string::npos);
+  CHECK(text.find("evidence  phases.") != std::string::npos);
+  CHECK(d::render_findings({{"items", json::array()}}) == "findings: none\n");
+}
+
+TEST_CASE("findings: trainmeter advise and summary", "[report][findings][cli]") {
+  t::TempDir dir;
+  json r = t::make_report();
+  r["phases"].begin()->emplace("between_steps", phase_with_gaps(0.3)["train"]["between_steps"]);
+  t::write_report(dir / "r.json", r);  // no findings section: computed on the fly
+
+  const auto advise = t::run_cli("advise " + dir / "r.json");
+  REQUIRE(advise.exit_code == 0);
+  CHECK(advise.output.find("[high] input_bound") != std::string::npos);
+  const auto as_json = t::run_cli("advise " + dir / "r.json" + " --json");
+  REQUIRE(as_json.exit_code == 0);
+  const json parsed = json::parse(as_json.output);
+  CHECK(parsed["items"][0]["id"] == "input_bound");
+
+  const auto summary = t::run_cli("summary " + dir / "r.json");
+  REQUIRE(summary.exit_code == 0);
+  CHECK(summary.output.rfind("findings (", 0) == 0);  // findings come first
+  const auto sj = t::run_cli("summary " + dir / "r.json --json");
+  REQUIRE(sj.exit_code == 0);
+  CHECK(json::parse(sj.output)["findings"]["items"][0]["id"] == "input_bound");
+
+  const auto bad = t::run_cli("advise " + dir / "r.json --intensity-file " + dir / "missing.csv");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.output.find("--intensity-file") != std::string::npos);
+}
