@@ -9,7 +9,8 @@
 
 #include "export/access.hpp"
 #include "export/exports.hpp"
-#include "report/summary.hpp"
+#include "report/findings.hpp"
+#include "report/units.hpp"
 
 namespace trainmeter::detail {
 
@@ -99,17 +100,23 @@ std::string empty_chart(const std::string& id, const std::string& title, const s
              kWidth / 2, kHeight / 2, esc(why));
 }
 
+// Each phase its own colour in the step chart, in the order the report lists the phases (never
+// the warm-up orange, #ff7f0e, nor the histogram's green).
+constexpr const char* kPhaseColours[] = {"#1f77b4", "#8c564b", "#17becf",
+                                         "#e377c2", "#bcbd22", "#7f7f7f"};
+
 struct StepPoint {
   double index, wall_ms;
   bool warmup;
 };
 
+/// Retained steps of `phase` (every phase when empty).
 std::vector<StepPoint> step_points(const json& report, const std::string& phase) {
   std::vector<StepPoint> out;
   const json* steps = json_at(report, "/steps");
   if (steps == nullptr || !steps->is_array()) return out;
   for (const auto& s : *steps) {
-    if (string_at(s, "/phase") != phase) continue;
+    if (!phase.empty() && string_at(s, "/phase") != phase) continue;
     const auto i = number_at(s, "/index");
     const auto w = number_at(s, "/wall_ns");
     if (!i || !w) continue;
@@ -119,9 +126,17 @@ std::vector<StepPoint> step_points(const json& report, const std::string& phase)
   return out;
 }
 
-std::string step_series_chart(const std::vector<StepPoint>& pts, const std::string& phase) {
-  const std::string title = "Step time per step, phase " + phase;
-  if (pts.empty()) return empty_chart("chart-step-times", title, "no retained steps");
+std::string step_series_chart(const json& report) {
+  std::vector<std::pair<std::string, std::vector<StepPoint>>> phases;
+  if (const json* ps = json_at(report, "/phases"); ps && ps->is_object())
+    for (auto it = ps->begin(); it != ps->end(); ++it) {
+      auto p = step_points(report, it.key());
+      if (!p.empty()) phases.emplace_back(it.key(), std::move(p));
+    }
+  const std::string title =
+      phases.size() == 1 ? "Step time per step, phase " + phases[0].first : "Step time per step";
+  if (phases.empty()) return empty_chart("chart-step-times", title, "no retained steps");
+  const std::vector<StepPoint> pts = step_points(report, "");
   Axis x{pts.front().index, pts.back().index}, y{0, 0};
   for (const auto& p : pts) {
     x.lo = std::min(x.lo, p.index);
@@ -134,16 +149,25 @@ std::string step_series_chart(const std::vector<StepPoint>& pts, const std::stri
   s += axes("step index", "ms", "0", fmt::format("{:.3g}", y.hi), fmt::format("{:.0f}", x.lo),
             fmt::format("{:.0f}", x.hi));
   const std::size_t stride = std::max<std::size_t>(1, pts.size() / kMaxPolylinePoints + 1);
-  std::string line;
-  for (std::size_t i = 0; i < pts.size(); i += stride) {
-    if (pts[i].warmup) continue;
-    line +=
-        fmt::format("{:.1f},{:.1f} ", x.map(pts[i].index, x0, x1), y.map(pts[i].wall_ms, y0, y1));
+  std::string legend;
+  for (std::size_t ph = 0; ph < phases.size(); ++ph) {
+    const auto& list = phases[ph].second;
+    const char* colour = kPhaseColours[ph % (sizeof kPhaseColours / sizeof *kPhaseColours)];
+    std::string line;
+    for (std::size_t i = 0; i < list.size(); i += stride) {
+      if (list[i].warmup) continue;
+      line += fmt::format("{:.1f},{:.1f} ", x.map(list[i].index, x0, x1),
+                          y.map(list[i].wall_ms, y0, y1));
+    }
+    s += fmt::format(
+        "<polyline class=\"steps\" fill=\"none\" stroke=\"{}\" stroke-width=\"1\" "
+        "points=\"{}\"/>",
+        colour, line);
+    legend += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\" class=\"phase-legend\">{}</text>",
+                          kWidth - kRight - 4, kTop + 12 + 13.0 * static_cast<double>(ph), colour,
+                          esc(phases[ph].first));
   }
-  s += fmt::format(
-      "<polyline class=\"steps\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1\" "
-      "points=\"{}\"/>",
-      line);
+  s += "<g font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"end\">" + legend + "</g>";
   std::size_t warm = 0;
   for (const auto& p : pts) {
     if (!p.warmup) continue;
@@ -155,7 +179,7 @@ std::string step_series_chart(const std::vector<StepPoint>& pts, const std::stri
   }
   s += fmt::format(
       "<g font-family=\"sans-serif\" font-size=\"11\"><text x=\"{}\" y=\"14\" "
-      "fill=\"#1f77b4\">steps{}</text>"
+      "fill=\"#222\">steps{}</text>"
       "<text x=\"{}\" y=\"14\" fill=\"#ff7f0e\">warm-up ({} step{}, excluded from "
       "statistics)</text></g>",
       kLeft + 10, stride > 1 ? fmt::format(" (every {}th shown)", stride) : "", kLeft + 180, warm,
@@ -163,34 +187,57 @@ std::string step_series_chart(const std::vector<StepPoint>& pts, const std::stri
   return s + "</svg>";
 }
 
-std::string histogram_chart(const std::vector<StepPoint>& pts, const std::string& phase) {
+// Bins of equal width on a log axis (step times spread over decades: a 1 ms step and a 1 s
+// checkpoint step both stay visible), with the phase's p50, p90 and p99 marked.
+std::string histogram_chart(const json& report, const std::vector<StepPoint>& pts,
+                            const std::string& phase) {
   const std::string title = "Step-time histogram, phase " + phase + ", warm-up excluded";
   std::vector<double> v;
   for (const auto& p : pts)
     if (!p.warmup) v.push_back(p.wall_ms);
   if (v.empty()) return empty_chart("chart-histogram", title, "no retained non-warm-up steps");
   const auto [mn, mx] = std::minmax_element(v.begin(), v.end());
-  const double lo = *mn, hi = *mx;
+  const double lo = std::max(*mn, 1e-6), hi = std::max(*mx, lo);  // log axis: lo > 0
   const int bins = v.size() < 30 ? std::max<int>(1, static_cast<int>(v.size())) : 30;
+  const double span = std::log(hi / lo);
+  auto at_fraction = [&](double f) { return lo * std::exp(span * f); };
   std::vector<std::size_t> counts(static_cast<std::size_t>(bins), 0);
   for (double x : v) {
-    int b = hi > lo ? static_cast<int>((x - lo) / (hi - lo) * bins) : 0;
+    int b = span > 0 ? static_cast<int>(std::log(std::max(x, lo) / lo) / span * bins) : 0;
     counts[static_cast<std::size_t>(std::clamp(b, 0, bins - 1))]++;
   }
   const double top = double(*std::max_element(counts.begin(), counts.end()));
   const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
   std::string s = svg_open("chart-histogram", title);
-  s += axes("step time (ms)", "steps", "0", fmt::format("{:.0f}", top), fmt::format("{:.4g}", lo),
-            fmt::format("{:.4g}", hi));
+  s += axes("step time (ms, log scale)", "steps", "0", fmt::format("{:.0f}", top),
+            fmt::format("{:.4g}", lo), fmt::format("{:.4g}", hi));
   const double bw = (x1 - x0) / bins;
   for (int b = 0; b < bins; ++b) {
     const double h = (y0 - y1) * double(counts[b]) / top;
-    const double from = lo + (hi - lo) * b / bins, to = lo + (hi - lo) * (b + 1) / bins;
+    const double from = at_fraction(double(b) / bins), to = at_fraction(double(b + 1) / bins);
     s += fmt::format(
         "<rect class=\"bin\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
         "fill=\"#2ca02c\">"
         "<title>{:.4g}-{:.4g} ms: {} steps</title></rect>",
         x0 + b * bw + 0.5, y0 - h, std::max(bw - 1, 0.5), h, from, to, counts[b]);
+  }
+  const json* stats = json_at(report, "/phases");
+  stats = stats != nullptr && stats->is_object() && stats->contains(phase)
+              ? json_at((*stats)[phase], "/step_time_ns")
+              : nullptr;
+  int k = 0;
+  for (const char* q : {"p50", "p90", "p99"}) {
+    const auto ns = stats != nullptr ? number_at(*stats, (std::string("/") + q).c_str())
+                                     : std::optional<double>();
+    ++k;
+    if (!ns) continue;
+    const double ms = std::clamp(*ns / 1e6, lo, hi);
+    const double x = span > 0 ? x0 + (x1 - x0) * std::log(ms / lo) / span : (x0 + x1) / 2;
+    s += fmt::format(
+        "<line class=\"percentile\" x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" "
+        "stroke=\"#222\" stroke-dasharray=\"4 3\"/><text x=\"{0:.1f}\" y=\"{3}\" "
+        "font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"middle\">{4} {5}</text>",
+        x, y0, y1 + 10 * k, y1 + 10 * k - 2, q, esc(format_duration_ns(*ns)));
   }
   return s + "</svg>";
 }
@@ -213,7 +260,7 @@ std::string memory_chart(const json& report) {
   if (y.hi <= 0) y.hi = 1;
   const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
   std::string s = svg_open("chart-memory", title);
-  s += axes("seconds since start", "RSS", "0", human_bytes(y.hi), fmt::format("{:.3g}", x.lo),
+  s += axes("seconds since start", "RSS", "0", format_bytes(y.hi), fmt::format("{:.3g}", x.lo),
             fmt::format("{:.3g}", x.hi));
   const std::size_t stride = std::max<std::size_t>(1, pts.size() / kMaxPolylinePoints + 1);
   std::string line;
@@ -231,11 +278,13 @@ std::string energy_chart(const json& report) {
   const std::string title = "Energy by component (attributed to this process)";
   std::vector<std::pair<std::string, double>> bars;
   std::vector<std::string> labels;
+  std::vector<bool> estimated;  // "estimated" is written next to the figure, not only in the title
   if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
     for (const auto& c : *comps)
       if (auto e = number_at(c, "/energy_j")) {
         bars.emplace_back(string_at(c, "/name", "?"), *e);
         labels.push_back(string_at(c, "/provenance") + ", " + string_at(c, "/source"));
+        estimated.push_back(string_at(c, "/provenance") == "estimated");
       }
   if (bars.empty()) return empty_chart("chart-energy", title, "energy not measured");
   double top = 0;
@@ -255,13 +304,134 @@ std::string energy_chart(const json& report) {
         "<text x=\"{:.1f}\" y=\"{:.1f}\" font-family=\"sans-serif\" font-size=\"12\">{}</text>",
         x0 - 6, y + row * 0.6, esc(bars[i].first), x0, y + 2, std::max(w, 1.0), row - 6,
         esc(labels[i]), x0 + std::max(w, 1.0) + 6, y + row * 0.6,
-        esc(human_energy_j(bars[i].second)));
+        esc(format_energy_j(bars[i].second) + (estimated[i] ? " (estimated)" : "")));
   }
   return s + "</svg>";
 }
 
 std::string row(const std::string& k, const std::string& v) {
   return "<tr><th>" + esc(k) + "</th><td>" + esc(v) + "</td></tr>";
+}
+
+// The loss of every retained step that has one, against the step index, each phase in its
+// colour. Only drawn when some step has a loss.
+std::string loss_chart(const json& report) {
+  const json* steps = json_at(report, "/steps");
+  if (steps == nullptr || !steps->is_array()) return "";
+  std::vector<std::string> names;
+  if (const json* ps = json_at(report, "/phases"); ps && ps->is_object())
+    for (auto it = ps->begin(); it != ps->end(); ++it) names.push_back(it.key());
+  std::vector<std::vector<std::pair<double, double>>> by_phase(names.size());
+  Axis x{INFINITY, -INFINITY}, y{INFINITY, -INFINITY};
+  for (const auto& st : *steps) {
+    const auto i = number_at(st, "/index");
+    const auto l = number_at(st, "/loss");
+    const auto ph = std::find(names.begin(), names.end(), string_at(st, "/phase"));
+    if (!i || !l || ph == names.end()) continue;
+    by_phase[static_cast<std::size_t>(ph - names.begin())].emplace_back(*i, *l);
+    x.lo = std::min(x.lo, *i);
+    x.hi = std::max(x.hi, *i);
+    y.lo = std::min(y.lo, *l);
+    y.hi = std::max(y.hi, *l);
+  }
+  if (!std::isfinite(x.lo)) return "";
+  const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
+  std::string s = svg_open("chart-loss", "Loss per step");
+  s += axes("step index", "loss", fmt::format("{:.4g}", y.lo), fmt::format("{:.4g}", y.hi),
+            fmt::format("{:.0f}", x.lo), fmt::format("{:.0f}", x.hi));
+  for (std::size_t ph = 0; ph < by_phase.size(); ++ph) {
+    if (by_phase[ph].empty()) continue;
+    const std::size_t stride = by_phase[ph].size() / kMaxPolylinePoints + 1;
+    std::string line;
+    for (std::size_t i = 0; i < by_phase[ph].size(); i += stride)
+      line += fmt::format("{:.1f},{:.1f} ", x.map(by_phase[ph][i].first, x0, x1),
+                          y.map(by_phase[ph][i].second, y0, y1));
+    s += fmt::format(
+        "<polyline class=\"loss\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" "
+        "points=\"{}\"><title>{}</title></polyline>",
+        kPhaseColours[ph % (sizeof kPhaseColours / sizeof *kPhaseColours)], line, esc(names[ph]));
+  }
+  return "<section id=\"loss\"><h2>Loss</h2>" + s + "</svg></section>\n";
+}
+
+std::string model_section(const json& report) {
+  const json* m = json_at(report, "/model");
+  std::string h = "<section id=\"model\"><h2>Model</h2><table>";
+  if (m == nullptr || !m->is_object())
+    return h + row("model", "n/a (not described)") + "</table></section>\n";
+  h += row("name", string_at(*m, "/name", "n/a"));
+  h += row("parameters", or_na(number_at(*m, "/parameters")) + " (" +
+                             or_na(number_at(*m, "/trainable_parameters")) + " trainable)");
+  if (const auto b = number_at(*m, "/parameter_bytes"))
+    h += row("parameter bytes", format_bytes(*b));
+  if (const auto b = number_at(*m, "/buffer_bytes")) h += row("buffer bytes", format_bytes(*b));
+  if (const json* d = json_at(*m, "/bytes_by_dtype"); d && d->is_object())
+    for (auto it = d->begin(); it != d->end(); ++it)
+      if (it->is_number()) h += row("bytes, " + it.key(), format_bytes(it->get<double>()));
+  if (const auto a = number_at(*m, "/optimizer_state_bytes_estimate/adam"))
+    h += row("Adam state", format_bytes(*a) + " (estimated)");
+  if (const auto a = number_at(*m, "/optimizer_state_bytes_estimate/sgd_momentum"))
+    h += row("SGD momentum state", format_bytes(*a) + " (estimated)");
+  if (const auto z = number_at(*m, "/zero_fraction"))
+    h += row("zero fraction", fmt::format("{:.3g}", *z));
+  return h + "</table></section>\n";
+}
+
+// A merged distributed report: one row per rank.
+std::string ranks_section(const json& report) {
+  const json* per = json_at(report, "/ranks/per_rank");
+  if (per == nullptr || !per->is_array()) return "";
+  std::string h =
+      "<section id=\"ranks\"><h2>Ranks</h2><table><tr><th>rank</th><th>host</th><th>status</th>"
+      "<th>duration</th><th>steps</th><th>slowest steps</th><th>energy</th><th>CO2e</th></tr>";
+  for (const json& r : *per) {
+    const auto dur = number_at(r, "/duration_s");
+    const auto e = number_at(r, "/energy_j");
+    const auto kg = number_at(r, "/co2e_kg");
+    h += fmt::format(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</"
+        "td></tr>",
+        or_na(number_at(r, "/rank")), esc(string_at(r, "/hostname")), esc(string_at(r, "/status")),
+        dur ? format_duration_s(*dur) : "n/a", or_na(number_at(r, "/steps_recorded")),
+        or_na(number_at(r, "/slowest_steps")), e ? format_energy_j(*e) : "n/a",
+        kg ? format_co2e_kg(*kg) : "n/a");
+  }
+  h += "</table>";
+  if (const auto s = number_at(report, "/ranks/straggler_rank"))
+    h += "<p>straggler: rank " + or_na(s) + "</p>";
+  return h + "</section>\n";
+}
+
+std::string findings_section(const json& report) {
+  const json* stored = json_at(report, "/findings");
+  const json section = stored != nullptr && stored->is_object() ? *stored : findings(report);
+  std::string h = "<section id=\"findings\"><h2>Findings</h2>";
+  const json* items = json_at(section, "/items");
+  if (items == nullptr || !items->is_array() || items->empty())
+    return h + "<p>none: no rule found evidence of a problem in this report</p></section>\n";
+  h += "<ol class=\"findings\">";
+  for (const json& f : *items) {
+    const std::string sev = string_at(f, "/severity", "info");
+    h += fmt::format("<li class=\"finding sev-{}\"><b>[{}] {}</b> {}", esc(sev), esc(sev),
+                     esc(string_at(f, "/id")), esc(string_at(f, "/title")));
+    h += "<table class=\"evidence\">";
+    if (const json* ev = json_at(f, "/evidence"); ev && ev->is_array())
+      for (const json& e : *ev)
+        h += row(string_at(e, "/key"),
+                 format_evidence_value(e.contains("value") ? e["value"] : json(),
+                                       string_at(e, "/unit", "")));
+    if (const json* t = json_at(f, "/try"); t && t->is_array())
+      for (const json& line : *t)
+        if (line.is_string()) h += row("try", line.get<std::string>());
+    if (const json* g = json_at(f, "/expected_gain"); g && g->is_object()) {
+      std::string what;
+      if (const auto fr = number_at(*g, "/fraction"))
+        what = format_evidence_value(*fr, "fraction") + ": ";
+      h += row("expected gain", what + string_at(*g, "/method"));
+    }
+    h += "</table></li>";
+  }
+  return h + "</ol></section>\n";
 }
 
 }  // namespace
@@ -284,13 +454,25 @@ std::string html_page(const json& report) {
        "table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px "
        "8px;text-align:left;vertical-align:top}"
        "th{background:#f0f0f0}section{margin-bottom:28px}.na{color:#888}</style></head><body>\n";
-  h += "<h1>trainmeter report: " + esc(name) + "</h1>\n<section id=\"run\"><table>";
+  h += "<h1>trainmeter report: " + esc(name) + "</h1>\n";
+  h += findings_section(report);
+  h += "<section id=\"run\"><h2>Run</h2><table>";
   h += row("run id", string_at(report, "/run/id"));
   h += row("status", string_at(report, "/run/status"));
   h += row("start (UTC)", string_at(report, "/run/start_utc"));
   h += row("end (UTC)", string_at(report, "/run/end_utc", "n/a"));
-  if (auto d = number_at(report, "/run/duration_s"))
-    h += row("duration", human_duration_ns(*d * 1e9));
+  if (auto d = number_at(report, "/run/duration_s")) h += row("duration", format_duration_s(*d));
+  if (const auto user = number_at(report, "/run/cpu_time_s/user"))
+    h += row("process CPU time",
+             format_duration_s(*user) + " user, " +
+                 format_duration_s(number_at(report, "/run/cpu_time_s/system").value_or(NAN)) +
+                 " system");
+  if (const json* cmd = json_at(report, "/run/command_line"); cmd && cmd->is_array()) {
+    std::string line;
+    for (const json& a : *cmd)
+      if (a.is_string()) line += (line.empty() ? "" : " ") + a.get<std::string>();
+    h += row("command line", line);
+  }
   h += row("rank / world size",
            fmt::format("{} / {}", (long long)number_at(report, "/run/rank").value_or(0),
                        (long long)number_at(report, "/run/world_size").value_or(1)));
@@ -310,7 +492,7 @@ std::string html_page(const json& report) {
       const json& p = it.value();
       auto ns = [&](const char* ptr) {
         auto v = number_at(p, ptr);
-        return v ? human_duration_ns(*v) : std::string("n/a");
+        return v ? format_duration_ns(*v) : std::string("n/a");
       };
       h += fmt::format(
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</"
@@ -321,31 +503,37 @@ std::string html_page(const json& report) {
     }
   h += "</table></section>\n";
 
-  h += "<section id=\"step-times\"><h2>Step time</h2>" + step_series_chart(pts, phase) +
-       "</section>\n";
-  h += "<section id=\"histogram\"><h2>Step-time distribution</h2>" + histogram_chart(pts, phase) +
-       "</section>\n";
+  h += "<section id=\"step-times\"><h2>Step time</h2>" + step_series_chart(report) + "</section>\n";
+  h += loss_chart(report);
+  h += "<section id=\"histogram\"><h2>Step-time distribution</h2>" +
+       histogram_chart(report, pts, phase) + "</section>\n";
   h += "<section id=\"memory\"><h2>Memory</h2>" + memory_chart(report) + "<table>";
   h += row("peak RSS", number_at(report, "/memory/peak_rss_bytes")
-                           ? human_bytes(*number_at(report, "/memory/peak_rss_bytes"))
+                           ? format_bytes(*number_at(report, "/memory/peak_rss_bytes"))
                            : "n/a");
   const auto tensor = tensor_peaks(report);
   if (tensor.empty()) h += row("peak tensor bytes", "n/a");
   for (const auto& [device, bytes] : tensor)
-    h += row("peak tensor bytes, " + device, human_bytes(bytes));
+    h += row("peak tensor bytes, " + device, format_bytes(bytes));
   h += "</table></section>\n";
   h += "<section id=\"energy\"><h2>Energy</h2>" + energy_chart(report) + "<table>";
+  bool estimated = false;
+  if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
+    for (const auto& c : *comps)
+      estimated = estimated || string_at(c, "/provenance") == "estimated";
   h += row("total", number_at(report, "/energy/total_j")
-                        ? human_energy_j(*number_at(report, "/energy/total_j"))
+                        ? format_energy_j(*number_at(report, "/energy/total_j")) +
+                              (estimated ? " (estimated: some components are estimates)" : "")
                         : "n/a");
   h += "</table></section>\n";
+  h += model_section(report);
 
   h += "<section id=\"carbon\"><h2>Carbon</h2><table>";
   if (json_at(report, "/carbon") == nullptr) {
     h += row("CO2e", "n/a (no carbon section)");
   } else {
     const auto kg = number_at(report, "/carbon/co2e_kg");
-    h += row("CO2e", kg ? fmt::format("{:.6g} g", *kg * 1000) : "n/a");
+    h += row("CO2e", kg ? format_co2e_kg(*kg) + (estimated ? " (estimated)" : "") : "n/a");
     h += row("grid intensity", or_na(number_at(report, "/carbon/intensity_g_per_kwh")) +
                                    " g/kWh (" + string_at(report, "/carbon/intensity_source") +
                                    ", " + string_at(report, "/carbon/region", "no region") + ")");
@@ -363,18 +551,39 @@ std::string html_page(const json& report) {
                fmt::format("{:.3g} of a car's lifetime emissions ({})", *f,
                            string_at(report, "/carbon/equivalents/car_lifetime_source")));
   }
-  if (auto total = number_at(report, "/cost/total"))
-    h += row("cost", fmt::format("{:.4g} {}", *total, string_at(report, "/cost/currency")));
   h += "</table></section>\n";
+  h += "<section id=\"cost\"><h2>Cost</h2><table>";
+  if (json_at(report, "/cost") == nullptr) {
+    h += row("cost", "n/a (no prices given)");
+  } else {
+    const std::string cur = string_at(report, "/cost/currency");
+    for (const char* part : {"compute", "energy", "total"}) {
+      const auto v = number_at(report, (std::string("/cost/") + part).c_str());
+      h += row(part, v ? fmt::format("{:.4g} {}", *v, cur) : "n/a");
+    }
+    h += row("formula", string_at(report, "/cost/formula"));
+  }
+  h += "</table></section>\n";
+  h += ranks_section(report);
 
   h += "<section id=\"diagnostics\"><h2>Diagnostics</h2><table "
        "id=\"diagnostics-table\"><tr><th>source</th><th>status</th><th>count</th><th>message</th></"
        "tr>";
-  if (const json* diags = json_at(report, "/diagnostics"); diags && diags->is_array())
+  const json* diags = json_at(report, "/diagnostics");
+  if (diags == nullptr || !diags->is_array() || diags->empty())
+    h += "<tr><td colspan=\"4\">none</td></tr>";
+  if (diags != nullptr && diags->is_array())
     for (const auto& d : *diags)
       h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                        esc(string_at(d, "/source")), esc(string_at(d, "/status")),
                        or_na(number_at(d, "/count")), esc(string_at(d, "/message")));
+  h += "</table></section>\n";
+  h += "<section id=\"config\"><h2>Configuration</h2><table>";
+  if (const json* cfg = json_at(report, "/config"); cfg && cfg->is_object() && !cfg->empty())
+    for (auto it = cfg->begin(); it != cfg->end(); ++it)
+      h += row(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
+  else
+    h += row("config", "none recorded");
   h += "</table></section>\n";
   h += "<footer><small>trainmeter " + esc(string_at(report, "/trainmeter/version")) +
        ", report schema " + or_na(number_at(report, "/schema_version")) + "</small></footer>\n";

@@ -752,7 +752,9 @@ double gain_fraction(const json& f) {
   return g ? *g : -1;
 }
 
-std::string render_value(const json& value, const std::string& unit) {
+}  // namespace
+
+std::string format_evidence_value(const json& value, const std::string& unit) {
   if (!value.is_number()) return value.is_null() ? "n/a" : value.dump();
   const double v = value.get<double>();
   if (unit == "ns" || unit == "s" || unit == "bytes") return format_in_unit(v, unit);
@@ -765,8 +767,6 @@ std::string render_value(const json& value, const std::string& unit) {
   if (unit == "cpus") return fmt::format("{:.2f} CPUs", v);
   return fmt::format("{:.6g} {}", v, unit);
 }
-
-}  // namespace
 
 json findings(const json& report, const FindingsOptions& options) {
   Collector out;
@@ -810,7 +810,7 @@ std::string render_findings(const json& section) {
       for (const json& e : *ev)
         out += fmt::format(
             "       evidence  {} = {}\n", e.value("key", "?"),
-            render_value(e.contains("value") ? e["value"] : json(), e.value("unit", "")));
+            format_evidence_value(e.contains("value") ? e["value"] : json(), e.value("unit", "")));
     if (const json* t = at(f, {"try"}); t != nullptr && t->is_array())
       for (const json& line : *t)
         if (line.is_string()) out += fmt::format("       try       {}\n", line.get<std::string>());
@@ -820,7 +820,7 @@ std::string render_findings(const json& section) {
       if (const json* v = at(*g, {"value"}); v != nullptr && v->is_number()) {
         const json* u = at(*g, {"unit"});
         const std::string vs =
-            render_value(*v, u != nullptr && u->is_string() ? u->get<std::string>() : "");
+            format_evidence_value(*v, u != nullptr && u->is_string() ? u->get<std::string>() : "");
         what = what.empty() ? vs : what + " (" + vs + ")";
       }
       out += fmt::format("       gain      {}{}{}\n", what, what.empty() ? "" : ": ",

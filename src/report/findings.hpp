@@ -87,6 +87,10 @@ nlohmann::json findings(const nlohmann::json& report, const FindingsOptions& opt
 /// session at finish (before the report is written) and by `trainmeter advise`.
 void add_findings(nlohmann::json& report, const FindingsOptions& options = {}) noexcept;
 
+/// One evidence or gain value as a person reads it, in adaptive units (src/report/units.hpp) by
+/// its unit ("ns", "s", "bytes", "fraction" as a percentage, "kg" as CO2e...); "n/a" for null.
+std::string format_evidence_value(const nlohmann::json& value, const std::string& unit);
+
 /// Plain text of a findings section (for `advise` and `summary`): one numbered block per
 /// finding, evidence with units; "no findings" when there are none.
 std::string render_findings(const nlohmann::json& findings_section);

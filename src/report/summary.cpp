@@ -33,33 +33,6 @@ std::string str(const json& j, const char* key, const char* fallback = "n/a") {
 }
 }  // namespace
 
-std::string human_duration_ns(double ns) {
-  if (!std::isfinite(ns)) return "n/a";
-  if (ns < 1e3) return fmt::format("{:.0f} ns", ns);
-  if (ns < 1e6) return fmt::format("{:.2f} us", ns / 1e3);
-  if (ns < 1e9) return fmt::format("{:.2f} ms", ns / 1e6);
-  if (ns < 120e9) return fmt::format("{:.2f} s", ns / 1e9);
-  if (ns < 7200e9) return fmt::format("{:.1f} min", ns / 60e9);
-  return fmt::format("{:.2f} h", ns / 3600e9);
-}
-
-std::string human_bytes(double b) {
-  if (!std::isfinite(b)) return "n/a";
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (std::fabs(b) >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", b) : fmt::format("{:.2f} {}", b, units[u]);
-}
-
-std::string human_energy_j(double j) {
-  if (!std::isfinite(j)) return "n/a";
-  if (j < 3600) return fmt::format("{:.2f} J", j);
-  return fmt::format("{:.4f} kWh", j / 3.6e6);
-}
-
 std::string render_summary(const json& report) {
   // Findings first: what to fix comes before the figures. A report written before findings
   // existed gets them computed now (the same pure function the session runs at finish).
@@ -68,8 +41,8 @@ std::string render_summary(const json& report) {
   out += "\n";
   const json empty = json::object();
   const json& run = child(report, "run") ? report["run"] : empty;
-  out += fmt::format("run      {} ({}), {}, {:.2f} s", str(run, "name"), str(run, "id"),
-                     str(run, "status"), num(run, "duration_s").value_or(NAN));
+  out += fmt::format("run      {} ({}), {}, {}", str(run, "name"), str(run, "id"),
+                     str(run, "status"), format_duration_s(num(run, "duration_s").value_or(NAN)));
   if (auto ws = num(run, "world_size"); ws && *ws > 1)
     out += fmt::format(", rank {} of {}", num(run, "rank").value_or(0), *ws);
   out += "\n";
@@ -94,11 +67,11 @@ std::string render_summary(const json& report) {
                          num(p, "steps").value_or(0), num(p, "warmup_steps").value_or(0));
       if (const json* st = child(p, "step_time_ns")) {
         out += fmt::format("; step p50 {}  p90 {}  p99 {}  mean {} +- {}",
-                           human_duration_ns(num(*st, "p50").value_or(NAN)),
-                           human_duration_ns(num(*st, "p90").value_or(NAN)),
-                           human_duration_ns(num(*st, "p99").value_or(NAN)),
-                           human_duration_ns(num(*st, "mean").value_or(NAN)),
-                           human_duration_ns(num(*st, "stddev").value_or(NAN)));
+                           format_duration_ns(num(*st, "p50").value_or(NAN)),
+                           format_duration_ns(num(*st, "p90").value_or(NAN)),
+                           format_duration_ns(num(*st, "p99").value_or(NAN)),
+                           format_duration_ns(num(*st, "mean").value_or(NAN)),
+                           format_duration_ns(num(*st, "stddev").value_or(NAN)));
       }
       if (auto sps = num(p, "samples_per_s")) out += fmt::format("; {:.1f} samples/s", *sps);
       if (auto tps = num(p, "tokens_per_s")) out += fmt::format("; {:.1f} tokens/s", *tps);
@@ -108,29 +81,29 @@ std::string render_summary(const json& report) {
   if (const json* mem = child(report, "memory")) {
     // VmHWM when the kernel gave it; else the highest sampled RSS (a recovered stream's).
     if (const auto hwm = num(*mem, "peak_rss_bytes"))
-      out += fmt::format("memory   peak RSS {}", human_bytes(*hwm));
+      out += fmt::format("memory   peak RSS {}", format_bytes(*hwm));
     else if (const auto sampled = num(*mem, "sampled_peak_rss_bytes"))
-      out += fmt::format("memory   peak RSS {} (sampled)", human_bytes(*sampled));
+      out += fmt::format("memory   peak RSS {} (sampled)", format_bytes(*sampled));
     else
       out += "memory   peak RSS n/a";
     if (const json* pt = child(*mem, "peak_tensor_bytes"); pt && pt->is_object())
       for (auto it = pt->begin(); it != pt->end(); ++it)
         if (it->is_number())
-          out += fmt::format("; peak tensors {} {}", it.key(), human_bytes(it->get<double>()));
+          out += fmt::format("; peak tensors {} {}", it.key(), format_bytes(it->get<double>()));
     out += "\n";
   } else {
     out += "memory   n/a\n";
   }
   if (const json* model = child(report, "model")) {
-    out += fmt::format("model    {} parameters, {}\n", num(*model, "parameters").value_or(NAN),
-                       human_bytes(num(*model, "total_bytes").value_or(NAN)));
+    out += fmt::format("model    {:.0f} parameters, {}\n", num(*model, "parameters").value_or(NAN),
+                       format_bytes(num(*model, "total_bytes").value_or(NAN)));
   }
   if (const json* energy = child(report, "energy")) {
-    out += fmt::format("energy   {}", human_energy_j(num(*energy, "total_j").value_or(NAN)));
+    out += fmt::format("energy   {}", format_energy_j(num(*energy, "total_j").value_or(NAN)));
     if (const json* comps = child(*energy, "components"); comps && comps->is_array())
       for (const json& c : *comps)
         out += fmt::format("; {} {} ({}, {})", str(c, "name"),
-                           human_energy_j(num(c, "energy_j").value_or(NAN)), str(c, "provenance"),
+                           format_energy_j(num(c, "energy_j").value_or(NAN)), str(c, "provenance"),
                            str(c, "source"));
     out += "\n";
   } else {
@@ -138,10 +111,9 @@ std::string render_summary(const json& report) {
   }
   if (const json* carbon = child(report, "carbon")) {
     const auto kg = num(*carbon, "co2e_kg");
-    out += fmt::format("carbon   {} CO2e at {:.0f} g/kWh ({})\n",
-                       kg ? fmt::format("{:.4g} g", *kg * 1000) : std::string("n/a"),
-                       num(*carbon, "intensity_g_per_kwh").value_or(NAN),
-                       str(*carbon, "intensity_source"));
+    out += fmt::format(
+        "carbon   {} at {:.0f} g/kWh ({})\n", kg ? format_co2e_kg(*kg) : std::string("n/a CO2e"),
+        num(*carbon, "intensity_g_per_kwh").value_or(NAN), str(*carbon, "intensity_source"));
   }
   if (const json* cost = child(report, "cost")) {
     out += fmt::format("cost     {:.4f} {}\n", num(*cost, "total").value_or(NAN),

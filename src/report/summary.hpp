@@ -19,8 +19,4 @@ std::string render_summary(const nlohmann::json& report);
 /// carbon, cost and the diagnostics, each under the report's own key names; absent is null.
 nlohmann::json summary_json(const nlohmann::json& report);
 
-std::string human_duration_ns(double ns);
-std::string human_bytes(double bytes);
-std::string human_energy_j(double joules);
-
 }  // namespace trainmeter::detail

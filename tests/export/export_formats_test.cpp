@@ -425,7 +425,7 @@ TEST_CASE("HTML page: self-contained, escaped, charts present", "[export][html]"
       quote(path));
   INFO(xml.output);
   REQUIRE(xml.exit_code == 0);
-  CHECK(xml.output == "4\n");
+  CHECK(xml.output == "5\n");  // step times, loss, histogram, memory, energy
 }
 
 TEST_CASE("HTML page renders in headless Chromium without errors",
@@ -446,7 +446,7 @@ TEST_CASE("HTML page renders in headless Chromium without errors",
   const auto dom = run_command("timeout 120 " + chromium + flags + "--dump-dom " +
                                quote("file://" + path) + " 2>/dev/null");
   REQUIRE(dom.exit_code == 0);
-  CHECK(dom.output.find("data-tm-charts=\"4\"") != std::string::npos);
+  CHECK(dom.output.find("data-tm-charts=\"5\"") != std::string::npos);
   const std::string root = dom.output.substr(0, dom.output.find('>', dom.output.find("<html")));
   INFO(root);
   CHECK(root.find("data-tm-errors") == std::string::npos);  // the error hook's attribute
@@ -485,14 +485,15 @@ TEST_CASE("HTML charts: the plotted data of steps, histogram, memory and energy"
   CHECK_THAT(html, Catch::Contains("cx=\"70.0\" cy=\"20.0\" r=\"3.5\" fill=\"#ff7f0e\"><title>"
                                    "warm-up step 0: 2 ms</title>"));
   CHECK_THAT(html, Catch::Contains("warm-up (1 step, excluded from statistics)"));
-  // Histogram of {1, 1.5, 1, 2} ms: 4 bins of 0.25 ms from 1 to 2 ms holding 2, 0, 1, 1 steps
-  // (2 ms, the maximum, falls in the last bin); bars 167.5 wide, the tallest 180 high.
+  // Histogram of {1, 1.5, 1, 2} ms on a log axis: 4 bins from 1 to 2 ms with edges 2^(k/4)
+  // (1.189, 1.414, 1.682) holding 2, 0, 1, 1 steps (2 ms, the maximum, falls in the last bin);
+  // bars 167.5 wide, the tallest 180 high.
   CHECK_THAT(html, Catch::Contains("x=\"70.5\" y=\"20.0\" width=\"166.5\" height=\"180.0\" "
-                                   "fill=\"#2ca02c\"><title>1-1.25 ms: 2 steps</title>"));
-  CHECK_THAT(html, Catch::Contains("<title>1.25-1.5 ms: 0 steps</title>"));
+                                   "fill=\"#2ca02c\"><title>1-1.189 ms: 2 steps</title>"));
+  CHECK_THAT(html, Catch::Contains("<title>1.189-1.414 ms: 0 steps</title>"));
   CHECK_THAT(html, Catch::Contains("y=\"110.0\" width=\"166.5\" height=\"90.0\" fill=\"#2ca02c\">"
-                                   "<title>1.5-1.75 ms: 1 steps</title>"));
-  CHECK_THAT(html, Catch::Contains("<title>1.75-2 ms: 1 steps</title>"));
+                                   "<title>1.414-1.682 ms: 1 steps</title>"));
+  CHECK_THAT(html, Catch::Contains("<title>1.682-2 ms: 1 steps</title>"));
   // Memory: RSS 1, 2, 1.5 MB at 0, 0.1, 0.2 s; top 2 MB.
   CHECK_THAT(html,
              Catch::Contains("class=\"rss\" fill=\"none\" stroke=\"#9467bd\" "
@@ -505,8 +506,9 @@ TEST_CASE("HTML charts: the plotted data of steps, histogram, memory and energy"
                                    "measured, rapl</title>"));
   CHECK_THAT(html, Catch::Contains("width=\"235.0\" height=\"30.0\" fill=\"#d62728\"><title>"
                                    "measured, nvml</title>"));
-  CHECK_THAT(html, Catch::Contains(">1.0000 kWh</text>") && Catch::Contains(">0.2000 kWh</text>") &&
-                       Catch::Contains(">0.5000 kWh</text>"));
+  // Adaptive units (src/report/units.hpp): 3.6e6 J, 7.2e5 J, 1.8e6 J.
+  CHECK_THAT(html, Catch::Contains(">1.00 kWh</text>") && Catch::Contains(">200 Wh</text>") &&
+                       Catch::Contains(">500 Wh</text>"));
 }
 
 // summary's energy, carbon, cost and diagnostics lines, from the fixture's known figures.
@@ -515,10 +517,9 @@ TEST_CASE("summary: energy, carbon, cost and diagnostics lines", "[export][summa
   report["cost"] = {{"total", 12.5}, {"currency", "EUR"}};
   const std::string text = d::render_summary(report);
   INFO(text);
-  // 3.6e6 + 7.2e5 + 1.8e6 J = 6.12e6 J = 1.7 kWh.
-  CHECK_THAT(text, Catch::Contains("energy   1.7000 kWh; cpu 1.0000 kWh (measured, rapl); dram "
-                                   "0.2000 kWh (measured, rapl); gpu:0 0.5000 kWh (measured, "
-                                   "nvml)\n"));
+  // 3.6e6 + 7.2e5 + 1.8e6 J = 6.12e6 J = 1.7 kWh; adaptive units (src/report/units.hpp).
+  CHECK_THAT(text, Catch::Contains("energy   1.70 kWh; cpu 1.00 kWh (measured, rapl); dram "
+                                   "200 Wh (measured, rapl); gpu:0 500 Wh (measured, nvml)\n"));
   CHECK_THAT(text, Catch::Contains("carbon   570 g CO2e at 56 g/kWh (country)\n"));
   CHECK_THAT(text, Catch::Contains("cost     12.5000 EUR\n"));
   CHECK_THAT(text, Catch::Contains("diagnostics (1):\n  test <src> unavailable x2: a \"quoted\" "
