@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/diagnostics.hpp"
+#include "core/live.hpp"
 #include "trainmeter/config.hpp"
 #include "trainmeter/step.hpp"
 
@@ -24,6 +25,7 @@ struct RunContext {
   std::int64_t start_ns = 0;      ///< steady clock at start
   std::int64_t start_unix_ns = 0; ///< system clock at start (ns since the Unix epoch)
   Diagnostics diagnostics;
+  LiveState live;
   /// Name of a phase id; thread-safe, any thread. Set by the session.
   std::function<std::string(std::uint16_t)> phase_name;
   /// Steps the collector has processed so far; thread-safe. Set by the session.

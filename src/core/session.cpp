@@ -248,19 +248,10 @@ void SessionImpl::tag(const std::string& key, const std::string& value) noexcept
   }
 }
 
-void SessionImpl::process(StepRecord& r) noexcept {
-  const std::size_t phase_id = r.phase;
-  if (phase_id >= state_.phases.size()) {
-    const int n = phase_count_.load(std::memory_order_acquire);
-    state_.phases.resize(
-        static_cast<std::size_t>(std::max<int>(n, static_cast<int>(phase_id) + 1)));
-    for (int i = 0; i < n; ++i) state_.phases[i].name = phase_names_[i];
-  }
-  PhaseAggregate& p = state_.phases[phase_id];
-  r.seq = next_index_++;
+bool StepAggregator::add(PhaseAggregate& p, StepRecord& r, std::uint64_t warmup_steps) noexcept {
   r.flags = 0;
   ++p.steps;
-  const bool warmup = p.warmup_steps < ctx_.config.warmup_steps;
+  const bool warmup = p.warmup_steps < warmup_steps;
   if (warmup) {
     ++p.warmup_steps;
     r.flags |= kStepWarmup;
@@ -280,6 +271,43 @@ void SessionImpl::process(StepRecord& r) noexcept {
       p.last_loss = r.loss;
     }
   }
+  note_gap(r, p, warmup);
+  return warmup;
+}
+
+void StepAggregator::note_gap(const StepRecord& r, PhaseAggregate& p, bool warmup) noexcept {
+  const std::size_t t = r.thread;
+  if (t >= last_step_.size()) {
+    try {
+      last_step_.resize(t + 1);
+    } catch (...) {
+      return;  // out of memory: this step's gap is not counted
+    }
+  }
+  LastStep& last = last_step_[t];
+  // Nested or overlapping scopes on one thread have no gap between them.
+  if (!warmup && last.end_ns >= 0 && last.phase == r.phase && r.start_ns >= last.end_ns) {
+    const double gap = double(r.start_ns - last.end_ns);
+    p.gap.add(gap);
+    p.gap_sketch.add(gap);
+    p.gap_sum_ns += gap;
+    p.gap_step_wall_ns += double(r.wall_ns);
+  }
+  last.end_ns = std::max(last.end_ns, r.start_ns + r.wall_ns);
+  last.phase = r.phase;
+}
+
+void SessionImpl::process(StepRecord& r) noexcept {
+  const std::size_t phase_id = r.phase;
+  if (phase_id >= state_.phases.size()) {
+    const int n = phase_count_.load(std::memory_order_acquire);
+    state_.phases.resize(
+        static_cast<std::size_t>(std::max<int>(n, static_cast<int>(phase_id) + 1)));
+    for (int i = 0; i < n; ++i) state_.phases[i].name = phase_names_[i];
+  }
+  PhaseAggregate& p = state_.phases[phase_id];
+  r.seq = next_index_++;
+  const bool warmup = aggregator_.add(p, r, ctx_.config.warmup_steps);
   std::size_t retained = GpuPending::kNotRetained;
   if (state_.records.size() < ctx_.config.max_retained_steps) {
     retained = state_.records.size();
@@ -492,27 +520,8 @@ Report SessionImpl::finish() noexcept {
         state_.metric_names.push_back(metric_names_[i]);
     }
 
-    nlohmann::json doc = build_report(ctx_, state_, &report_);
-    {
-      std::lock_guard<std::mutex> lock(components_mutex_);
-      for (auto& c : components_) c->contribute(doc);
-    }
-    finalize_report(ctx_, doc, &report_);
-    const std::string error = write_file_atomic(ctx_.report_path, dump_report(doc));
-    if (error.empty()) {
-      report_.written = true;
-      report_.path = ctx_.report_path;
-    } else {
-      ctx_.diagnostics.add("report", diag::kIoError, error);
-      log(LogLevel::kError, "report not written: " + error);
-      // The report text still carries this diagnostic for callers of finish().
-      doc["diagnostics"] = ctx_.diagnostics.to_json();
-    }
-    report_.json = dump_report(doc);
-    {
-      std::lock_guard<std::mutex> lock(components_mutex_);
-      for (auto& c : components_) c->after_write(doc);
-    }
+    std::lock_guard<std::mutex> lock(components_mutex_);
+    write_run_report(ctx_, state_, components_, &report_);
   } catch (const std::exception& e) {
     log(LogLevel::kError, std::string("finish failed: ") + e.what());
     report_.status = "aborted";

@@ -42,6 +42,30 @@ struct PhaseAggregate {
   double gpu_wall_sum_ns = 0;  // sum of the same steps' wall times
   std::uint64_t gpu_retained = 0;
   double first_loss = std::nan(""), last_loss = std::nan("");
+  // Time between consecutive steps of one thread in this phase (start minus the previous step's
+  // end), for non-warm-up steps: where the program spends time outside steps (input, logging).
+  RunningStats gap;
+  QuantileSketch gap_sketch;
+  double gap_sum_ns = 0;
+  double gap_step_wall_ns = 0;  // wall time of the steps that had a gap measured before them
+};
+
+/// Folds drained records into their phase's aggregates, as the collector does with every step:
+/// the warm-up flag, step/CPU time and loss statistics, and the time since the same thread's
+/// previous step (between_steps). Collector thread only.
+class StepAggregator {
+ public:
+  /// Returns true when `r` is a warm-up step (kStepWarmup is set in r.flags).
+  bool add(PhaseAggregate& p, StepRecord& r, std::uint64_t warmup_steps) noexcept;
+
+ private:
+  void note_gap(const StepRecord& r, PhaseAggregate& p, bool warmup) noexcept;
+  // Per recording thread: the end (steady ns) and phase of its last step.
+  struct LastStep {
+    std::int64_t end_ns = -1;
+    std::uint16_t phase = 0;
+  };
+  std::vector<LastStep> last_step_;
 };
 
 /// Everything the report builder needs once the collector has stopped.
@@ -148,6 +172,7 @@ class SessionImpl {
   std::condition_variable wake_;
   bool stop_ = false;
   std::vector<StepRecord> batch_;
+  StepAggregator aggregator_;
 
   // Aggregation (collector thread; finish() after join).
   RunState state_;

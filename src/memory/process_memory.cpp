@@ -140,6 +140,11 @@ class ProcessMemoryComponent final : public Component {
     last_rss_ = rss;
     sampled_peak_ = std::max(sampled_peak_.value_or(0), *rss);
     timeline_.add(now_ns - ctx_.start_ns, *rss);
+    ctx_.live.update([&](LiveSnapshot& s) {
+      s.memory_t_ns = now_ns;
+      s.rss_bytes = *rss;
+      s.rss_peak_sampled_bytes = *sampled_peak_;
+    });
   }
 
   void stop(std::int64_t now_ns) noexcept override {

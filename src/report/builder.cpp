@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "core/log.hpp"
 #include "platform/host.hpp"
+#include "report/json_io.hpp"
 #include "report/step_json.hpp"
 #include "trainmeter/version.hpp"
 
@@ -74,6 +76,18 @@ json stats_json(const std::optional<StepTimeStats>& s, double relative_accuracy)
 }
 
 }  // namespace
+
+json between_steps_json(const PhaseAggregate& p) {
+  if (p.gap.count() == 0) return nullptr;
+  const double covered = p.gap_sum_ns + p.gap_step_wall_ns;
+  return {{"count", p.gap.count()},
+          {"total_ns", static_cast<std::int64_t>(p.gap_sum_ns)},
+          {"share_of_wall", covered > 0 ? json(p.gap_sum_ns / covered) : json(nullptr)},
+          {"p50_ns", nullable(p.gap_sketch.quantile(0.5))},
+          {"p90_ns", nullable(p.gap_sketch.quantile(0.9))},
+          {"max_ns", nullable(p.gap.max())},
+          {"relative_accuracy", p.gap_sketch.relative_accuracy()}};
+}
 
 json build_report(const RunContext& ctx, const RunState& state, Report* out) {
   const Config& c = ctx.config;
@@ -185,7 +199,8 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
          p.gpu_wall_sum_ns > 0 ? json(p.gpu_sum_ns / p.gpu_wall_sum_ns) : json(nullptr)},
         {"samples_per_s", opt(s.samples_per_s)},
         {"tokens_per_s", opt(s.tokens_per_s)},
-        {"loss", loss}};
+        {"loss", loss},
+        {"between_steps", between_steps_json(p)}};
     if (out != nullptr) out->phases.push_back(std::move(s));
   }
   doc["phases"] = std::move(phases);
@@ -225,4 +240,20 @@ void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out) {
   out->co2e_kg = number_at("carbon", "co2e_kg");
 }
 
+void write_run_report(RunContext& ctx, const RunState& state,
+                      const std::vector<std::unique_ptr<Component>>& components, Report* out) {
+  nlohmann::json doc = build_report(ctx, state, out);
+  for (auto& c : components) c->contribute(doc);
+  finalize_report(ctx, doc, out);
+  const std::string error = write_file_atomic(ctx.report_path, dump_report(doc));
+  if (error.empty()) {
+    out->written = true;
+    out->path = ctx.report_path;
+  } else {
+    ctx.diagnostics.add("report", diag::kIoError, error);
+    doc["diagnostics"] = ctx.diagnostics.to_json();
+  }
+  out->json = dump_report(doc);
+  for (auto& c : components) c->after_write(doc);
+}
 }  // namespace trainmeter::detail

@@ -2,6 +2,8 @@
 // sections (memory, energy, carbon, ...) and finalize_report() adds diagnostics.
 #pragma once
 
+#include <memory>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "core/component.hpp"
@@ -17,4 +19,6 @@ nlohmann::json build_report(const RunContext& ctx, const RunState& state, Report
 /// Writes diagnostics into the document and copies headline figures into `out`.
 void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out);
 
+void write_run_report(RunContext& ctx, const RunState& state,
+                      const std::vector<std::unique_ptr<Component>>& components, Report* out);
 }  // namespace trainmeter::detail
