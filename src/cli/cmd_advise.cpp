@@ -47,9 +47,9 @@ int cmd_advise(const std::vector<std::string>& args) {
     }
   }
   // A report written with findings keeps them unless options ask for a different what-if.
-  const bool stored = report.contains("findings") && report["findings"].is_object() &&
-                      options.regions.empty() && !options.series;
-  const nlohmann::json section = stored ? report["findings"] : detail::findings(report, options);
+  const bool defaults = options.regions.empty() && !options.series;
+  const nlohmann::json section =
+      defaults ? detail::stored_or_computed_findings(report) : detail::findings(report, options);
   if (a.has("--json")) {
     fmt::print("{}\n", section.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     return kExitOk;

@@ -403,14 +403,14 @@ std::string ranks_section(const json& report) {
 }
 
 std::string findings_section(const json& report) {
-  const json* stored = json_at(report, "/findings");
-  const json section = stored != nullptr && stored->is_object() ? *stored : findings(report);
+  const json section = stored_or_computed_findings(report);
   std::string h = "<section id=\"findings\"><h2>Findings</h2>";
   const json* items = json_at(section, "/items");
   if (items == nullptr || !items->is_array() || items->empty())
     return h + "<p>none: no rule found evidence of a problem in this report</p></section>\n";
   h += "<ol class=\"findings\">";
   for (const json& f : *items) {
+    if (!f.is_object()) continue;
     const std::string sev = string_at(f, "/severity", "info");
     h += fmt::format("<li class=\"finding sev-{}\"><b>[{}] {}</b> {}", esc(sev), esc(sev),
                      esc(string_at(f, "/id")), esc(string_at(f, "/title")));

@@ -685,8 +685,9 @@ void rule_carbon(const json& report, const FindingsOptions& options, Collector& 
   }
   const auto& s = options.series->samples;
   const auto dur_s = num(report, {"run", "duration_s"});
-  if (s.empty() || !dur_s || *dur_s <= 0) {
-    out.skip("carbon_hours", "empty series or no run.duration_s");
+  // A run longer than the series' possible span (about 292 years of int64 ns) cannot fit.
+  if (s.empty() || !dur_s || *dur_s <= 0 || *dur_s > 1e9) {
+    out.skip("carbon_hours", "empty series or no usable run.duration_s");
     return;
   }
   const auto dur = static_cast<std::int64_t>(std::llround(*dur_s * 1e9));
@@ -784,18 +785,38 @@ json findings(const json& report, const FindingsOptions& options) {
   return {{"items", items}, {"not_checked", out.not_checked}};
 }
 
+namespace {
+json failed_findings(const char* why) {
+  return {{"items", json::array()}, {"not_checked", {{{"rule", "all"}, {"reason", why}}}}};
+}
+}  // namespace
+
 void add_findings(json& report, const FindingsOptions& options) noexcept {
   try {
     json f = findings(report, options);
     report["findings"] = std::move(f);
   } catch (const std::exception& e) {
     try {
-      report["findings"] = {{"items", json::array()},
-                            {"not_checked", {{{"rule", "all"}, {"reason", e.what()}}}}};
+      report["findings"] = failed_findings(e.what());
     } catch (...) {
     }
   } catch (...) {
   }
+}
+
+json stored_or_computed_findings(const json& report) noexcept {
+  try {
+    const json* stored = at(report, {"findings"});
+    if (stored != nullptr && stored->is_object()) return *stored;
+    return findings(report);
+  } catch (const std::exception& e) {
+    try {
+      return failed_findings(e.what());
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+  return json();
 }
 
 std::string render_findings(const json& section) {
@@ -804,6 +825,7 @@ std::string render_findings(const json& section) {
   std::string out = fmt::format("findings ({}):\n", items->size());
   std::size_t n = 0;
   for (const json& f : *items) {
+    if (!f.is_object()) continue;
     out += fmt::format("  {}. [{}] {}: {}\n", ++n, f.value("severity", "?"), f.value("id", "?"),
                        f.value("title", ""));
     if (const json* ev = at(f, {"evidence"}); ev != nullptr && ev->is_array())

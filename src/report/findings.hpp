@@ -87,6 +87,11 @@ nlohmann::json findings(const nlohmann::json& report, const FindingsOptions& opt
 /// session at finish (before the report is written) and by `trainmeter advise`.
 void add_findings(nlohmann::json& report, const FindingsOptions& options = {}) noexcept;
 
+/// The report's own findings section when it has one, else findings(report). Never throws: a
+/// failure gives {"items": [], "not_checked": [{"rule": "all", "reason": <what failed>}]}. What
+/// summary, advise and the HTML page show.
+nlohmann::json stored_or_computed_findings(const nlohmann::json& report) noexcept;
+
 /// One evidence or gain value as a person reads it, in adaptive units (src/report/units.hpp) by
 /// its unit ("ns", "s", "bytes", "fraction" as a percentage, "kg" as CO2e...); "n/a" for null.
 std::string format_evidence_value(const nlohmann::json& value, const std::string& unit);

@@ -36,8 +36,7 @@ std::string str(const json& j, const char* key, const char* fallback = "n/a") {
 std::string render_summary(const json& report) {
   // Findings first: what to fix comes before the figures. A report written before findings
   // existed gets them computed now (the same pure function the session runs at finish).
-  const json* stored = child(report, "findings");
-  std::string out = render_findings(stored != nullptr ? *stored : findings(report));
+  std::string out = render_findings(stored_or_computed_findings(report));
   out += "\n";
   const json empty = json::object();
   const json& run = child(report, "run") ? report["run"] : empty;
@@ -145,8 +144,7 @@ json summary_json(const json& report) {
     return c != nullptr ? *c : empty;
   };
   json out = json::object();
-  const json* stored = child(report, "findings");
-  out["findings"] = stored != nullptr ? *stored : findings(report);
+  out["findings"] = stored_or_computed_findings(report);
   out["run"] = pick(section("run"), {"name", "id", "status", "duration_s", "rank", "world_size"});
   out["run"]["cpu_time_s"] =
       child(section("run"), "cpu_time_s") ? section("run")["cpu_time_s"] : json();

@@ -385,3 +385,25 @@ TEST_CASE("findings: trainmeter advise and summary", "[report][findings][cli]") 
   CHECK(bad.exit_code == 2);
   CHECK(bad.output.find("--intensity-file") != std::string::npos);
 }
+
+TEST_CASE("findings: odd shapes are no evidence, never an exception", "[report][findings]") {
+  const json odd[] = {
+      json::array({1, 2}),
+      {{"phases", json::array({1})}, {"steps", {1, "x", {{"phase", 3}}}}},
+      {{"phases", {{"train", {{"between_steps", "x"}, {"gpu_busy_fraction", "y"}}}}}},
+      {{"model", "x"}, {"memory", {{"cuda", {{"cuda", 1}}}}}, {"host", {{"gpus", {1}}}}},
+      {{"carbon", {{"energy_kwh_with_pue", "a"}}}, {"run", {{"cpu_time_s", 1}}}},
+      {{"findings", {{"items", {1, "x"}}}}}};
+  for (const json& r : odd) {
+    INFO(r.dump());
+    const json s = d::stored_or_computed_findings(r);
+    CHECK(s.is_object());
+    CHECK_NOTHROW(d::render_findings(s));
+  }
+  // A run as long as the int64 clock allows does not overflow the series window.
+  d::FindingsOptions o;
+  o.series = d::parse_intensity_series("2026-01-01T00:00Z,100\n2026-01-01T01:00Z,50\n", "s.csv");
+  const json huge = {{"run", {{"duration_s", 9e18}}},
+                     {"carbon", {{"energy_kwh_with_pue", 1.0}, {"intensity_g_per_kwh", 400.0}}}};
+  CHECK(not_checked(d::findings(huge, o), "carbon_hours"));
+}
