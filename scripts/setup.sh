@@ -8,10 +8,13 @@ packages=(
   cmake ninja-build g++ pkg-config
   # libraries
   libtorch-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev catch2
+  # the live metrics endpoint (metrics_port): cpp-httplib serves GET /metrics
+  libcpp-httplib-dev
   # libtorch's BLAS: OpenBLAS (pthreads) instead of the reference BLAS, 5-10x faster steps
   libopenblas0-pthread
   # tests: an independent JSON Schema validator, GNU time for the RSS cross-check, Prometheus'
-  # promtool for the textfile export, headless Chromium to render the HTML report
+  # promtool for the textfile export and the live endpoint, the Prometheus server
+  # for the live-scrape test, headless Chromium to render the HTML report
   python3 python3-jsonschema time prometheus chromium
   # distributed tests and the train_ddp example: Gloo headers (libtorch ships ProcessGroupGloo)
   libgloo-dev

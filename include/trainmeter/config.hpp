@@ -96,6 +96,10 @@ struct TRAINMETER_EXPORT Config {
   std::string progress = "auto";
   /// Total steps expected (for the progress ETA); 0 = unknown.
   std::uint64_t total_steps = 0;
+  /// Port of the live Prometheus endpoint (GET /metrics) served while the run goes on; 0 = off.
+  std::uint16_t metrics_port = 0;
+  /// Address the endpoint listens on: an IPv4 or IPv6 literal (loopback by default).
+  std::string metrics_address = "127.0.0.1";
 
   // --- op accounting --------------------------------------------------------------------------
   /// Record per-op time and FLOPs with a libtorch RecordFunction callback on selected steps.

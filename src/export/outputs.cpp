@@ -11,12 +11,17 @@
 
 #include <fmt/format.h>
 
+#include "carbon/model.hpp"
+#include "carbon/settings.hpp"
 #include "core/log.hpp"
 #include "export/access.hpp"
 #include "export/exports.hpp"
+#include "export/metrics_server.hpp"
 #include "platform/file.hpp"
 #include "platform/host.hpp"
+#include "report/stats.hpp"
 #include "report/step_json.hpp"
+#include "report/units.hpp"
 #include "trainmeter/report.hpp"
 
 namespace trainmeter::detail {
@@ -26,11 +31,14 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kSource = "stream";
+constexpr const char* kMetricsSource = "metrics";
 // After this many failed flushes in a row the stream stops writing: a full disk rarely recovers
 // within a run, and each attempt costs a syscall and a diagnostic.
 constexpr int kMaxConsecutiveFailures = 3;
 // The progress line is redrawn at most this often.
 constexpr std::int64_t kProgressIntervalNs = 500'000'000;
+// samples/s on the metrics endpoint: the rate over a window at least this long.
+constexpr std::int64_t kRateWindowNs = 1'000'000'000;
 
 std::string iso_utc(std::int64_t unix_ns) {
   const std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
@@ -82,6 +90,31 @@ class OutputsComponent final : public Component {
     }
     statm_.open(c.proc_root + "/self/statm");
     page_size_ = ::sysconf(_SC_PAGESIZE);
+    // The carbon component validated these settings already; here they turn live energy into
+    // CO2e for the progress line and the metrics endpoint.
+    const CarbonSettings carbon = carbon_settings_from_config(c);
+    metrics_.pue = carbon.pue;
+    metrics_.intensity_g_per_kwh = carbon.intensity.g_per_kwh;
+    metrics_.intensity_source = carbon.intensity.source;
+    if (c.metrics_port != 0) {
+      if (!metrics_server_available())
+        throw Error(fmt::format(
+            "trainmeter: invalid configuration:\n  metrics_port ({}): {} was asked for, but this "
+            "build of trainmeter has no HTTP library (cpp-httplib, Debian's libcpp-httplib-dev, "
+            "was not found when it was configured); accepted: 0 (off) in this build",
+            env_name("metrics_port"), c.metrics_port));
+      server_ = std::make_unique<MetricsServer>();
+      const HostInfo host = read_host_info(c.proc_root);
+      const std::vector<std::string> argv = read_command_line(c.proc_root);
+      metrics_.run_name = c.run_name;
+      metrics_.run_id = c.run_id;
+      metrics_.rank = c.rank;
+      metrics_.world_size = c.world_size;
+      metrics_.host = host.hostname.value_or("");
+      metrics_.program =
+          argv.empty() ? c.run_name : std::filesystem::path(argv[0]).filename().string();
+      metrics_.version = TRAINMETER_VERSION_STRING;
+    }
   }
   ~OutputsComponent() override {
     if (fd_ >= 0) ::close(fd_);
@@ -92,6 +125,19 @@ class OutputsComponent final : public Component {
   void start(std::int64_t now_ns) noexcept override {
     last_flush_ns_ = now_ns;
     last_progress_ns_ = now_ns;
+    rate_window_ns_ = now_ns;
+    if (server_) {
+      const Config& c = ctx_.config;
+      publish_metrics(now_ns, false);
+      const std::string error = server_->start(c.metrics_address, c.metrics_port);
+      if (!error.empty()) {
+        ctx_.diagnostics.add(kMetricsSource, diag::kUnavailable,
+                             fmt::format("{} (metrics_port={}, metrics_address={}); the run goes "
+                                         "on without the live endpoint",
+                                         error, c.metrics_port, c.metrics_address));
+        server_.reset();
+      }
+    }
     if (fd_ < 0) return;
     append(header_);
     flush();
@@ -99,6 +145,7 @@ class OutputsComponent final : public Component {
 
   void steps(const StepRecord* records, std::size_t n) noexcept override {
     own_steps_ += n;
+    if (server_) count_phases(records, n);
     if (fd_ < 0) return;
     try {
       for (std::size_t i = 0; i < n; ++i) append(step_line(records[i]));
@@ -111,14 +158,13 @@ class OutputsComponent final : public Component {
   void sample(std::int64_t now) noexcept override {
     if (fd_ >= 0) {
       try {
-        append({{"type", "sample"},
-                {"t_offset_ns", now - ctx_.start_ns},
-                {"rss_bytes", opt(read_rss())}});
+        append(sample_line(now));
       } catch (...) {
         ctx_.diagnostics.add(kSource, diag::kDropped, "out of memory formatting a sample line");
       }
       maybe_flush(now);
     }
+    if (server_) publish_metrics(now, false);
     if (progress_ && now - last_progress_ns_ >= kProgressIntervalNs) draw_progress(now, false);
   }
 
@@ -126,6 +172,24 @@ class OutputsComponent final : public Component {
     end_ns_ = now;
     if (fd_ >= 0) flush();
     if (progress_) draw_progress(now, true);
+    if (server_) {
+      // The final figures stay served while finish() builds the report.
+      publish_metrics(now, true);
+      server_->mark_finishing();
+    }
+  }
+
+  void contribute(json& /*report*/) noexcept override {
+    if (!server_) return;
+    // Closed before the report is written, so what happened to it reaches the diagnostics.
+    server_->stop();
+    if (const std::uint64_t n = server_->scrapes_during_finish(); n > 0)
+      ctx_.diagnostics.add_count(
+          kMetricsSource, diag::kSkipped, n,
+          fmt::format("scrapes during finish() were answered with the final figures; the "
+                      "endpoint closed before the report was written ({} scrapes in all)",
+                      server_->scrapes()));
+    server_.reset();
   }
 
   void after_write(const json& report) noexcept override {
@@ -196,6 +260,47 @@ class OutputsComponent final : public Component {
     // Names are interned once and never change, so one lookup per phase id suffices.
     if (name.empty()) name = ctx_.phase_name ? ctx_.phase_name(id) : std::to_string(id);
     return name;
+  }
+
+  // The sampler's figures at this tick: RSS, and what the measuring components published (energy
+  // per component so far, power, tensor and CUDA memory), enough for `recover` to rebuild the
+  // energy, carbon, cost and memory sections up to the last flush.
+  json sample_line(std::int64_t now) {
+    const LiveSnapshot l = ctx_.live.read();
+    json line = {{"type", "sample"}, {"t_offset_ns", now - ctx_.start_ns}};
+    line["rss_bytes"] = l.rss_bytes >= 0 ? json(l.rss_bytes) : opt(read_rss());
+    const auto num = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
+    if (l.energy_t_ns >= 0 && l.energy_samples != streamed_energy_samples_) {
+      streamed_energy_samples_ = l.energy_samples;
+      json comps = json::array();
+      for (const LiveEnergyChannel& c : l.channels)
+        comps.push_back({{"name", c.component},
+                         {"source", c.source},
+                         {"provenance", c.provenance},
+                         {"attribution", c.attribution},
+                         {"selected", c.selected},
+                         {"energy_j", num(c.energy_j)},
+                         {"machine_energy_j", num(c.machine_energy_j)},
+                         {"power_w", num(c.power_w)}});
+      line["energy"] = {{"t_offset_ns", l.energy_t_ns - ctx_.start_ns},
+                        {"samples", l.energy_samples},
+                        {"total_j", num(l.energy_total_j)},
+                        {"power_w", num(l.power_w)},
+                        {"estimated", l.energy_estimated},
+                        {"components", std::move(comps)}};
+    }
+    if (l.tensor_bytes >= 0) line["tensor_bytes"] = l.tensor_bytes;
+    if (l.tensor_peak_bytes >= 0) line["peak_tensor_bytes"] = l.tensor_peak_bytes;
+    if (!l.cuda.empty()) {
+      json cuda = json::array();
+      for (const LiveCudaMemory& c : l.cuda)
+        cuda.push_back(
+            {{"device", c.device},
+             {"allocated_bytes", c.allocated_bytes >= 0 ? json(c.allocated_bytes) : json(nullptr)},
+             {"reserved_bytes", c.reserved_bytes >= 0 ? json(c.reserved_bytes) : json(nullptr)}});
+      line["cuda"] = std::move(cuda);
+    }
+    return line;
   }
 
   json step_line(const StepRecord& r) {
@@ -284,6 +389,72 @@ class OutputsComponent final : public Component {
     return *pages * page_size_;
   }
 
+  void count_phases(const StepRecord* records, std::size_t n) noexcept {
+    try {
+      for (std::size_t i = 0; i < n; ++i) {
+        const StepRecord& r = records[i];
+        if (r.phase >= phases_.size()) {
+          phases_.resize(r.phase + 1u);
+          sketches_.resize(r.phase + 1u);
+        }
+        LivePhase& p = phases_[r.phase];
+        ++p.steps;
+        p.samples += double(r.samples);
+        samples_total_ += double(r.samples);
+        if (std::isfinite(r.loss)) p.loss = r.loss;
+        if ((r.flags & kStepWarmup) != 0) continue;
+        ++p.timed_steps;
+        const double wall_s = 1e-9 * double(r.wall_ns);
+        p.wall_sum_s += wall_s;
+        sketches_[r.phase].add(wall_s);
+      }
+    } catch (...) {
+      ctx_.diagnostics.add(kMetricsSource, diag::kDropped, "out of memory counting steps");
+    }
+  }
+
+  // Renders the exposition text on this (the collector) thread and hands it to the server.
+  void publish_metrics(std::int64_t now, bool finished) noexcept {
+    try {
+      if (now - rate_window_ns_ >= kRateWindowNs || finished) {
+        if (now > rate_window_ns_)
+          metrics_.samples_per_s =
+              (samples_total_ - rate_window_samples_) / (1e-9 * double(now - rate_window_ns_));
+        rate_window_ns_ = now;
+        rate_window_samples_ = samples_total_;
+      }
+      metrics_.uptime_s = ctx_.rel_s(now);
+      metrics_.finished = finished;
+      metrics_.live = ctx_.live.read();
+      metrics_.co2e_g = co2e_g(metrics_.live);
+      metrics_.phases.clear();
+      for (std::size_t i = 0; i < phases_.size(); ++i) {
+        if (phases_[i].steps == 0) continue;
+        LivePhase p = phases_[i];
+        p.name = phase_name(static_cast<std::uint16_t>(i));
+        const QuantileSketch& q = sketches_[i];
+        p.p50_s = q.quantile(0.5);
+        p.p90_s = q.quantile(0.9);
+        p.p95_s = q.quantile(0.95);
+        p.p99_s = q.quantile(0.99);
+        metrics_.phases.push_back(std::move(p));
+      }
+      server_->publish(prometheus_live_text(metrics_));
+    } catch (...) {
+      ctx_.diagnostics.add(
+          kMetricsSource, diag::kDropped,
+          "out of memory rendering the metrics text; scrapes get the previous one");
+    }
+  }
+
+  // Energy so far x PUE x intensity, in grams; NaN while the energy is unknown.
+  double co2e_g(const LiveSnapshot& l) const noexcept {
+    if (!std::isfinite(l.energy_total_j) || !std::isfinite(metrics_.intensity_g_per_kwh))
+      return kLiveUnknown;
+    return 1000.0 *
+           carbon_kg(l.energy_total_j / kJoulesPerKwh, metrics_.pue, metrics_.intensity_g_per_kwh);
+  }
+
   void draw_progress(std::int64_t now, bool final_line) noexcept {
     last_progress_ns_ = now;
     try {
@@ -297,6 +468,16 @@ class OutputsComponent final : public Component {
       if (total > 0 && rate > 0 && steps < total && !final_line)
         line += fmt::format("  ETA {}", short_duration(double(total - steps) / rate));
       if (auto rss = read_rss()) line += fmt::format("  RSS {:.0f} MiB", double(*rss) / (1 << 20));
+      const LiveSnapshot live = ctx_.live.read();
+      if (std::isfinite(live.energy_total_j)) {
+        // "~" marks an estimate, as the summary does.
+        const char* approx = live.energy_estimated ? "~" : "";
+        const double avg_w = elapsed > 0 ? live.energy_total_j / elapsed : kLiveUnknown;
+        line += fmt::format("  {}{}  avg {}{}", approx, format_energy_j(live.energy_total_j),
+                            approx, format_power_w(avg_w));
+        const double g = co2e_g(live);
+        if (std::isfinite(g)) line += fmt::format("  {}{}", approx, format_co2e_kg(g / 1000.0));
+      }
       // \r + erase-to-end keeps it one line on a terminal.
       line = "\r" + line + "\x1b[K" + (final_line ? "\n" : "");
       if (::write(2, line.data(), line.size()) < 0) progress_ = false;
@@ -318,6 +499,14 @@ class OutputsComponent final : public Component {
   bool progress_ = false;
   std::uint64_t own_steps_ = 0;
   std::vector<std::string> phase_cache_;
+  std::uint64_t streamed_energy_samples_ = 0;  // energy rows already in the stream
+  // the metrics endpoint (metrics_port != 0)
+  std::unique_ptr<MetricsServer> server_;
+  LiveMetrics metrics_;
+  std::vector<LivePhase> phases_;  // by phase id
+  std::vector<QuantileSketch> sketches_;
+  double samples_total_ = 0, rate_window_samples_ = 0;
+  std::int64_t rate_window_ns_ = 0;
   KeptOpenFile statm_;
   long page_size_ = 4096;
 };

@@ -14,7 +14,13 @@ namespace trainmeter::detail {
 ///    "host":{..},"config":{..}}                                   written and flushed at start
 ///   {"type":"step", <the report's step keys: index, phase, thread, start_offset_ns, wall_ns,
 ///    cpu_ns, samples, tokens, warmup, loss, peak_tensor_bytes>}     one per step, in index order
-///   {"type":"sample","t_offset_ns":N,"rss_bytes":N|null}            every sampling interval
+///   {"type":"sample","t_offset_ns":N,"rss_bytes":N|null,           every sampling interval
+///    "energy":{"t_offset_ns":N,"samples":N,"total_j":x|null,"power_w":x|null,"estimated":b,
+///              "components":[{"name","source","provenance","attribution","selected",
+///                             "energy_j","machine_energy_j","power_w"}]},  when a new energy
+///                                                                 row exists (cumulative J)
+///    "tensor_bytes":N,"peak_tensor_bytes":N,"cuda":[{"device","allocated_bytes",
+///    "reserved_bytes"}]}                                          when known
 ///   {"type":"footer","status":..,"end_utc":..,"duration_s":..,"steps_recorded":..,"phases":{..},
 ///    "energy_total_j":..,"co2e_kg":..,"report":"path"}              after the report is written
 /// Lines are buffered on the collector thread and written with one write(2) + fdatasync every

@@ -1,5 +1,6 @@
-// Prometheus text exposition (format 0.0.4) for node_exporter's textfile collector. Base units
-// (seconds, joules, bytes, grams) as Prometheus' naming guide asks; figures that were not
+// Prometheus text exposition (format 0.0.4): the textfile export written at finish (for
+// node_exporter's textfile collector) and the live endpoint's text rendered at each sample. Base
+// units (seconds, joules, bytes, grams) as Prometheus' naming guide asks; figures that were not
 // measured are left out rather than written as 0.
 #include <cmath>
 #include <optional>
@@ -8,6 +9,7 @@
 
 #include "export/access.hpp"
 #include "export/exports.hpp"
+#include "export/metrics_server.hpp"
 
 namespace trainmeter::detail {
 
@@ -54,7 +56,7 @@ class Writer {
   }
   // A family with a single sample, written only when the value is known.
   void single(const char* name, const char* type, const char* help, std::optional<double> v) {
-    if (!v) return;
+    if (!v || std::isnan(*v)) return;
     family(name, type, help);
     sample(name, "", *v);
   }
@@ -143,6 +145,135 @@ std::string prometheus_text(const nlohmann::json& report) {
     for (const auto& [device, bytes] : tensor)
       w.sample("trainmeter_peak_tensor_bytes", "device=\"" + label_value(device) + "\"", bytes);
   }
+  return w.take();
+}
+
+namespace {
+
+std::optional<double> known(double x) {
+  return std::isfinite(x) ? std::optional<double>(x) : std::nullopt;
+}
+std::optional<double> known_bytes(std::int64_t x) {
+  return x >= 0 ? std::optional<double>(double(x)) : std::nullopt;
+}
+
+}  // namespace
+
+std::string prometheus_live_text(const LiveMetrics& m) {
+  Writer w(fmt::format("run=\"{}\",run_id=\"{}\",rank=\"{}\"", label_value(m.run_name),
+                       label_value(m.run_id), m.rank));
+  w.family("trainmeter_run_info", "gauge",
+           "Always 1: the run's identity and where it runs, as labels.");
+  w.sample("trainmeter_run_info",
+           fmt::format("program=\"{}\",host=\"{}\",version=\"{}\",world_size=\"{}\"",
+                       label_value(m.program), label_value(m.host), label_value(m.version),
+                       m.world_size),
+           1);
+  w.single("trainmeter_run_finished", "gauge",
+           "1 once the run has finished (these are its final figures), else 0.",
+           m.finished ? 1.0 : 0.0);
+  w.single("trainmeter_run_duration_seconds", "gauge", "Wall time of the run so far.", m.uptime_s);
+
+  if (!m.phases.empty()) {
+    w.family("trainmeter_steps_total", "counter", "Steps recorded, warm-up included.");
+    for (const LivePhase& p : m.phases)
+      w.sample("trainmeter_steps_total", "phase=\"" + label_value(p.name) + "\"", double(p.steps));
+    w.family("trainmeter_step_time_seconds", "summary",
+             "Wall time of a training step, warm-up steps excluded.");
+    for (const LivePhase& p : m.phases) {
+      const std::string phase = "phase=\"" + label_value(p.name) + "\"";
+      const std::pair<const char*, double> q[] = {
+          {"0.5", p.p50_s}, {"0.9", p.p90_s}, {"0.95", p.p95_s}, {"0.99", p.p99_s}};
+      for (const auto& [quantile, v] : q)
+        if (std::isfinite(v))
+          w.sample("trainmeter_step_time_seconds", phase + ",quantile=\"" + quantile + "\"", v);
+      w.sample("trainmeter_step_time_seconds_sum", phase, p.wall_sum_s);
+      w.sample("trainmeter_step_time_seconds_count", phase, double(p.timed_steps));
+    }
+    w.family("trainmeter_samples_total", "counter", "Samples processed (Session::step's count).");
+    for (const LivePhase& p : m.phases)
+      w.sample("trainmeter_samples_total", "phase=\"" + label_value(p.name) + "\"", p.samples);
+    bool any_loss = false;
+    for (const LivePhase& p : m.phases) {
+      if (!std::isfinite(p.loss)) continue;
+      if (!any_loss) w.family("trainmeter_loss", "gauge", "Loss of the phase's last step.");
+      any_loss = true;
+      w.sample("trainmeter_loss", "phase=\"" + label_value(p.name) + "\"", p.loss);
+    }
+  }
+  w.single("trainmeter_samples_per_second", "gauge",
+           "Samples per second over the last second or so, every phase together.",
+           known(m.samples_per_s));
+
+  const LiveSnapshot& l = m.live;
+  w.single("trainmeter_rss_bytes", "gauge", "Resident set size of the process at the last sample.",
+           known_bytes(l.rss_bytes));
+  w.single("trainmeter_peak_rss_bytes", "gauge", "Highest resident set size sampled so far.",
+           known_bytes(l.rss_peak_sampled_bytes));
+  w.single("trainmeter_tensor_bytes", "gauge", "Bytes held by libtorch tensors (track_memory).",
+           known_bytes(l.tensor_bytes));
+  w.single("trainmeter_peak_tensor_bytes", "gauge",
+           "Peak bytes held by libtorch tensors so far (track_memory).",
+           known_bytes(l.tensor_peak_bytes));
+  const std::pair<const char*, std::int64_t LiveCudaMemory::*> cuda[] = {
+      {"trainmeter_cuda_allocated_bytes", &LiveCudaMemory::allocated_bytes},
+      {"trainmeter_cuda_reserved_bytes", &LiveCudaMemory::reserved_bytes}};
+  for (const auto& [name, field] : cuda) {
+    bool any = false;
+    for (const LiveCudaMemory& c : l.cuda) {
+      if (c.*field < 0) continue;
+      if (!any)
+        w.family(name, "gauge",
+                 field == &LiveCudaMemory::allocated_bytes
+                     ? "CUDA caching-allocator bytes allocated, per device."
+                     : "CUDA caching-allocator bytes reserved, per device.");
+      any = true;
+      w.sample(name, fmt::format("device=\"cuda:{}\"", c.device), double(c.*field));
+    }
+  }
+
+  if (!l.channels.empty()) {
+    w.family("trainmeter_energy_joules_total", "counter",
+             "Energy attributed to this process per hardware component.");
+    for (const LiveEnergyChannel& c : l.channels)
+      w.sample("trainmeter_energy_joules_total",
+               fmt::format("component=\"{}\",source=\"{}\",provenance=\"{}\",selected=\"{}\"",
+                           label_value(c.component), label_value(c.source),
+                           label_value(c.provenance), c.selected ? "true" : "false"),
+               c.energy_j);
+    bool any_power = false;
+    for (const LiveEnergyChannel& c : l.channels) {
+      if (!std::isfinite(c.power_w)) continue;
+      if (!any_power)
+        w.family("trainmeter_power_watts", "gauge",
+                 "Power attributed to this process per component over the last sample interval.");
+      any_power = true;
+      w.sample("trainmeter_power_watts",
+               fmt::format("component=\"{}\",source=\"{}\",provenance=\"{}\",selected=\"{}\"",
+                           label_value(c.component), label_value(c.source),
+                           label_value(c.provenance), c.selected ? "true" : "false"),
+               c.power_w);
+    }
+  }
+  w.single("trainmeter_run_energy_joules_total", "counter",
+           "Energy counted in the run's total so far (the selected components; energy.total_j).",
+           known(l.energy_total_j));
+  w.single("trainmeter_run_power_watts", "gauge",
+           "Power of the selected components over the last sample interval.", known(l.power_w));
+  if (std::isfinite(l.energy_total_j))
+    w.single("trainmeter_energy_estimated", "gauge",
+             "1 when some selected component's energy is estimated rather than measured.",
+             l.energy_estimated ? 1.0 : 0.0);
+  w.single("trainmeter_pue", "gauge", "Power usage effectiveness applied to the energy.", m.pue);
+  if (std::isfinite(m.intensity_g_per_kwh)) {
+    w.family("trainmeter_grid_intensity_grams_per_kwh", "gauge",
+             "Grid carbon intensity used for the run (g CO2e per kWh).");
+    w.sample("trainmeter_grid_intensity_grams_per_kwh",
+             "source=\"" + label_value(m.intensity_source) + "\"", m.intensity_g_per_kwh);
+  }
+  w.single("trainmeter_co2e_grams_total", "counter",
+           "Carbon dioxide equivalent emitted so far: energy x PUE x grid intensity.",
+           known(m.co2e_g));
   return w.take();
 }
 
