@@ -659,7 +659,7 @@ void rule_carbon(const json& report, const FindingsOptions& options, Collector& 
                          {"data_source", cands[i].source}});
     }
     json f = finding("carbon_region", saving >= kCarbonMediumSaving ? "medium" : "low", "run",
-                     fmt::format("the same energy in {} ({:.0f} g/kWh) would emit {} less CO2e",
+                     fmt::format("the same energy in {} ({:.3g} g/kWh) would emit {} less CO2e",
                                  best.name, best.g_per_kwh, pct(saving)));
     f["evidence"] = base_evidence;
     f["evidence"].push_back(evidence("cleanest candidate: " + best.name + " g_per_kwh (" +
@@ -727,7 +727,7 @@ void rule_carbon(const json& report, const FindingsOptions& options, Collector& 
                        {"co2e_kg", *kwh * windows[i].first / 1000},
                        {"saving_kg", now_kg - *kwh * windows[i].first / 1000}});
   json f = finding("carbon_hours", saving >= kCarbonMediumSaving ? "medium" : "low", "run",
-                   fmt::format("starting at {} ({:.0f} g/kWh on average over the run's {}) would "
+                   fmt::format("starting at {} ({:.3g} g/kWh on average over the run's {}) would "
                                "emit {} less CO2e",
                                format_utc(windows.front().second), best,
                                format_duration_ns(*dur_s * 1e9), pct(saving)));
@@ -764,7 +764,8 @@ std::string format_evidence_value(const json& value, const std::string& unit) {
   if (unit == "kg") return format_co2e_kg(v);
   if (unit == "kWh") return format_energy_j(v * kJoulesPerKwh);
   if (unit == "ratio") return fmt::format("{:.2f}x", v);
-  if (unit == "g/kWh") return fmt::format("{:.0f} g/kWh", v);
+  if (unit == "g/kWh") return fmt::format("{:.3g} g/kWh", v);
+  if (unit == "count") return fmt::format("{:.6g}", v);
   if (unit == "cpus") return fmt::format("{:.2f} CPUs", v);
   return fmt::format("{:.6g} {}", v, unit);
 }
