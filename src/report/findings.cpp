@@ -786,6 +786,94 @@ json findings(const json& report, const FindingsOptions& options) {
   return {{"items", items}, {"not_checked", out.not_checked}};
 }
 
+json epoch_view(const json& report) {
+  json out = json::array();
+  const json* steps = at(report, {"steps"});
+  if (steps == nullptr || !steps->is_array()) return out;
+  struct Row {
+    double index, start, wall, samples;
+    std::optional<double> loss, energy, epoch;
+    std::string phase;
+  };
+  std::vector<Row> rows;
+  std::map<std::string, std::size_t> per_phase;
+  bool marked = false;
+  for (const json& st : *steps) {
+    const json* ph = at(st, {"phase"});
+    const auto idx = num(st, {"index"});
+    const auto wall = num(st, {"wall_ns"});
+    if (ph == nullptr || !ph->is_string() || !idx || !wall) continue;
+    Row r{*idx,
+          num(st, {"start_offset_ns"}).value_or(0),
+          *wall,
+          num(st, {"samples"}).value_or(0),
+          num(st, {"loss"}),
+          num(st, {"energy_j"}),
+          num(st, {"metrics", "epoch"}),
+          ph->get<std::string>()};
+    marked = marked || r.epoch.has_value();
+    ++per_phase[r.phase];
+    rows.push_back(std::move(r));
+  }
+  if (rows.empty()) return out;
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.index < b.index; });
+  std::string main;
+  std::size_t most = 0;
+  for (const auto& [name, n] : per_phase)
+    if (n > most) {
+      main = name;
+      most = n;
+    }
+  std::vector<std::vector<const Row*>> epochs;
+  bool interrupted = true;
+  std::optional<double> last_mark;
+  for (const Row& r : rows) {
+    if (r.phase != main) {
+      interrupted = true;
+      continue;
+    }
+    const bool next = marked ? (!epochs.empty() && r.epoch != last_mark) : interrupted;
+    if (epochs.empty() || next) epochs.emplace_back();
+    epochs.back().push_back(&r);
+    last_mark = r.epoch;
+    interrupted = false;
+  }
+  if (epochs.size() < 2) return out;
+  for (std::size_t e = 0; e < epochs.size(); ++e) {
+    const auto& list = epochs[e];
+    double wall = 0, samples = 0, loss_sum = 0, energy = 0;
+    std::size_t losses = 0;
+    bool energy_known = true;
+    std::optional<double> loss_last;
+    for (const Row* r : list) {
+      wall += r->wall;
+      samples += r->samples;
+      if (r->loss) {
+        loss_sum += *r->loss;
+        ++losses;
+        loss_last = r->loss;
+      }
+      if (r->energy)
+        energy += *r->energy;
+      else
+        energy_known = false;
+    }
+    const double span = list.back()->start + list.back()->wall - list.front()->start;
+    out.push_back({{"epoch", marked && list.front()->epoch ? json(*list.front()->epoch) : json(e)},
+                   {"phase", main},
+                   {"first_index", list.front()->index},
+                   {"steps", list.size()},
+                   {"span_s", span / 1e9},
+                   {"step_time_s", wall / 1e9},
+                   {"samples", samples},
+                   {"samples_per_s", wall > 0 ? json(samples / (wall / 1e9)) : json(nullptr)},
+                   {"loss_last", loss_last ? json(*loss_last) : json(nullptr)},
+                   {"loss_mean", losses > 0 ? json(loss_sum / double(losses)) : json(nullptr)},
+                   {"energy_j", energy_known ? json(energy) : json(nullptr)}});
+  }
+  return out;
+}
+
 namespace {
 json failed_findings(const char* why) {
   return {{"items", json::array()}, {"not_checked", {{{"rule", "all"}, {"reason", why}}}}};

@@ -92,6 +92,14 @@ void add_findings(nlohmann::json& report, const FindingsOptions& options = {}) n
 /// summary, advise and the HTML page show.
 nlohmann::json stored_or_computed_findings(const nlohmann::json& report) noexcept;
 
+/// The per-epoch view of retained steps[]: epochs are marked by the program (a step metric
+/// "epoch") or found from phase changes (the steps of the phase with the most steps, split where
+/// a step of another phase comes between). One entry per epoch, in order: {epoch, phase,
+/// first_index, steps, span_s (first start to last end), step_time_s (summed wall), samples,
+/// samples_per_s (samples / step_time_s), loss_last, loss_mean, energy_j (summed step energy;
+/// null when a step has none)}. Empty when there are fewer than two epochs or no steps[].
+nlohmann::json epoch_view(const nlohmann::json& report);
+
 /// One evidence or gain value as a person reads it, in adaptive units (src/report/units.hpp) by
 /// its unit ("ns", "s", "bytes", "fraction" as a percentage, "kg" as CO2e...); "n/a" for null.
 std::string format_evidence_value(const nlohmann::json& value, const std::string& unit);

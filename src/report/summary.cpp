@@ -77,6 +77,24 @@ std::string render_summary(const json& report) {
       out += "\n";
     }
   }
+  try {
+    const json epochs = epoch_view(report);
+    for (const json& e : epochs) {
+      const json& loss = e["loss_last"];
+      const json& energy = e["energy_j"];
+      out += fmt::format(
+          "epoch    {} ({}): {} steps in {}, {}; loss {}; energy {}\n", e["epoch"].dump(),
+          e["phase"].get<std::string>(), e["steps"].dump(),
+          format_duration_s(e["span_s"].get<double>()),
+          e["samples_per_s"].is_number()
+              ? fmt::format("{:.1f} samples/s", e["samples_per_s"].get<double>())
+              : std::string("n/a samples/s"),
+          loss.is_number() ? fmt::format("{:.4g}", loss.get<double>()) : std::string("n/a"),
+          energy.is_number() ? format_energy_j(energy.get<double>()) : std::string("n/a"));
+    }
+  } catch (const std::exception&) {
+    // The epoch view is a convenience; a report it cannot read still gets its summary.
+  }
   if (const json* mem = child(report, "memory")) {
     // VmHWM when the kernel gave it; else the highest sampled RSS (a recovered stream's).
     if (const auto hwm = num(*mem, "peak_rss_bytes"))
@@ -145,6 +163,11 @@ json summary_json(const json& report) {
   };
   json out = json::object();
   out["findings"] = stored_or_computed_findings(report);
+  try {
+    out["epochs"] = epoch_view(report);
+  } catch (const std::exception&) {
+    out["epochs"] = json::array();
+  }
   out["run"] = pick(section("run"), {"name", "id", "status", "duration_s", "rank", "world_size"});
   out["run"]["cpu_time_s"] =
       child(section("run"), "cpu_time_s") ? section("run")["cpu_time_s"] : json();

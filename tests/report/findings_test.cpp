@@ -407,3 +407,60 @@ TEST_CASE("findings: odd shapes are no evidence, never an exception", "[report][
                      {"carbon", {{"energy_kwh_with_pue", 1.0}, {"intensity_g_per_kwh", 400.0}}}};
   CHECK(not_checked(d::findings(huge, o), "carbon_hours"));
 }
+
+TEST_CASE("epoch view: epochs from phase changes and from a step metric", "[report][findings]") {
+  // train 1, 2, 3 ms; eval 5 ms; train 2, 2 ms; eval 5 ms: two train epochs.
+  json steps = json::array();
+  const std::vector<std::pair<const char*, double>> seq = {
+      {"train", 1e6}, {"train", 2e6}, {"train", 3e6}, {"eval", 5e6},
+      {"train", 2e6}, {"train", 2e6}, {"eval", 5e6}};
+  double t = 0;
+  for (std::size_t i = 0; i < seq.size(); ++i) {
+    steps.push_back({{"index", i},
+                     {"phase", seq[i].first},
+                     {"start_offset_ns", t},
+                     {"wall_ns", seq[i].second},
+                     {"samples", 10},
+                     {"tokens", 0},
+                     {"warmup", false},
+                     {"loss", 1.0 / double(i + 1)},
+                     {"energy_j", 0.5}});
+    t += seq[i].second;
+  }
+  const json e = d::epoch_view({{"steps", steps}});
+  REQUIRE(e.size() == 2);
+  CHECK(e[0]["phase"] == "train");
+  CHECK(e[0]["steps"] == 3);
+  CHECK(e[0]["span_s"].get<double>() == Approx(6e-3));
+  CHECK(e[0]["samples_per_s"].get<double>() == Approx(30 / 6e-3));
+  CHECK(e[0]["loss_last"].get<double>() == Approx(1.0 / 3));
+  CHECK(e[0]["loss_mean"].get<double>() == Approx((1.0 + 0.5 + 1.0 / 3) / 3));
+  CHECK(e[0]["energy_j"] == 1.5);
+  CHECK(e[1]["first_index"] == 4);
+  CHECK(e[1]["steps"] == 2);
+  CHECK(e[1]["samples_per_s"].get<double>() == Approx(20 / 4e-3));
+  CHECK(e[1]["energy_j"] == 1.0);
+
+  // Marked by the program: metric "epoch" 0, 0, 1, 1, 1 on one phase.
+  json marked = json::array();
+  for (int i = 0; i < 5; ++i)
+    marked.push_back({{"index", i},
+                      {"phase", "train"},
+                      {"start_offset_ns", i * 1e6},
+                      {"wall_ns", 1e6},
+                      {"samples", 1},
+                      {"tokens", 0},
+                      {"warmup", false},
+                      {"metrics", {{"epoch", i < 2 ? 0 : 1}}}});
+  const json m = d::epoch_view({{"steps", marked}});
+  REQUIRE(m.size() == 2);
+  CHECK(m[0]["steps"] == 2);
+  CHECK(m[1]["epoch"] == 1);
+  CHECK(m[1]["steps"] == 3);
+  CHECK(m[1]["energy_j"].is_null());  // steps without energy_j
+
+  // One phase, no marks: one epoch, no view.
+  marked[0].erase("metrics");
+  for (auto& s : marked) s.erase("metrics");
+  CHECK(d::epoch_view({{"steps", marked}}).empty());
+}
