@@ -12,6 +12,7 @@
 #include "carbon/settings.hpp"
 #include "cli/cli.hpp"
 #include "energy/tdp.hpp"
+#include "report/units.hpp"
 #include "trainmeter/config.hpp"
 #include "trainmeter/error.hpp"
 
@@ -171,13 +172,13 @@ int cmd_estimate(const std::vector<std::string>& args) {
     return kExitOk;
   }
 
-  fmt::print(
-      "Energy  {:.6g} kWh = PUE {} x {} h x ({} W CPU + {} W RAM + {} x {} W devices) / 1000\n",
-      energy_kwh, pue, *hours, cpu_w, ram_w, devices, device_w);
+  fmt::print("Energy  {} = PUE {} x {} h x ({} W CPU + {} W RAM + {} x {} W devices)\n",
+             detail::format_energy_j(energy_kwh * 3.6e6), pue, *hours, cpu_w, ram_w, devices,
+             device_w);
   std::string where = intensity.source;
   if (intensity.region_name) where += ", " + *intensity.region_name;
-  fmt::print("Carbon  {:.6g} kg CO2e at {:.4g} g/kWh ({}; {}{})\n", co2e_kg, intensity.g_per_kwh,
-             where, intensity.data_source,
+  fmt::print("Carbon  {} at {:.4g} g/kWh ({}; {}{})\n", detail::format_co2e_kg(co2e_kg),
+             intensity.g_per_kwh, where, intensity.data_source,
              intensity.data_year ? fmt::format(", {}", *intensity.data_year) : std::string());
   fmt::print(
       "        = {:.4g} km by an average car ({} g/km); {:.3g}% of a car's lifetime emissions\n",
@@ -187,8 +188,8 @@ int cmd_estimate(const std::vector<std::string>& args) {
     fmt::print("Cost    {:.2f} USD", *cost.total);
     if (cost.compute) fmt::print(" = {} USD/h x {} h", *price_per_hour, *hours);
     if (cost.energy)
-      fmt::print("{} {} USD/kWh x {:.4g} kWh", cost.compute ? " +" : " =", *energy_price,
-                 energy_kwh);
+      fmt::print("{} {} USD/kWh x {}", cost.compute ? " +" : " =", *energy_price,
+                 detail::format_energy_j(energy_kwh * 3.6e6));
     fmt::print("\n");
   }
   return kExitOk;

@@ -12,16 +12,18 @@
 #include "carbon/forecast.hpp"
 #include "cli/cli.hpp"
 #include "export/recover.hpp"
+#include "report/units.hpp"
 #include "trainmeter/config.hpp"
 
 namespace trainmeter::cli {
 namespace {
 
-std::string range(const detail::Predicted& p, double scale, const char* unit) {
+// A predicted figure and its interval, each formatted by `text` (adaptive units).
+template <typename Format>
+std::string range(const detail::Predicted& p, Format text) {
   if (!p.value) return "not measured";
-  std::string s = fmt::format("{:.4g} {}", *p.value * scale, unit);
-  if (p.low && p.high)
-    s += fmt::format("  (95%: {:.4g} to {:.4g})", *p.low * scale, *p.high * scale);
+  std::string s = text(*p.value);
+  if (p.low && p.high) s += fmt::format("  (95%: {} to {})", text(*p.low), text(*p.high));
   return s;
 }
 
@@ -102,15 +104,19 @@ int cmd_forecast(const std::vector<std::string>& args) {
   }
   fmt::print("Forecast for {} '{}' steps: {} done, {} remaining, from {} observed steps\n",
              f.total_steps, obs.phase, f.steps_done, f.steps_remaining, f.observed_steps);
-  fmt::print("  step time  {:.4g} s mean{}\n", f.step_mean_s,
-             f.step_stddev_s ? fmt::format(", {:.3g} s stddev", *f.step_stddev_s)
+  auto seconds = [](double s) { return detail::format_duration_s(s); };
+  auto kwh = [](double e) { return detail::format_energy_j(e * 3.6e6); };
+  auto co2e = [](double kg) { return detail::format_co2e_kg(kg); };
+  auto money = [&](double v) { return fmt::format("{:.4g} {}", v, obs.currency); };
+  fmt::print("  step time  {} mean{}\n", seconds(f.step_mean_s),
+             f.step_stddev_s ? fmt::format(", {} stddev", seconds(*f.step_stddev_s))
                              : std::string(", spread unknown"));
-  fmt::print("  duration   {}\n", range(f.duration_s, 1.0 / 3600.0, "h"));
-  fmt::print("  energy     {}  [{}]\n", range(f.energy_kwh, 1.0, "kWh"), f.energy_method);
-  fmt::print("  carbon     {}  at {:.4g} g/kWh ({}), PUE {}\n", range(f.co2e_kg, 1.0, "kg CO2e"),
+  fmt::print("  duration   {}\n", range(f.duration_s, seconds));
+  fmt::print("  energy     {}  [{}]\n", range(f.energy_kwh, kwh), f.energy_method);
+  fmt::print("  carbon     {}  at {:.4g} g/kWh ({}), PUE {}\n", range(f.co2e_kg, co2e),
              obs.intensity_g_per_kwh, obs.intensity_source, obs.pue);
   if (obs.price_per_hour || obs.energy_price_per_kwh) {
-    fmt::print("  cost       {}\n", range(f.cost_total, 1.0, obs.currency.c_str()));
+    fmt::print("  cost       {}\n", range(f.cost_total, money));
   }
   fmt::print(
       "Method: remaining steps x observed mean added to the elapsed time and energy; 95% interval "

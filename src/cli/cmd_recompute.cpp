@@ -11,6 +11,7 @@
 #include "core/diagnostics.hpp"
 #include "report/json_io.hpp"
 #include "report/schema.hpp"
+#include "report/units.hpp"
 #include "trainmeter/error.hpp"
 
 namespace trainmeter::cli {
@@ -47,7 +48,7 @@ detail::IntensityChoice intensity_from_report(const json& carbon) {
 
 std::string kg_text(const json& carbon) {
   const auto kg = num(carbon, "co2e_kg");
-  return kg ? fmt::format("{:.6g} kg CO2e", *kg) : std::string("not measured");
+  return kg ? detail::format_co2e_kg(*kg) : std::string("not measured");
 }
 
 }  // namespace

@@ -124,7 +124,7 @@ TEST_CASE("estimate: hand-computed energy, carbon and cost", "[carbon][cli]") {
 
   auto text = run_cli("estimate --hours 1 --device-power-w 1000 --price-per-hour 2");
   CHECK(text.exit_code == 0);
-  CHECK_THAT(text.output, Contains("1 kWh") && Contains("0.475 kg CO2e") && Contains("2.00 USD"));
+  CHECK_THAT(text.output, Contains("1.00 kWh") && Contains("475 g CO2e") && Contains("2.00 USD"));
 }
 
 // Expected power typed from data/gpu_tdp.tsv's cited figure: "A100" matches the row "NVIDIA
