@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "carbon/settings.hpp"
 #include "export/outputs.hpp"
 #include "platform/file.hpp"
 #include "report/json_io.hpp"
@@ -157,6 +158,9 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   std::int64_t peak_step_tensor = -1;  // highest CPU tensor peak any step line carries
   std::uint64_t samples = 0;
   std::optional<std::uint64_t> last_index;
+  // The sampler's energy rows (cumulative since the start): the last one and the totals over time.
+  std::optional<json> last_energy;
+  json energy_rows = json::array();  // [t_offset_ns, total_j|null]
   std::size_t torn_bytes = 0;
 
   std::size_t pos = 0, line_no = 0;
@@ -297,6 +301,25 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
         const std::int64_t rss = need_int(v, "rss_bytes", true, true, &rss_null);
         ++samples;
         last_end_ns = std::max(last_end_ns, t_off);
+        if (const auto e = v.find("energy"); e != v.end()) {
+          if (!e->is_object()) throw LineError{"key 'energy': expected an object"};
+          const std::int64_t et = need_int(*e, "t_offset_ns", false, false);
+          const std::optional<double> total = need_number_or_null(*e, "total_j", false);
+          need_bool(*e, "estimated");
+          const json& comps = need(*e, "components");
+          if (!comps.is_array()) throw LineError{"key 'components': expected an array"};
+          for (const json& c : comps) {
+            if (!c.is_object()) throw LineError{"key 'components': expected objects"};
+            for (const char* key : {"name", "source", "provenance", "attribution"})
+              need_string(c, key);
+            need_bool(c, "selected");
+            for (const char* key : {"energy_j", "machine_energy_j"})
+              if (auto x = need_number_or_null(c, key, false); x && *x < 0)
+                throw LineError{fmt::format("key '{}': expected >= 0", key)};
+          }
+          energy_rows.push_back(json::array({et, total ? json(*total) : json(nullptr)}));
+          last_energy = *e;
+        }
         if (!rss_null) {
           points.push_back(json::array({t_off, rss}));
           last_rss = rss;
@@ -430,6 +453,75 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   report["energy"] = nullptr;
   report["carbon"] = nullptr;
   report["cost"] = nullptr;
+  std::string carbon_problem;
+  if (last_energy) {
+    // Energy as the sampler had it at its last flushed row: each component's cumulative joules
+    // then, with the averages over the time they cover.
+    const json& e = *last_energy;
+    const double t_s = 1e-9 * double(e["t_offset_ns"].get<std::int64_t>());
+    json comps = json::array();
+    for (const json& c : e["components"]) {
+      const auto num = [&](const char* key) {
+        return c[key].is_number() ? std::optional<double>(c[key].get<double>()) : std::nullopt;
+      };
+      const auto attributed = num("energy_j"), machine = num("machine_energy_j");
+      const auto per_s = [&](std::optional<double> j) {
+        return j && t_s > 0 ? json(*j / t_s) : json(nullptr);
+      };
+      comps.push_back(
+          {{"name", c["name"]},
+           {"source", c["source"]},
+           {"provenance", c["provenance"]},
+           {"machine_energy_j", machine ? json(*machine) : json(nullptr)},
+           {"energy_j", attributed ? json(*attributed) : json(nullptr)},
+           {"attributed_share", attributed && machine && *machine > 0
+                                    ? json(std::min(1.0, *attributed / *machine))
+                                    : json(nullptr)},
+           {"average_power_w", per_s(attributed)},
+           {"machine_average_power_w", per_s(machine)},
+           {"attribution", c["attribution"]},
+           {"selected", c["selected"]},
+           {"samples", energy_rows.size()},
+           {"notes", json::array({fmt::format("recovered from the stream: cumulative energy at "
+                                              "the last flushed sampler row (t = {:.3f} s)",
+                                              t_s)})}});
+    }
+    const json total = e["total_j"];
+    std::uint64_t interval_ms = 1;
+    if (const auto it = header["config"].find("sample_interval_ms");
+        it != header["config"].end() && it->is_string()) {
+      try {
+        interval_ms = std::max<std::uint64_t>(1, std::stoull(it->get<std::string>()));
+      } catch (...) {
+      }
+    }
+    report["energy"] = {
+        {"components", std::move(comps)},
+        {"total_j", total},
+        {"total_kwh",
+         total.is_number() ? json(total.get<double>() / kJoulesPerKwh) : json(nullptr)},
+        {"estimated", e["estimated"]},
+        {"sample_interval_ms", interval_ms},
+        {"samples", energy_rows.size()},
+        {"sources_tried", json::array()},
+        {"timeline",
+         {{"points", energy_rows.size()}, {"decimations", 0}, {"max_points", energy_rows.size()}}},
+        {"recovered_timeline", {{"columns", {"t_offset_ns", "total_j"}}, {"rows", energy_rows}}},
+        {"recovered_at_s", t_s},
+        {"step_attribution",
+         "recovered from the stream: steps carry no energy_j (it is apportioned only at "
+         "finish); energy covers the run up to the last flushed sampler row"}};
+    // Carbon and cost from the header's configuration, as the live run would have computed
+    // them, over the recovered energy and duration.
+    try {
+      apply_carbon(report, carbon_settings_from_config_json(header["config"]), start_unix_ns,
+                   nullptr);
+    } catch (const std::exception& ex) {
+      carbon_problem = ex.what();
+      report["carbon"] = nullptr;
+      report["cost"] = nullptr;
+    }
+  }
   report["steps"] = std::move(steps);
   json diags = json::array();
   if (out.torn_last_line)
@@ -439,14 +531,31 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
          {"count", 1},
          {"message", fmt::format("torn last line ({} bytes, the writer died mid-write) ignored",
                                  torn_bytes)}});
-  diags.push_back(
-      {{"source", "recover"},
-       {"status", "unavailable"},
-       {"count", 1},
-       {"message", footer ? "energy, carbon and cost are in the written report, not the stream; "
-                            "phases recomputed from the stream's steps"
-                          : "the writer died before finish(): energy, carbon and cost were never "
-                            "computed; phases recomputed from the steps flushed before the end"}});
+  if (!last_energy)
+    diags.push_back({{"source", "recover"},
+                     {"status", "unavailable"},
+                     {"count", 1},
+                     {"message",
+                      "the stream has no energy rows (no energy source, or a stream from an older "
+                      "trainmeter): energy, carbon and cost are unknown; phases recomputed from "
+                      "the stream's steps"}});
+  else
+    diags.push_back(
+        {{"source", "recover"},
+         {"status", "skipped"},
+         {"count", 1},
+         {"message",
+          fmt::format("recovered from the stream{}: energy, carbon and cost up to the last "
+                      "flushed sampler row ({:.3f} s of {:.3f} s recovered), phases from the "
+                      "steps flushed before the end",
+                      footer ? " (the written report has the exact figures)" : "",
+                      report["energy"]["recovered_at_s"].get<double>(),
+                      1e-9 * double(last_end_ns))}});
+  if (!carbon_problem.empty())
+    diags.push_back({{"source", "recover"},
+                     {"status", "error"},
+                     {"count", 1},
+                     {"message", "carbon and cost not recomputed: " + carbon_problem}});
   report["diagnostics"] = std::move(diags);
   out.steps = report["steps"].size();
   out.had_footer = footer.has_value();
