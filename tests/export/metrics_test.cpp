@@ -348,11 +348,15 @@ TEST_CASE("Prometheus scrapes train_mlp live; its API agrees with the final repo
   } reaper{prometheus_pid};
   INFO(read_file(dir / "prometheus.log"));
   REQUIRE(eventually([&] { return http_get(web_port, "/-/ready").status == 200; }, 60));
+  // Target discovery hands targets to the scrape loop only every 5 s: wait for its first attempt
+  // (up = 0 while nothing listens yet), so that every second of the run is scraped.
+  REQUIRE(eventually([&] { return std::isfinite(prom_value(web_port, "up{job=\"trainmeter\"}")); },
+                     60));
 
   // About five seconds of training on this machine, scraped every second.
   const CommandResult run = run_command(fmt::format(
       "TRAINMETER_METRICS_PORT={} TRAINMETER_OUTPUT='{}' TRAINMETER_PROGRESS=0 "
-      "TRAINMETER_ENERGY_SOURCES=estimate '{}' --steps 4000 --batch 16 --hidden 64 2>&1",
+      "TRAINMETER_ENERGY_SOURCES=estimate '{}' --steps 15000 --batch 16 --hidden 64 2>&1",
       metrics_port, dir / "report.json", TRAINMETER_TRAIN_MLP));
   INFO(run.output);
   REQUIRE(run.exit_code == 0);
