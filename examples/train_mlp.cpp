@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -211,13 +212,18 @@ int main(int argc, char** argv) {
 
   op_accounting.reset();
   memory_tracking.reset();
+  const auto finish_t0 = std::chrono::steady_clock::now();
   const trainmeter::Report report = session->finish();
+  const double finish_ms = std::chrono::duration<double, std::milli>(
+                               std::chrono::steady_clock::now() - finish_t0)
+                               .count();
   std::cout << trainmeter::format_summary(report);
   std::cout << "final loss " << last_loss << "\n";
   if (report.written)
     std::cout << "report   " << report.path << "\n";
   else if (!report.disabled)
     std::cout << "report   not written (see diagnostics above)\n";
+  std::cout << "finish() " << std::fixed << std::setprecision(1) << finish_ms << " ms\n";
 
   if (!opt.own_timings.empty()) {
     std::ofstream out(opt.own_timings);

@@ -52,7 +52,11 @@ struct Report {
   std::vector<PhaseSummary> phases;
   std::optional<double> energy_j;  ///< attributed energy, when any source measured or estimated
   std::optional<double> co2e_kg;
-  std::string json;  ///< the whole report document
+  /// The whole report document. A report of more than 20,000 retained steps (or over 8 MiB) is
+  /// kept on disk only: `json` then holds every section but with `steps` empty, and
+  /// `json_steps_omitted` is true (read the file at `path` for the steps).
+  std::string json;
+  bool json_steps_omitted = false;
 
   const PhaseSummary* phase(std::string_view name) const noexcept {
     for (const auto& p : phases)

@@ -253,11 +253,9 @@ std::optional<double> report_energy_j(const nlohmann::json& report) {
   return std::nullopt;
 }
 
-std::vector<EnergyInterval> energy_intervals(const nlohmann::json& report, double total_j,
-                                             std::int64_t run_start_unix_ns,
-                                             std::int64_t run_end_unix_ns, std::string* method) {
+std::vector<EnergyInterval> step_energy_from_report(const nlohmann::json& report,
+                                                    std::int64_t run_start_unix_ns) {
   std::vector<EnergyInterval> out;
-  double steps_j = 0;
   if (report.contains("steps") && report["steps"].is_array()) {
     for (const auto& step : report["steps"]) {
       auto e = number_at(step, "energy_j");
@@ -266,9 +264,16 @@ std::vector<EnergyInterval> energy_intervals(const nlohmann::json& report, doubl
       if (!e || !offset || !wall || *e < 0 || *wall < 0) continue;
       const std::int64_t start = run_start_unix_ns + static_cast<std::int64_t>(*offset);
       out.push_back({start, start + static_cast<std::int64_t>(*wall), *e});
-      steps_j += *e;
     }
   }
+  return out;
+}
+
+std::vector<EnergyInterval> energy_intervals(std::vector<EnergyInterval> out, double total_j,
+                                             std::int64_t run_start_unix_ns,
+                                             std::int64_t run_end_unix_ns, std::string* method) {
+  double steps_j = 0;
+  for (const EnergyInterval& iv : out) steps_j += iv.energy_j;
   if (out.empty() || !(steps_j > 0)) {
     *method = "uniform_power";
     return {{run_start_unix_ns, run_end_unix_ns, total_j}};
@@ -283,8 +288,16 @@ std::vector<EnergyInterval> energy_intervals(const nlohmann::json& report, doubl
   return out;
 }
 
+std::vector<EnergyInterval> energy_intervals(const nlohmann::json& report, double total_j,
+                                             std::int64_t run_start_unix_ns,
+                                             std::int64_t run_end_unix_ns, std::string* method) {
+  return energy_intervals(step_energy_from_report(report, run_start_unix_ns), total_j,
+                          run_start_unix_ns, run_end_unix_ns, method);
+}
+
 void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
-                  std::optional<std::int64_t> run_start_unix_ns, Diagnostics* diagnostics) {
+                  std::optional<std::int64_t> run_start_unix_ns, Diagnostics* diagnostics,
+                  const std::vector<EnergyInterval>* step_energy) {
   const std::optional<double> energy_j = report_energy_j(report);
   const std::optional<double> energy_kwh =
       energy_j ? std::optional<double>(*energy_j / kJoulesPerKwh) : std::nullopt;
@@ -338,7 +351,9 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
       g = time_mean;
       if (energy_j && *energy_j > 0) {
         std::string method;
-        const auto intervals = energy_intervals(report, *energy_j, *start, end, &method);
+        const auto intervals =
+            energy_intervals(step_energy ? *step_energy : step_energy_from_report(report, *start),
+                             *energy_j, *start, end, &method);
         const SeriesIntegration r = integrate_series(series, intervals);
         g = r.weighted_g_per_kwh;
         series_json["weighting"] = method;

@@ -73,8 +73,11 @@ CarbonSettings carbon_settings_from_config_json(const nlohmann::json& config);
 /// their start offsets from `run_start_unix_ns` (the report's run.start_utc when nullopt).
 /// Problems (series not covering the run...) go to `diagnostics` when given. Never throws on a
 /// well-formed report; malformed fields are treated as absent.
+/// `step_energy`: the steps' energy at their times (unix ns) where the caller has it (the
+/// session, from the per-step columns); nullptr reads steps[] of `report`.
 void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
-                  std::optional<std::int64_t> run_start_unix_ns, Diagnostics* diagnostics);
+                  std::optional<std::int64_t> run_start_unix_ns, Diagnostics* diagnostics,
+                  const std::vector<EnergyInterval>* step_energy = nullptr);
 
 /// Total energy recorded in a report (energy.total_j, else total_kwh x 3.6e6), in joules.
 std::optional<double> report_energy_j(const nlohmann::json& report);
@@ -82,8 +85,15 @@ std::optional<double> report_energy_j(const nlohmann::json& report);
 /// How energy is laid over time for a time series: "step_energy" (steps' energy_j at their
 /// times, the rest of the total spread uniformly over the run) or "uniform_power" (the total
 /// spread uniformly). Returns the intervals and writes the method name.
+std::vector<EnergyInterval> energy_intervals(std::vector<EnergyInterval> steps, double total_j,
+                                             std::int64_t run_start_unix_ns,
+                                             std::int64_t run_end_unix_ns, std::string* method);
+/// The same from the report's steps[].energy_j.
 std::vector<EnergyInterval> energy_intervals(const nlohmann::json& report, double total_j,
                                              std::int64_t run_start_unix_ns,
                                              std::int64_t run_end_unix_ns, std::string* method);
+/// steps[].energy_j of a report as intervals at the steps' times (unix ns).
+std::vector<EnergyInterval> step_energy_from_report(const nlohmann::json& report,
+                                                    std::int64_t run_start_unix_ns);
 
 }  // namespace trainmeter::detail

@@ -13,6 +13,7 @@
 
 #include "core/diagnostics.hpp"
 #include "core/live.hpp"
+#include "core/step_table.hpp"
 #include "trainmeter/config.hpp"
 #include "trainmeter/step.hpp"
 
@@ -20,18 +21,21 @@ namespace trainmeter::detail {
 
 /// Facts about the run that components read. Lives as long as the session.
 struct RunContext {
-  Config config;                  ///< effective configuration (defaults resolved)
-  std::string report_path;        ///< resolved report path
-  std::int64_t start_ns = 0;      ///< steady clock at start
-  std::int64_t start_unix_ns = 0; ///< system clock at start (ns since the Unix epoch)
+  Config config;                   ///< effective configuration (defaults resolved)
+  std::string report_path;         ///< resolved report path
+  std::int64_t start_ns = 0;       ///< steady clock at start
+  std::int64_t start_unix_ns = 0;  ///< system clock at start (ns since the Unix epoch)
   Diagnostics diagnostics;
+  /// Figures the measuring components publish while the run goes on (core/live.hpp).
   LiveState live;
   /// Name of a phase id; thread-safe, any thread. Set by the session.
   std::function<std::string(std::uint16_t)> phase_name;
   /// Steps the collector has processed so far; thread-safe. Set by the session.
   std::function<std::uint64_t()> steps_collected;
   /// steady-clock ns -> seconds since the run started
-  double rel_s(std::int64_t steady_ns) const noexcept { return 1e-9 * double(steady_ns - start_ns); }
+  double rel_s(std::int64_t steady_ns) const noexcept {
+    return 1e-9 * double(steady_ns - start_ns);
+  }
 };
 
 /// A step as the collector hands it on: the record with its global index assigned (drain order;
@@ -39,10 +43,11 @@ struct RunContext {
 inline constexpr std::uint32_t kStepWarmup = 1u << 0;
 inline constexpr std::uint32_t kStepOpsAccounted = 1u << 1;
 
-/// Life cycle, all on the collector thread except contribute()/after_write(), which run on the
-/// thread that calls finish(), after the collector has stopped:
+/// Life cycle, all on the collector thread except step_columns()/contribute()/after_write(),
+/// which run on the thread that calls finish(), after the collector has stopped:
 ///   start() once; then every interval: steps() with newly drained records, sample();
-///   stop() once after the final drain; contribute() to fill report sections; after_write().
+///   stop() once after the final drain; step_columns() to add per-step values; contribute() to
+///   fill report sections; after_write().
 /// Every method is noexcept: failures go to ctx.diagnostics.
 class Component {
  public:
@@ -52,8 +57,17 @@ class Component {
   virtual void steps(const StepRecord* /*records*/, std::size_t /*n*/) noexcept {}
   virtual void sample(std::int64_t /*now_ns*/) noexcept {}
   virtual void stop(std::int64_t /*now_ns*/) noexcept {}
-  /// Fill or amend report sections. Components run in registration order, so a later one (carbon)
-  /// reads what an earlier one (energy) wrote.
+  /// Per-step values for steps[]: `records` are the retained steps in report order, row i of
+  /// `table` is records[i]. Components run in registration order, so a later one (carbon) reads
+  /// the columns of an earlier one (energy).
+  virtual void step_columns(const std::vector<StepRecord>& /*records*/,
+                            StepTable& /*table*/) noexcept {}
+  /// Fill or amend report sections (every top-level key but "steps", which the writer streams
+  /// from the records and `steps`). Components run in registration order, so a later one
+  /// (carbon) reads what an earlier one (energy) wrote. The default calls contribute(report).
+  virtual void contribute(nlohmann::json& report, const StepTable& /*steps*/) noexcept {
+    contribute(report);
+  }
   virtual void contribute(nlohmann::json& /*report*/) noexcept {}
   /// After the report was written to `report_path` (exports beside it).
   virtual void after_write(const nlohmann::json& /*report*/) noexcept {}

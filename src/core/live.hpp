@@ -22,6 +22,8 @@ struct LiveEnergyChannel {
   bool selected = false;   ///< counted in the run's total (energy.selected_components)
   double energy_j = 0;     ///< attributed to this process since the run started
   double power_w = kLiveUnknown;  ///< attributed power over the last sample interval; NaN unknown
+  std::string attribution;        ///< report key energy.components[].attribution
+  double machine_energy_j = kLiveUnknown;  ///< the whole machine's reading since the start
 };
 
 /// A CUDA device's caching-allocator figures at the last sample.

@@ -133,6 +133,14 @@ class EnergyComponent final : public Component {
     nvml_.close();
   }
 
+  void step_columns(const std::vector<StepRecord>& records, StepTable& table) noexcept override {
+    try {
+      compute_step_energy(records, table);
+    } catch (...) {
+      ctx_.diagnostics.add("energy", diag::kError, "out of memory computing per-step energy");
+    }
+  }
+
   void contribute(json& report) noexcept override {
     try {
       fill_report(report);
@@ -622,6 +630,51 @@ class EnergyComponent final : public Component {
     timeline_.push_back(static_cast<double>(now_ns - ctx_.start_ns));
     for (const Channel& c : channels_) timeline_.push_back(c.attributed_j);
     ++rows_;
+    publish(now_ns);
+  }
+
+  // The live figures (stream, progress line, metrics endpoint) after each timeline row.
+  void publish(std::int64_t now_ns) {
+    const std::vector<std::size_t> selected = select_channels();
+    const double dt_s = last_publish_ns_ >= 0 ? 1e-9 * double(now_ns - last_publish_ns_) : 0;
+    last_publish_ns_ = now_ns;
+    published_j_.resize(channels_.size(), kLiveUnknown);
+    ctx_.live.update([&](LiveSnapshot& s) {
+      s.energy_t_ns = now_ns;
+      ++s.energy_samples;
+      s.channels.resize(channels_.size());
+      double total = 0, power = 0;
+      bool power_known = !selected.empty();
+      bool estimated = false;
+      for (std::size_t i = 0; i < channels_.size(); ++i) {
+        const Channel& c = channels_[i];
+        LiveEnergyChannel& l = s.channels[i];
+        l.component = c.name;
+        l.source = c.source;
+        l.provenance = c.provenance;
+        l.selected = std::find(selected.begin(), selected.end(), i) != selected.end();
+        l.energy_j = c.attributed_j;
+        l.attribution = c.attribution;
+        l.machine_energy_j = c.kind != Kind::kEstimateCpu && c.kind != Kind::kEstimateRam &&
+                                     c.kind != Kind::kEstimateGpu
+                                 ? c.machine_j
+                                 : kLiveUnknown;  // estimates have no machine reading
+        l.power_w = dt_s > 0 && std::isfinite(published_j_[i])
+                        ? (c.attributed_j - published_j_[i]) / dt_s
+                        : kLiveUnknown;
+        published_j_[i] = c.attributed_j;
+        if (!l.selected) continue;
+        total += c.attributed_j;
+        if (std::isfinite(l.power_w))
+          power += l.power_w;
+        else
+          power_known = false;
+        estimated = estimated || c.provenance == "estimated";
+      }
+      s.energy_total_j = selected.empty() ? kLiveUnknown : total;
+      s.power_w = power_known ? power : kLiveUnknown;
+      s.energy_estimated = estimated;
+    });
   }
 
   double row_t(std::size_t r) const { return timeline_[r * stride_]; }
@@ -807,46 +860,46 @@ class EnergyComponent final : public Component {
         "the phase's steps, warm-up included.";
     report["energy"] = energy;
 
-    annotate_steps(report, selected);
+    fill_phase_energy(report);
     fill_gpus(report);
   }
 
-  void annotate_steps(json& report, const std::vector<std::size_t>& selected) {
-    json* steps =
-        report.contains("steps") && report["steps"].is_array() ? &report["steps"] : nullptr;
-    std::map<std::string, double> phase_j;
-    std::map<std::string, bool> phase_seen;
+  // energy_j per retained step: the selected channels' attributed energy between its start and
+  // end (energy_apportioned when the step is shorter than its sample interval), and the sums per
+  // phase for phases.*.energy_j.
+  void compute_step_energy(const std::vector<StepRecord>& records, StepTable& table) {
+    const std::vector<std::size_t> selected = select_channels();
+    std::vector<double>& energy = table.numbers("energy_j", StepTable::Unset::kNull);
+    std::vector<std::int8_t>& apportioned =
+        table.bools("energy_apportioned", StepTable::Unset::kOmit);
     const bool have = !selected.empty() && rows_ >= 2;
-    if (steps != nullptr) {
-      for (json& s : *steps) {
-        if (!s.is_object() || !s.contains("start_offset_ns") || !s.contains("wall_ns")) continue;
-        const double t0 = s["start_offset_ns"].get<double>();
-        const double w = s["wall_ns"].get<double>();
-        const std::string phase = s.value("phase", std::string("train"));
-        phase_seen[phase] = true;
-        if (!have || t0 + w < row_t(0) || t0 > row_t(rows_ - 1)) {
-          s["energy_j"] = nullptr;
-          continue;
-        }
-        const double e = cumulative_at(t0 + w, selected) - cumulative_at(t0, selected);
-        s["energy_j"] = e;
-        if (w < spacing_at(t0)) s["energy_apportioned"] = true;
-        phase_j[phase] += e;
-      }
+    phase_j_.clear();
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const StepRecord& r = records[i];
+      const double t0 = double(r.start_ns - ctx_.start_ns);
+      const double w = double(r.wall_ns);
+      PhaseEnergy& phase = phase_j_[r.phase];
+      phase.seen = true;
+      if (!have || t0 + w < row_t(0) || t0 > row_t(rows_ - 1)) continue;
+      const double e = cumulative_at(t0 + w, selected) - cumulative_at(t0, selected);
+      energy[i] = e;
+      if (w < spacing_at(t0)) apportioned[i] = 1;
+      phase.joules += e;
     }
-    if (!report.contains("phases") || !report["phases"].is_object()) return;
     // Phase totals are exact only when every step was retained in the report.
-    bool complete = steps != nullptr;
-    if (report.contains("run") && report["run"].is_object()) {
-      const json& run = report["run"];
-      if (run.contains("steps_recorded") && run.contains("steps_retained") &&
-          run["steps_recorded"] != run["steps_retained"])
-        complete = false;
-    }
+    phases_complete_ = have && records.size() == ctx_.steps_collected();
+  }
+
+  void fill_phase_energy(json& report) const {
+    if (!report.contains("phases") || !report["phases"].is_object()) return;
+    std::map<std::string, const PhaseEnergy*> by_name;
+    for (const auto& [id, e] : phase_j_) by_name.emplace(ctx_.phase_name(id), &e);
     for (auto& [name, phase] : report["phases"].items()) {
       if (!phase.is_object()) continue;
-      phase["energy_j"] =
-          (have && complete && phase_seen.count(name)) ? json(phase_j[name]) : json(nullptr);
+      const auto it = by_name.find(name);
+      phase["energy_j"] = (phases_complete_ && it != by_name.end() && it->second->seen)
+                              ? json(it->second->joules)
+                              : json(nullptr);
     }
   }
 
@@ -895,6 +948,14 @@ class EnergyComponent final : public Component {
   std::vector<Channel> channels_;
   std::vector<SourceStatus> tried_;
   std::vector<double> timeline_;
+  struct PhaseEnergy {
+    double joules = 0;
+    bool seen = false;
+  };
+  std::map<std::uint16_t, PhaseEnergy> phase_j_;  // by phase id, from step_columns()
+  bool phases_complete_ = false;
+  std::int64_t last_publish_ns_ = -1;
+  std::vector<double> published_j_;  // attributed_j per channel at the last publish
   std::size_t stride_ = 1, rows_ = 0;
   std::uint64_t max_rows_ = 0, decimations_ = 0, ticks_ = 0, rss_samples_ = 0;
   double rss_sum_ = 0, total_proc_cpu_s_ = 0, total_wall_s_ = 0;

@@ -6,8 +6,10 @@
 
 #include <fmt/format.h>
 
+#include "carbon/settings.hpp"
 #include "core/log.hpp"
 #include "platform/host.hpp"
+#include "report/findings.hpp"
 #include "report/json_io.hpp"
 #include "report/step_json.hpp"
 #include "trainmeter/version.hpp"
@@ -77,6 +79,7 @@ json stats_json(const std::optional<StepTimeStats>& s, double relative_accuracy)
 
 }  // namespace
 
+// Time between consecutive steps of a thread (phases.*.between_steps); null without a gap.
 json between_steps_json(const PhaseAggregate& p) {
   if (p.gap.count() == 0) return nullptr;
   const double covered = p.gap_sum_ns + p.gap_step_wall_ns;
@@ -210,12 +213,8 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
   doc["carbon"] = nullptr;
   doc["cost"] = nullptr;
 
-  json steps = json::array();
-  for (const StepRecord& r : state.records)
-    steps.push_back(step_json(r, ctx.start_ns,
-                              r.phase < state.phases.size() ? state.phases[r.phase].name : "other",
-                              state.metric_names));
-  doc["steps"] = std::move(steps);
+  // steps[] is streamed by write_run_report from the records and the components' columns.
+  doc["steps"] = json::array();
   doc["diagnostics"] = json::array();
 
   if (out != nullptr) {
@@ -240,20 +239,139 @@ void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out) {
   out->co2e_kg = number_at("carbon", "co2e_kg");
 }
 
+namespace {
+
+// Report::json keeps the whole text for reports of at most this many retained steps (about
+// 6 MB at ~300 bytes a step) and this size; a larger report stays on disk only (its steps[] are
+// the bulk), so that finish() never holds a second copy of every step.
+constexpr std::size_t kReportStepsInMemoryMax = 20'000;
+constexpr std::size_t kReportTextInMemoryMax = std::size_t(8) << 20;
+
+// Writes `doc` as dump_report() would, with steps[] streamed from the records: top-level keys
+// in order, one per line; every key but "steps" pretty-printed by nlohmann; each step one line.
+// `text` receives a copy of everything written while it stays under kReportTextInMemoryMax.
+std::string stream_report(AtomicFile* file, const json& doc, const StepWriter& steps,
+                          const std::vector<StepRecord>& records, std::string* text,
+                          bool* text_complete) {
+  std::string chunk;
+  chunk.reserve(AtomicFile::kBufferBytes);
+  *text_complete = records.size() <= kReportStepsInMemoryMax;
+  const auto emit = [&](bool force) {
+    if (!force && chunk.size() < AtomicFile::kBufferBytes / 2) return;
+    if (file != nullptr) file->append(chunk);
+    if (*text_complete) {
+      if (text->size() + chunk.size() <= kReportTextInMemoryMax) {
+        text->append(chunk);
+      } else {
+        *text_complete = false;
+        text->clear();
+        text->shrink_to_fit();
+      }
+    }
+    chunk.clear();
+  };
+  chunk += '{';
+  bool first = true;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    chunk += first ? "\n  " : ",\n  ";
+    first = false;
+    chunk += json(it.key()).dump(-1, ' ', false, json::error_handler_t::replace);
+    chunk += ": ";
+    if (it.key() == "steps" && !records.empty()) {
+      chunk += '[';
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        chunk += i == 0 ? "\n    " : ",\n    ";
+        steps.append(chunk, records[i], i);
+        emit(false);
+      }
+      chunk += "\n  ]";
+    } else {
+      chunk += dump_report_value(it.value());
+    }
+    emit(false);
+  }
+  chunk += "\n}\n";
+  emit(true);
+  return file != nullptr ? file->error() : std::string();
+}
+
+// The findings section, from every other section and the retained records (no steps[] DOM).
+void add_run_findings(RunContext& ctx, const RunState& state,
+                      const std::vector<std::string>& phase_names, json& doc) {
+  FindingsOptions options;
+  std::vector<StepView> views;
+  try {
+    views.reserve(state.records.size());
+    static const std::string kOther = "other";
+    for (const StepRecord& r : state.records)
+      views.push_back({double(r.seq), double(r.wall_ns),
+                       r.phase < phase_names.size() ? phase_names[r.phase] : kOther,
+                       (r.flags & kStepWarmup) != 0});
+    options.steps = &views;
+    if (!ctx.config.carbon_intensity_file.empty())
+      options.series = carbon_settings_from_config(ctx.config).intensity.series;
+  } catch (const std::exception& e) {
+    ctx.diagnostics.add("findings", diag::kError,
+                        std::string("findings computed without the step rules: ") + e.what());
+    options.steps = nullptr;
+  }
+  if (options.steps == nullptr) views.clear();
+  add_findings(doc, options);
+}
+
+}  // namespace
+
 void write_run_report(RunContext& ctx, const RunState& state,
                       const std::vector<std::unique_ptr<Component>>& components, Report* out) {
-  nlohmann::json doc = build_report(ctx, state, out);
-  for (auto& c : components) c->contribute(doc);
+  // Per-step values first (components read each other's columns), then the sections.
+  StepTable table(state.records.size());
+  for (auto& c : components) c->step_columns(state.records, table);
+  json doc = build_report(ctx, state, out);
+  for (auto& c : components) c->contribute(doc, table);
+
+  std::vector<std::string> phase_names;
+  for (const PhaseAggregate& p : state.phases) phase_names.push_back(p.name);
+  add_run_findings(ctx, state, phase_names, doc);
   finalize_report(ctx, doc, out);
-  const std::string error = write_file_atomic(ctx.report_path, dump_report(doc));
+  const StepWriter steps(ctx.start_ns, phase_names, state.metric_names, &table);
+  bool text_complete = true;
+  std::string error;
+  {
+    AtomicFile file;
+    if (file.open(ctx.report_path)) {
+      error = stream_report(&file, doc, steps, state.records, &out->json, &text_complete);
+      if (error.empty() && !file.commit()) error = file.error();
+    } else {
+      error = file.error();
+    }
+  }
   if (error.empty()) {
     out->written = true;
     out->path = ctx.report_path;
   } else {
     ctx.diagnostics.add("report", diag::kIoError, error);
+    log(LogLevel::kError, "report not written: " + error);
+    // The report text still carries this diagnostic for callers of finish().
     doc["diagnostics"] = ctx.diagnostics.to_json();
+    out->json.clear();
+    stream_report(nullptr, doc, steps, state.records, &out->json, &text_complete);
   }
-  out->json = dump_report(doc);
+  if (!text_complete) {
+    out->json = dump_report(doc);  // every section; steps[] only in the file
+    out->json_steps_omitted = true;
+  }
+  // Exports are written from a document with every step: build the steps only when asked for.
+  if (!ctx.config.exports.empty()) {
+    json& list = doc["steps"];
+    list = json::array();
+    std::string line;
+    for (std::size_t i = 0; i < state.records.size(); ++i) {
+      line.clear();
+      steps.append(line, state.records[i], i);
+      list.push_back(json::parse(line));
+    }
+  }
   for (auto& c : components) c->after_write(doc);
 }
+
 }  // namespace trainmeter::detail

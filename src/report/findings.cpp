@@ -269,14 +269,20 @@ struct PhaseSteps {
   std::vector<bool> warmup;
 };
 
-void rule_steps(const json& report, Collector& out) {
+void rule_steps(const json& report, const FindingsOptions& options, Collector& out) {
+  std::map<std::string, std::vector<std::tuple<double, double, bool>>> by_phase;
   const json* steps = at(report, {"steps"});
-  if (steps == nullptr || !steps->is_array()) {
+  if (options.steps != nullptr) {
+    // The session's retained records, without a document of them.
+    for (const StepView& s : *options.steps)
+      by_phase[std::string(s.phase)].emplace_back(s.index, s.wall_ns, s.warmup);
+    steps = nullptr;
+  } else if (steps == nullptr || !steps->is_array()) {
     out.skip("step_patterns", "no retained steps[] in the report (stream-only or none)");
     return;
   }
-  std::map<std::string, std::vector<std::tuple<double, double, bool>>> by_phase;
-  for (const json& s : *steps) {
+  static const json kNoSteps = json::array();
+  for (const json& s : steps != nullptr ? *steps : kNoSteps) {
     const json* phase = at(s, {"phase"});
     const auto idx = num(s, {"index"});
     const auto wall = num(s, {"wall_ns"});
@@ -775,7 +781,7 @@ json findings(const json& report, const FindingsOptions& options) {
   rule_input_bound(report, out);
   rule_cpu_threads(report, out);
   rule_gpu_idle(report, out);
-  rule_steps(report, out);
+  rule_steps(report, options, out);
   rule_memory(report, out);
   rule_carbon(report, options, out);
   std::vector<json> items(out.items.begin(), out.items.end());

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -67,12 +68,23 @@ inline constexpr double kCarbonMediumSaving = 0.50;
 inline constexpr int kCarbonRankingSize = 5;
 
 /// Inputs besides the report.
+/// One retained step as the step rules read it (the session passes its records this way instead
+/// of a document of steps[]).
+struct StepView {
+  double index = 0;
+  double wall_ns = 0;
+  std::string_view phase;
+  bool warmup = false;
+};
+
 struct FindingsOptions {
   /// Candidate places for the carbon what-if: "provider:region" or ISO country codes. Empty: the
   /// bundled cloud-region table (data/cloud_region_carbon_intensity.tsv).
   std::vector<std::string> regions;
   /// An intensity time series: the run's duration is placed at the cleanest window of it.
   std::optional<IntensitySeries> series;
+  /// The retained steps; nullptr: steps[] of the report.
+  const std::vector<StepView>* steps = nullptr;
 };
 
 /// The report's `findings` section: {"items": [finding...], "not_checked": [{"rule", "reason"}]}.

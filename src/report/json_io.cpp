@@ -29,6 +29,10 @@ std::string indent_block(const std::string& text, int spaces) {
 }
 }  // namespace
 
+std::string dump_report_value(const nlohmann::json& value) {
+  return indent_block(value.dump(2, ' ', false, kReplace), 2);
+}
+
 std::string dump_report(const nlohmann::json& report) {
   if (!report.is_object()) return report.dump(2, ' ', false, kReplace);
   std::string out = "{";
@@ -49,54 +53,92 @@ std::string dump_report(const nlohmann::json& report) {
       }
       out += "\n  ]";
     } else {
-      out += indent_block(v.dump(2, ' ', false, kReplace), 2);
+      out += dump_report_value(v);
     }
   }
   out += "\n}\n";
   return out;
 }
 
-std::string write_file_atomic(const std::string& path, const std::string& text) noexcept {
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+}
+
+bool AtomicFile::open(const std::string& path) noexcept {
   try {
+    path_ = path;
     // Never rename over a device, fifo or socket (a report path of /dev/null must not replace it).
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
-      return "cannot write " + path + ": not a regular file";
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return "cannot create " + tmp + ": " + errno_text(errno);
-    std::size_t done = 0;
-    while (done < text.size()) {
-      const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        return "cannot write " + tmp + ": " + errno_text(err);
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return "cannot sync " + tmp + ": " + errno_text(err);
-    }
-    if (::close(fd) != 0) {
-      const int err = errno;
-      ::unlink(tmp.c_str());
-      return "cannot close " + tmp + ": " + errno_text(err);
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      const int err = errno;
-      ::unlink(tmp.c_str());
-      return "cannot rename " + tmp + " to " + path + ": " + errno_text(err);
-    }
-    return "";
+      return fail("cannot write " + path + ": not a regular file");
+    tmp_ = path + ".tmp." + std::to_string(::getpid());
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) return fail("cannot create " + tmp_ + ": " + errno_text(errno));
+    buffer_.reserve(kBufferBytes);
+    return true;
   } catch (const std::exception& e) {
-    return std::string("cannot write ") + path + ": " + e.what();
+    return fail(std::string("cannot write ") + path + ": " + e.what());
   }
+}
+
+bool AtomicFile::fail(std::string error) noexcept {
+  if (error_.empty()) error_ = std::move(error);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+    fd_ = -1;
+  }
+  return false;
+}
+
+bool AtomicFile::write_out(const char* data, std::size_t size) noexcept {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::write(fd_, data + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("cannot write " + tmp_ + ": " + errno_text(errno));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool AtomicFile::flush() noexcept {
+  if (fd_ < 0) return false;
+  const bool ok = write_out(buffer_.data(), buffer_.size());
+  buffer_.clear();
+  return ok;
+}
+
+bool AtomicFile::commit() noexcept {
+  if (fd_ < 0 || !flush()) return false;
+  if (::fsync(fd_) != 0 && errno != EINVAL && errno != EROFS)
+    return fail("cannot sync " + tmp_ + ": " + errno_text(errno));
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp_.c_str());
+    error_ = "cannot close " + tmp_ + ": " + errno_text(err);
+    return false;
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp_.c_str());
+    error_ = "cannot rename " + tmp_ + " to " + path_ + ": " + errno_text(err);
+    return false;
+  }
+  return true;
+}
+
+std::string write_file_atomic(const std::string& path, const std::string& text) noexcept {
+  AtomicFile file;
+  if (file.open(path) && file.write_out(text.data(), text.size()) && file.commit()) return "";
+  return file.error();
 }
 
 JsonLoad parse_json_text(const std::string& text) {

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -13,10 +14,47 @@ namespace trainmeter::detail {
 /// step object per line (readable and ~3x smaller than pretty-printing every step). Invalid UTF-8
 /// in strings is replaced (U+FFFD), non-finite numbers become null.
 std::string dump_report(const nlohmann::json& report);
+/// One top-level value of a report as dump_report() writes it (pretty-printed, indented 2).
+std::string dump_report_value(const nlohmann::json& value);
 
 /// Writes `text` to `path` via a temporary file in the same directory, fsync and rename(), so a
 /// reader sees the old file or the new one, never half of one. Returns "" or an error message.
 std::string write_file_atomic(const std::string& path, const std::string& text) noexcept;
+
+/// A file written through a temporary beside it and renamed into place by commit(): a reader
+/// sees the old file or the whole new one. Writes are buffered (64 KiB); an error stops all
+/// further writing, removes the temporary and is kept in error(). Destroyed uncommitted, the
+/// temporary is removed.
+class AtomicFile {
+ public:
+  static constexpr std::size_t kBufferBytes = 64 * 1024;
+  AtomicFile() = default;
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile();
+
+  bool open(const std::string& path) noexcept;
+  /// Appends through the buffer; false once an error happened.
+  bool append(std::string_view text) noexcept {
+    if (fd_ < 0) return false;
+    if (buffer_.size() + text.size() > kBufferBytes && !flush()) return false;
+    if (text.size() >= kBufferBytes) return write_out(text.data(), text.size());
+    buffer_.append(text);
+    return true;
+  }
+  bool commit() noexcept;
+  const std::string& error() const noexcept { return error_; }
+
+ private:
+  friend std::string write_file_atomic(const std::string&, const std::string&) noexcept;
+  bool flush() noexcept;
+  bool write_out(const char* data, std::size_t size) noexcept;
+  bool fail(std::string error) noexcept;
+
+  std::string path_, tmp_, error_;
+  std::string buffer_;
+  int fd_ = -1;
+};
 
 struct JsonLoad {
   std::optional<nlohmann::json> value;

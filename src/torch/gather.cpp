@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "core/session_impl.hpp"
 #include "export/merge.hpp"
+#include "platform/file.hpp"
 #include "report/json_io.hpp"
 #include "trainmeter/distributed.hpp"
 
@@ -162,7 +163,13 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
       result.error = fmt::format("root {} is not a rank of this group (size {})", root, world);
       return result;
     }
-    const std::string& payload = report.json;
+    // A large report keeps its steps on disk only (Report::json_steps_omitted): send the file.
+    std::string from_file;
+    if (report.json_steps_omitted && !report.path.empty()) {
+      if (auto text = detail::read_text_file(report.path, std::size_t(2) << 30))
+        from_file = std::move(*text);
+    }
+    const std::string& payload = from_file.empty() ? report.json : from_file;
     result.payload_bytes = payload.size();
 
     if (result.rank != root) {

@@ -1,5 +1,6 @@
 // trainmeter::torch tensor-memory tracking: the allocator reporter, the MemoryTracking guard,
 // CUDA caching-allocator statistics and the component that writes them into the report.
+#include <ATen/Parallel.h>
 #include <c10/core/Allocator.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
 #include <torch/csrc/api/include/torch/version.h>
@@ -258,7 +259,37 @@ class TorchMemoryComponent final : public Component {
     }
   }
 
-  void sample(std::int64_t /*now_ns*/) noexcept override {
+  void sample(std::int64_t now_ns) noexcept override {
+    sample_cuda();
+    publish(now_ns);
+  }
+
+  // The live figures (stream, progress line, metrics endpoint): tensor bytes while tracking,
+  // CUDA allocator figures where a device answered.
+  void publish(std::int64_t /*now_ns*/) noexcept {
+    try {
+      bool installed = false;
+      {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        installed = state_->ever_installed;
+      }
+      const TensorMemoryState& mem = *state_->memory;
+      const bool tensors = installed && mem.cpu_events() > 0;
+      ctx_->live.update([&](LiveSnapshot& s) {
+        s.tensor_bytes = tensors ? mem.cpu_current() : -1;
+        s.tensor_peak_bytes = tensors ? mem.cpu_peak() : -1;
+        s.cuda.clear();
+        for (std::size_t d = 0; d < cuda_.size(); ++d) {
+          if (!cuda_[d].valid) continue;
+          s.cuda.push_back({static_cast<int>(d), cuda_[d].last.allocated, cuda_[d].last.reserved});
+        }
+      });
+    } catch (...) {
+      // out of memory copying the snapshot: the live figures stay as they were
+    }
+  }
+
+  void sample_cuda() noexcept {
     const int n = std::min(cuda_device_count(), TensorMemoryState::kMaxCudaDevices);
     if (n <= 0) return;
     if (cuda_.size() < static_cast<std::size_t>(n)) cuda_.resize(static_cast<std::size_t>(n));
@@ -293,6 +324,9 @@ class TorchMemoryComponent final : public Component {
       json& host = report["host"];
       if (host.is_object()) {
         host["torch_version"] = TORCH_VERSION;
+        // libtorch's CPU parallelism as configured at finish (findings read it against CPU use)
+        host["torch_intra_op_threads"] = at::get_num_threads();
+        host["torch_inter_op_threads"] = at::get_num_interop_threads();
         const std::string cuda = cuda_runtime_version();
         if (!cuda.empty()) host["cuda_version"] = cuda;
       }
@@ -357,7 +391,6 @@ class TorchMemoryComponent final : public Component {
       } else if (!m.contains("cuda")) {
         m["cuda"] = nullptr;
       }
-      if (per_step) annotate_steps(report);
 
       json& existing = m["notes"];
       if (!existing.is_array()) existing = json::array();
@@ -374,41 +407,47 @@ class TorchMemoryComponent final : public Component {
     std::int64_t max_allocated_peak = 0, max_reserved_peak = 0;
   };
 
-  void annotate_steps(nlohmann::json& report) {
-    CudaStepPeaks& sp = state_->step_peaks;
-    const std::uint64_t n = std::min<std::uint64_t>(sp.used.load(), sp.slots.size());
-    std::map<std::pair<std::int64_t, int>, const CudaStepPeaks::Slot*> by_step;
-    for (std::uint64_t i = 0; i < n; ++i) {
-      const auto& slot = sp.slots[i];
-      by_step[{slot.start_ns - ctx_->start_ns, slot.thread}] = &slot;
-      for (int d = 0; d < slot.devices; ++d) {
-        if (d >= static_cast<int>(cuda_.size())) break;
-        cuda_[static_cast<std::size_t>(d)].max_allocated_peak =
-            std::max(cuda_[static_cast<std::size_t>(d)].max_allocated_peak, slot.allocated_peak[d]);
+  // With per-step peak resets: each retained step's CUDA allocator peaks (from the step slots),
+  // and the run peaks are the largest of them.
+  void step_columns(const std::vector<StepRecord>& records, StepTable& table) noexcept override {
+    try {
+      if (!ctx_->config.cuda_peak_reset || state_->step_peaks.devices <= 0) return;
+      CudaStepPeaks& sp = state_->step_peaks;
+      const std::uint64_t n = std::min<std::uint64_t>(sp.used.load(), sp.slots.size());
+      std::map<std::pair<std::int64_t, int>, const CudaStepPeaks::Slot*> by_step;
+      for (std::uint64_t i = 0; i < n; ++i) {
+        const auto& slot = sp.slots[i];
+        by_step[{slot.start_ns, slot.thread}] = &slot;
+        for (int d = 0; d < slot.devices; ++d) {
+          if (d >= static_cast<int>(cuda_.size())) break;
+          cuda_[static_cast<std::size_t>(d)].max_allocated_peak = std::max(
+              cuda_[static_cast<std::size_t>(d)].max_allocated_peak, slot.allocated_peak[d]);
+        }
       }
-    }
-    nlohmann::json& steps = report["steps"];
-    if (!steps.is_array()) return;
-    for (auto& s : steps) {
-      const auto it =
-          by_step.find({s.value("start_offset_ns", std::int64_t{0}), s.value("thread", 0)});
-      if (it == by_step.end()) continue;
-      nlohmann::json alloc = nlohmann::json::object(), reserved = nlohmann::json::object();
-      for (int d = 0; d < it->second->devices; ++d) {
-        const auto name = fmt::format("cuda:{}", d);
-        alloc[name] = it->second->allocated_peak[d] >= 0
-                          ? nlohmann::json(it->second->allocated_peak[d])
-                          : nlohmann::json(nullptr);
-        reserved[name] = it->second->reserved_peak[d] >= 0
-                             ? nlohmann::json(it->second->reserved_peak[d])
-                             : nlohmann::json(nullptr);
+      auto& alloc_col = table.json("cuda_allocated_peak_bytes", StepTable::Unset::kOmit);
+      auto& reserved_col = table.json("cuda_reserved_peak_bytes", StepTable::Unset::kOmit);
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        const auto it = by_step.find({records[i].start_ns, records[i].thread});
+        if (it == by_step.end()) continue;
+        nlohmann::json alloc = nlohmann::json::object(), reserved = nlohmann::json::object();
+        for (int d = 0; d < it->second->devices; ++d) {
+          const auto name = fmt::format("cuda:{}", d);
+          alloc[name] = it->second->allocated_peak[d] >= 0
+                            ? nlohmann::json(it->second->allocated_peak[d])
+                            : nlohmann::json(nullptr);
+          reserved[name] = it->second->reserved_peak[d] >= 0
+                               ? nlohmann::json(it->second->reserved_peak[d])
+                               : nlohmann::json(nullptr);
+        }
+        alloc_col[i] = alloc.dump();
+        reserved_col[i] = reserved.dump();
       }
-      s["cuda_allocated_peak_bytes"] = std::move(alloc);
-      s["cuda_reserved_peak_bytes"] = std::move(reserved);
+      if (sp.dropped.load() > 0)
+        ctx_->diagnostics.add_count(kSource, diag::kDropped, sp.dropped.load(),
+                                    "per-step CUDA peaks beyond max_retained_steps were not kept");
+    } catch (...) {
+      ctx_->diagnostics.add(kSource, diag::kError, "out of memory writing per-step CUDA peaks");
     }
-    if (sp.dropped.load() > 0)
-      ctx_->diagnostics.add_count(kSource, diag::kDropped, sp.dropped.load(),
-                                  "per-step CUDA peaks beyond max_retained_steps were not kept");
   }
 
   std::shared_ptr<TorchState> state_;

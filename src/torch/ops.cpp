@@ -592,7 +592,6 @@ class OpsComponent final : public Component {
   void contribute(nlohmann::json& report) noexcept override {
     try {
       report["ops"] = build();
-      annotate_steps(report);
       const OpsState& s = *state_;
       if (s.steps_skipped_profiler > 0)
         ctx_->diagnostics.add_count(
@@ -687,21 +686,28 @@ class OpsComponent final : public Component {
     return out;
   }
 
-  void annotate_steps(nlohmann::json& report) const {
-    const OpsState& s = *state_;
-    nlohmann::json& steps = report["steps"];
-    if (!steps.is_array() || s.slots_used == 0) return;
-    std::map<std::pair<std::int64_t, int>, const StepSlot*> by_step;
-    for (std::size_t i = 0; i < s.slots_used; ++i)
-      by_step[{s.slots[i].start_ns - ctx_->start_ns, s.slots[i].thread}] = &s.slots[i];
-    for (auto& step : steps) {
-      const auto it =
-          by_step.find({step.value("start_offset_ns", std::int64_t{0}), step.value("thread", 0)});
-      if (it == by_step.end()) continue;
-      step["ops_accounted"] = true;
-      step["ops_calls"] = it->second->calls;
-      step["ops_flops"] = it->second->flops;
-      step["ops_covered_ns"] = it->second->covered_ns;
+  // The accounted steps' op counts, matched to the retained records by start time and thread.
+  void step_columns(const std::vector<StepRecord>& records, StepTable& table) noexcept override {
+    try {
+      const OpsState& s = *state_;
+      if (s.slots_used == 0) return;
+      std::map<std::pair<std::int64_t, int>, const StepSlot*> by_step;
+      for (std::size_t i = 0; i < s.slots_used; ++i)
+        by_step[{s.slots[i].start_ns, s.slots[i].thread}] = &s.slots[i];
+      auto& accounted = table.bools("ops_accounted", StepTable::Unset::kOmit);
+      auto& calls = table.integers("ops_calls", StepTable::Unset::kOmit);
+      auto& flops = table.numbers("ops_flops", StepTable::Unset::kOmit);
+      auto& covered = table.integers("ops_covered_ns", StepTable::Unset::kOmit);
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        const auto it = by_step.find({records[i].start_ns, records[i].thread});
+        if (it == by_step.end()) continue;
+        accounted[i] = 1;
+        calls[i] = static_cast<std::int64_t>(it->second->calls);
+        flops[i] = it->second->flops;
+        covered[i] = it->second->covered_ns;
+      }
+    } catch (...) {
+      ctx_->diagnostics.add(kSource, diag::kError, "out of memory writing per-step op counts");
     }
   }
 

@@ -86,7 +86,7 @@ TEST_CASE("one package with core and dram: exact joules, children never added", 
        {"start_offset_ns", 3 * kSecond / 2},
        {"wall_ns", kSecond / 2}},
   });
-  energy->contribute(report);
+  trainmeter::test::contribute_steps(*energy, ctx, report);
   const json& e = report["energy"];
   REQUIRE(e["components"].size() == 2);
   const json* cpu = component(report, "rapl:package-0");
@@ -301,7 +301,7 @@ TEST_CASE("no energy source at all: totals are null, not 0", "[energy]") {
   report["phases"] = {{"train", json::object()}};
   report["steps"] = json::array(
       {{{"index", 0}, {"phase", "train"}, {"start_offset_ns", 0}, {"wall_ns", kSecond}}});
-  energy->contribute(report);
+  trainmeter::test::contribute_steps(*energy, ctx, report);
   CHECK(report["energy"]["components"].empty());
   CHECK(report["energy"]["total_j"].is_null());
   CHECK(report["energy"]["total_kwh"].is_null());
@@ -328,7 +328,7 @@ TEST_CASE("a bounded timeline decimates without losing energy", "[energy]") {
   json report = blank_report();
   report["steps"] = json::array(
       {{{"index", 0}, {"phase", "train"}, {"start_offset_ns", 0}, {"wall_ns", 40 * kSecond}}});
-  energy->contribute(report);
+  trainmeter::test::contribute_steps(*energy, ctx, report);
   CHECK(report["energy"]["timeline"]["decimations"].get<int>() > 0);
   CHECK(report["energy"]["timeline"]["points"].get<int>() <= 8);
   CHECK(report["energy"]["total_j"].get<double>() == Approx(10.0).margin(kUj));

@@ -3,10 +3,13 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/component.hpp"
+#include "report/step_json.hpp"
 #include "support/test_support.hpp"
 
 namespace trainmeter::test {
@@ -76,5 +79,49 @@ struct FakeMachine {
 };
 
 constexpr std::int64_t kSecond = 1000000000;
+
+/// The session's report step for a component driven alone, over a report whose steps[] the test
+/// wrote by hand (index, phase, thread, start_offset_ns, wall_ns): records made from steps[],
+/// step_columns(), contribute(report, table), then each step gets the component's columns as the
+/// report writer (StepWriter) writes them.
+inline void contribute_steps(detail::Component& c, detail::RunContext& ctx,
+                             nlohmann::json& report) {
+  std::vector<std::string> phases;
+  std::vector<detail::StepRecord> records;
+  for (const nlohmann::json& s : report["steps"]) {
+    detail::StepRecord r{};
+    const std::string phase = s.value("phase", std::string("train"));
+    std::size_t id = 0;
+    while (id < phases.size() && phases[id] != phase) ++id;
+    if (id == phases.size()) phases.push_back(phase);
+    r.phase = static_cast<std::uint16_t>(id);
+    r.seq = s.value("index", std::uint64_t{0});
+    r.thread = s.value("thread", std::uint16_t{0});
+    r.start_ns = ctx.start_ns + s.value("start_offset_ns", std::int64_t{0});
+    r.wall_ns = s.value("wall_ns", std::int64_t{0});
+    r.cpu_ns = r.peak_tensor_bytes = r.gpu_ns = r.cuda_peak_tensor_bytes = -1;
+    r.cuda_device = -1;
+    r.loss = std::nan("");
+    for (double& m : r.metrics) m = std::nan("");
+    records.push_back(r);
+  }
+  ctx.phase_name = [phases](std::uint16_t id) {
+    return id < phases.size() ? phases[id] : std::string("other");
+  };
+  const std::size_t n = records.size();
+  ctx.steps_collected = [n] { return static_cast<std::uint64_t>(n); };
+  detail::StepTable table(records.size());
+  c.step_columns(records, table);
+  c.contribute(report, table);
+  const detail::StepWriter writer(ctx.start_ns, phases, {}, &table);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    std::string line;
+    writer.append(line, records[i], i);
+    const nlohmann::json written = nlohmann::json::parse(line);
+    for (const auto& column : table.columns()) {
+      if (written.contains(column.key)) report["steps"][i][column.key] = written[column.key];
+    }
+  }
+}
 
 }  // namespace trainmeter::test
