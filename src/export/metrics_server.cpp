@@ -1,6 +1,8 @@
 #include "export/metrics_server.hpp"
 
+#include <netdb.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -32,6 +34,33 @@ struct MetricsServer::Impl {
 bool metrics_server_available() noexcept {
   return true;
 }
+
+namespace {
+
+// "" when a socket without SO_REUSEPORT can bind address:port, else the system's reason.
+std::string port_taken(const std::string& address, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+  addrinfo* list = nullptr;
+  const std::string service = std::to_string(port);
+  if (::getaddrinfo(address.c_str(), service.c_str(), &hints, &list) != 0 || list == nullptr)
+    return "";  // httplib reports a bad address itself
+  std::string reason;
+  const int fd = ::socket(list->ai_family, list->ai_socktype | SOCK_CLOEXEC, list->ai_protocol);
+  if (fd >= 0) {
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (::bind(fd, list->ai_addr, list->ai_addrlen) != 0 && errno == EADDRINUSE)
+      reason = std::strerror(errno);
+    ::close(fd);
+  }
+  ::freeaddrinfo(list);
+  return reason;
+}
+
+}  // namespace
 
 MetricsServer::MetricsServer() : impl_(std::make_unique<Impl>()) {}
 
@@ -65,6 +94,11 @@ std::string MetricsServer::start(const std::string& address, std::uint16_t port)
       }
       res.set_content(*text, kContentType);
     });
+    // Whether the socket options above reach the listening socket depends on how the packaged
+    // library was built (Debian's compiled libcpp-httplib may still set SO_REUSEPORT): a plain
+    // bind first makes a port already taken an error either way.
+    if (const std::string taken = port_taken(address, port); !taken.empty())
+      return fmt::format("cannot listen on {}:{}: {}", address, port, taken);
     errno = 0;
     if (!s.bind_to_port(address.c_str(), port)) {
       const int err = errno;

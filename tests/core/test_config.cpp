@@ -176,6 +176,8 @@ TEST_CASE("set() stores a non-default value for every key, seen in the field and
          return c.exports == std::vector<std::string>{"csv", "html"};
        }},
       {"progress", "on", "on", [](const Config& c) { return c.progress == "on"; }},
+      {"metrics_port", "9464", "9464", [](const Config& c) { return c.metrics_port == 9464; }},
+      {"metrics_address", "::1", "::1", [](const Config& c) { return c.metrics_address == "::1"; }},
       {"total_steps", "1000", "1000", [](const Config& c) { return c.total_steps == 1000; }},
       {"ops", "1", "1", [](const Config& c) { return c.ops; }},
       {"ops_every", "3", "3", [](const Config& c) { return c.ops_every == 3; }},

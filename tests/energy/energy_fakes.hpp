@@ -1,7 +1,10 @@
 // Fake /proc and powercap trees for the energy tests.
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <cmath>
 #include <cstdint>
@@ -63,8 +66,17 @@ struct FakeMachine {
     if (range > 0)
       write_file(powercap + "/" + entry + "/max_energy_range_uj", std::to_string(range) + "\n");
   }
+  /// Rewrites the counter in place at a fixed width (zero-padded), never truncating, so that a
+  /// sampler reading it while a test thread advances it sees a whole number (as sysfs gives).
   void set_uj(const std::string& entry, std::uint64_t uj) {
-    write_file(powercap + "/" + entry + "/energy_uj", std::to_string(uj) + "\n");
+    const std::string path = powercap + "/" + entry + "/energy_uj";
+    char text[32];
+    const int n =
+        std::snprintf(text, sizeof text, "%020llu\n", static_cast<unsigned long long>(uj));
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || ::pwrite(fd, text, static_cast<std::size_t>(n), 0) != n)
+      write_file(path, std::to_string(uj) + "\n");
+    if (fd >= 0) ::close(fd);
   }
 
   /// Configures `ctx` to read only this fake machine (no NVML unless a library is given).
