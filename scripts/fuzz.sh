@@ -19,7 +19,7 @@ if ! command -v clang++ >/dev/null; then
   exit 1
 fi
 start=$SECONDS
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DTRAINMETER_FUZZ=ON \
   -DTRAINMETER_SANITIZE=address,undefined -DTRAINMETER_WITH_TORCH=OFF \
   -DTRAINMETER_BUILD_EXAMPLES=OFF -DTRAINMETER_BUILD_BENCH=OFF -DTRAINMETER_BUILD_CLI=ON \
