@@ -5,16 +5,22 @@
 
 #include "cli/cli.hpp"
 #include "energy/energy.hpp"
+#include "energy/source.hpp"
 #include "trainmeter/config.hpp"
 
 namespace trainmeter::cli {
 
 int cmd_probe(const std::vector<std::string>& args) {
+  std::string names;
+  for (const detail::EnergySourceRegistration& r : detail::energy_source_registry())
+    names += (names.empty() ? "" : ", ") + std::string(r.name);
   Args a("probe",
          "[--json]\n\n"
-         "Lists every energy source (RAPL, perf power PMU, NVML, estimate) on this machine: "
-         "available or not and why, the CPU model and the TDP the estimator would use. Honours "
-         "the TRAINMETER_* environment (powercap_root, perf_event_root, nvml_library, ...).");
+         "Lists every energy source (" +
+             names +
+             ") on this machine: available or not and why, the CPU model and the TDP the "
+             "estimator would use. Honours the TRAINMETER_* environment (powercap_root, "
+             "perf_event_root, nvml_library, ...).");
   a.flag("--json", "print the result as JSON");
   if (!a.parse(args, 0, 0)) return kExitOk;
   Config config;

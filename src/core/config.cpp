@@ -17,6 +17,7 @@
 #include "trainmeter/config.hpp"
 
 #include "carbon/intensity.hpp"
+#include "energy/source.hpp"
 
 extern char** environ;
 
@@ -253,20 +254,20 @@ const std::vector<Row>& rows() {
               "Root of perf's event-source devices (for the power PMU).");
     TM_STRING(nvml_library, "path", "libnvidia-ml.so.1", "a library name or path", "energy",
               "NVML shared library loaded with dlopen.");
+    // The accepted source names come from the energy-source registration table.
+    texts.push_back(::trainmeter::detail::energy_sources_accepted());
     add(
-        {"energy_sources", "list", "auto",
-         "auto, or a comma-separated subset of rapl,perf,nvml,estimate",
-         "Energy sources to try, in order.", "energy"},
+        {"energy_sources", "list", "auto", texts.back().c_str(), "Energy sources to try, in order.",
+         "energy"},
         [](Config& c, const std::string& v) {
           auto items = parse_list(v);
-          const std::string accepted =
-              "auto, or a comma-separated subset of rapl,perf,nvml,estimate";
+          const std::string accepted = ::trainmeter::detail::energy_sources_accepted();
           if (items.empty()) throw BadValue{accepted};
           if (items.size() == 1 && items[0] == "auto") {
             c.energy_sources = items;
             return;
           }
-          check_subset(items, {"rapl", "perf", "nvml", "estimate"}, accepted);
+          check_subset(items, ::trainmeter::detail::energy_source_names(), accepted);
           c.energy_sources = items;
         },
         [](const Config& c) { return join(c.energy_sources); });

@@ -1,7 +1,5 @@
 #include "energy/energy.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -11,12 +9,8 @@
 
 #include <fmt/format.h>
 
-#include "energy/counter.hpp"
-#include "energy/estimator.hpp"
-#include "energy/nvml.hpp"
-#include "energy/perf_power.hpp"
 #include "energy/proc_cpu.hpp"
-#include "energy/rapl.hpp"
+#include "energy/source.hpp"
 #include "trainmeter/error.hpp"
 
 namespace trainmeter::detail {
@@ -24,85 +18,27 @@ namespace {
 
 using nlohmann::json;
 
-// Above this average power over one interval a counter delta is a glitch, not energy: no CPU
-// package, DRAM domain or GPU board draws 5 kW.
-constexpr double kMaxPlausibleWatts = 5000.0;
-
-enum class Kind { kRapl, kPerf, kNvmlEnergy, kNvmlPower, kEstimateCpu, kEstimateRam, kEstimateGpu };
-
-// Preference within one component name: lower wins when it has qualified channels.
-int preference(Kind k) {
-  switch (k) {
-    case Kind::kRapl:
-      return 0;
-    case Kind::kPerf:
-      return 1;
-    case Kind::kNvmlEnergy:
-      return 0;
-    case Kind::kNvmlPower:
-      return 1;
-    default:
-      return 2;
-  }
-}
-
-enum class State { kPending, kQualified, kDisqualified };
-
-struct Channel {
-  std::string name;        // cpu, dram, platform, gpu:N
-  std::string source;      // rapl:package-0, perf:energy-pkg, nvml:gpu0:energy-counter, ...
-  std::string provenance;  // measured, integrated, estimated
-  Kind kind = Kind::kRapl;
-  std::size_t index = 0;       // rapl domain, perf counter or gpu index
-  bool machine_level = false;  // attributed by this process's CPU-time share
-  State state = State::kPending;
-  CounterTracker counter;
-  bool has_power = false;
-  double last_power_w = 0;
-  double machine_j = 0, attributed_j = 0, covered_s = 0;
-  std::uint64_t samples = 0, discarded = 0, failed_reads = 0;
-  std::string attribution;
-  std::map<std::string, std::uint64_t> attribution_counts;  // GPU: label -> intervals
-};
-
-struct PerfChannelCounter {
-  PerfCounter counter;
-  double scale = 0;
-};
-
-struct GpuState {
-  NvmlGpuInfo info;
-  std::optional<long long> used_peak_bytes;
-  double utilisation_sum = 0;
-  std::uint64_t utilisation_samples = 0;
-  bool util_failed = false;
-  unsigned int last_util = 0;
-  bool has_util = false;
-  GpuShare share;
-};
-
-const std::vector<std::string>& known_sources() {
-  static const std::vector<std::string> k = {"rapl", "perf", "nvml", "estimate"};
-  return k;
-}
-
 json nullable(std::optional<double> v) {
   return v && std::isfinite(*v) ? json(*v) : json(nullptr);
 }
 
+// The sampler: owns the energy sources of energy_source_registry() that energy_sources enables,
+// in registry order, and their channels; attributes machine-level energy to this process, keeps
+// the cumulative timeline and fills the report. It knows no source by name.
 class EnergyComponent final : public Component {
  public:
   explicit EnergyComponent(RunContext& ctx) : ctx_(ctx), proc_(ctx.config.proc_root) {
-    const auto& list = ctx.config.energy_sources;
-    for (const std::string& s : list) {
+    const std::vector<std::string> known = energy_source_names();
+    for (const std::string& s : ctx.config.energy_sources) {
       if (s == "auto") {
-        for (const std::string& k : known_sources()) enabled_[k] = true;
-      } else if (std::find(known_sources().begin(), known_sources().end(), s) !=
-                 known_sources().end()) {
+        for (const std::string& k : known) enabled_[k] = true;
+      } else if (std::find(known.begin(), known.end(), s) != known.end()) {
         enabled_[s] = true;
       } else {
+        std::string names;
+        for (const std::string& k : known) names += (names.empty() ? "" : ", ") + k;
         throw Error("energy_sources: unknown source \"" + s +
-                    "\"; accepted: auto, or a comma-separated list of rapl, perf, nvml, estimate");
+                    "\"; accepted: auto, or a comma-separated list of " + names);
       }
     }
   }
@@ -129,8 +65,7 @@ class EnergyComponent final : public Component {
     if (stopped_) return;
     sample(now_ns);
     stopped_ = true;
-    perf_counters_.clear();
-    nvml_.close();
+    for (auto& s : sources_) s->close();
   }
 
   void step_columns(const std::vector<StepRecord>& records, StepTable& table) noexcept override {
@@ -153,11 +88,6 @@ class EnergyComponent final : public Component {
  private:
   // ---- setup ---------------------------------------------------------------------------------
   void setup(std::int64_t now_ns) {
-    const Config& cfg = ctx_.config;
-    cpu_ = read_cpu_identity(cfg.proc_root);
-    if (cpu_.logical_cpus <= 0) cpu_.logical_cpus = proc_.logical_cpus();
-    if (proc_.logical_cpus() > 0) cpu_.logical_cpus = proc_.logical_cpus();
-    self_pid_ = static_cast<unsigned int>(::getpid());
     if (!proc_.process_ok())
       ctx_.diagnostics.add("energy", diag::kUnavailable,
                            proc_open_text(proc_.self_stat_file()) +
@@ -169,65 +99,20 @@ class EnergyComponent final : public Component {
                                ": no machine CPU time, so machine-level energy cannot be "
                                "attributed to this process");
 
-    bool cpu_counters = false;
-    if (on("rapl")) {
-      rapl_ = discover_rapl(cfg.powercap_root, cfg.rapl_psys);
-      for (const SourceStatus& s : rapl_.tried) note_tried(s);
-      for (std::size_t i = 0; i < rapl_.domains.size(); ++i) {
-        RaplDomain& d = rapl_.domains[i];
-        Channel c;
-        c.name = d.kind;
-        c.source = d.source;
-        c.provenance = "measured";
-        c.kind = Kind::kRapl;
-        c.index = i;
-        c.machine_level = true;
-        c.counter = CounterTracker(1e-6, d.max_energy_range_uj, kMaxPlausibleWatts);
-        c.attribution = "cpu-time-share";
-        cpu_counters = cpu_counters || d.kind == "cpu" || d.kind == "platform";
-        channels_.push_back(std::move(c));
+    env_.estimate_enabled = on("estimate");
+    env_.logical_cpus = proc_.logical_cpus();
+    for (const EnergySourceRegistration& reg : energy_source_registry()) {
+      if (!on(reg.name)) {
+        tried_.push_back({reg.name, diag::kSkipped, "not in energy_sources"});
+        continue;
       }
-    } else {
-      tried_.push_back({"rapl", diag::kSkipped, "not in energy_sources"});
-    }
-
-    if (!on("perf")) {
-      tried_.push_back({"perf", diag::kSkipped, "not in energy_sources"});
-    } else if (cpu_counters) {
-      // Probed in order: the power PMU reads the same RAPL counters, so reading both would only
-      // double the sampling cost.
-      tried_.push_back({"perf", diag::kSkipped, "RAPL counters are readable through powercap"});
-    } else {
-      setup_perf();
-    }
-
-    if (on("nvml")) {
-      setup_nvml();
-    } else {
-      tried_.push_back({"nvml", diag::kSkipped, "not in energy_sources"});
-    }
-
-    if (on("estimate")) {
-      tdp_ = choose_cpu_tdp(cpu_, cfg.cpu_tdp_w);
-      Channel cpu;
-      cpu.name = "cpu";
-      cpu.source = "estimate:tdp";
-      cpu.provenance = "estimated";
-      cpu.kind = Kind::kEstimateCpu;
-      cpu.attribution = "process-cpu-time";
-      channels_.push_back(std::move(cpu));
-      Channel ram;
-      ram.name = "dram";
-      ram.source = "estimate:rss";
-      ram.provenance = "estimated";
-      ram.kind = Kind::kEstimateRam;
-      ram.attribution = "process-rss";
-      channels_.push_back(std::move(ram));
-      tried_.push_back({"estimate:tdp", "ok",
-                        fmt::format("CPU TDP {:.1f} W ({}) for \"{}\"", tdp_.machine_tdp_w,
-                                    tdp_.basis, cpu_.model)});
-    } else {
-      tried_.push_back({"estimate", diag::kSkipped, "not in energy_sources"});
+      std::vector<GpuFacts> gpus_so_far;
+      for (const auto& s : sources_) s->gpus(gpus_so_far);
+      const std::size_t first = channels_.size();
+      sources_.push_back(reg.make(env_));
+      sources_.back()->probe(channels_, static_cast<unsigned int>(gpus_so_far.size()));
+      for (std::size_t i = first; i < channels_.size(); ++i)
+        channels_[i].source_index = sources_.size() - 1;
     }
 
     stride_ = 1 + channels_.size();
@@ -235,7 +120,10 @@ class EnergyComponent final : public Component {
     timeline_.reserve(std::min<std::uint64_t>(max_rows_, 4096) * stride_);
     last_proc_ = proc_.read();
     last_ns_ = now_ns;
-    for (Channel& c : channels_) prime(c, now_ns);
+    Interval first;
+    first.now_ns = now_ns;
+    first.rss_bytes = last_proc_.rss_bytes;
+    for (Channel& c : channels_) sources_[c.source_index]->prime(c, first);
     push_row(now_ns);
     started_ = true;
   }
@@ -244,145 +132,9 @@ class EnergyComponent final : public Component {
     return "cannot read " + f.path() + " (" + errno_text(f.open_errno()) + ")";
   }
 
-  bool on(const char* s) const {
+  bool on(const std::string& s) const {
     auto it = enabled_.find(s);
     return it != enabled_.end() && it->second;
-  }
-
-  void note_tried(const SourceStatus& s) {
-    tried_.push_back(s);
-    if (s.status == diag::kPermissionDenied || s.status == diag::kIoError)
-      ctx_.diagnostics.add(s.source, s.status, s.reason);
-  }
-
-  void setup_perf() {
-    PerfPowerPmu pmu = read_perf_power_pmu(ctx_.config.perf_event_root);
-    for (const SourceStatus& s : pmu.tried) note_tried(s);
-    if (!pmu.present) return;
-    for (const PerfEventSpec& e : pmu.events) {
-      std::string kind = perf_event_kind(e.name);
-      if (kind.empty()) {
-        tried_.push_back({"perf:" + e.name, diag::kSkipped, "part of energy-pkg, counted there"});
-        continue;
-      }
-      if (kind == "platform" && !ctx_.config.rapl_psys) {
-        tried_.push_back({"perf:" + e.name, diag::kSkipped,
-                          "psys overlaps energy-pkg; set TRAINMETER_RAPL_PSYS=1 to use it"});
-        continue;
-      }
-      for (int cpu : pmu.cpus) {
-        std::string label =
-            "perf:" + e.name + (pmu.cpus.size() > 1 ? ":cpu" + std::to_string(cpu) : "");
-        PerfChannelCounter pc;
-        const int err = pc.counter.open(pmu.type, e.config, cpu);
-        if (err != 0) {
-          note_tried(
-              {label,
-               (err == EACCES || err == EPERM) ? diag::kPermissionDenied : diag::kUnsupported,
-               perf_open_error_text(e.name, cpu, err)});
-          continue;
-        }
-        pc.scale = e.scale;
-        tried_.push_back({label, "ok", fmt::format("opened, {:g} J per count", e.scale)});
-        Channel c;
-        c.name = kind;
-        c.source = label;
-        c.provenance = "measured";
-        c.kind = Kind::kPerf;
-        c.index = perf_counters_.size();
-        c.machine_level = true;
-        c.counter = CounterTracker(e.scale, 0, kMaxPlausibleWatts);
-        c.attribution = "cpu-time-share";
-        perf_counters_.push_back(std::move(pc));
-        channels_.push_back(std::move(c));
-      }
-    }
-  }
-
-  void setup_nvml() {
-    std::string status, reason;
-    if (!nvml_.load(ctx_.config.nvml_library, &status, &reason)) {
-      tried_.push_back({"nvml", status, reason});
-      // Absent library or GPU is the normal case on CPU machines: said in sources_tried, not
-      // counted as a problem.
-      if (status != diag::kUnavailable) ctx_.diagnostics.add("nvml", status, reason);
-      return;
-    }
-    std::vector<NvmlGpuInfo> infos = nvml_enumerate(nvml_);
-    if (infos.empty()) {
-      tried_.push_back({"nvml", diag::kUnavailable, "NVML loaded but reports no GPU"});
-      return;
-    }
-    for (NvmlGpuInfo& info : infos) {
-      GpuState g;
-      g.info = std::move(info);
-      const std::size_t gi = gpus_.size();
-      const std::string dev = "gpu" + std::to_string(g.info.index);
-      Channel c;
-      c.name = "gpu:" + std::to_string(g.info.index);
-      c.index = gi;
-      c.attribution = "device";
-      if (g.info.energy_counter) {
-        c.source = "nvml:" + dev + ":energy-counter";
-        c.provenance = "measured";
-        c.kind = Kind::kNvmlEnergy;
-        c.counter = CounterTracker(1e-3, 0, kMaxPlausibleWatts);
-        tried_.push_back({c.source, "ok", "total energy counter (mJ) of " + g.info.name});
-      } else if (g.info.power) {
-        c.source = "nvml:" + dev + ":power";
-        c.provenance = "integrated";
-        c.kind = Kind::kNvmlPower;
-        tried_.push_back({c.source, "ok",
-                          "no energy counter (pre-Volta or unsupported); power (mW) integrated "
-                          "by the sampler"});
-      } else if (g.info.utilisation && on("estimate")) {
-        const GpuTdpChoice t = choose_gpu_tdp(g.info.name, g.info.power_limit_w);
-        c.source = "estimate:gpu-tdp";
-        c.provenance = "estimated";
-        c.kind = Kind::kEstimateGpu;
-        gpu_tdp_.resize(gpus_.size() + 1);
-        gpu_tdp_[gi] = t;
-        tried_.push_back({"nvml:" + dev, diag::kUnsupported,
-                          "neither energy nor power readable; estimated from TDP x utilisation"});
-      } else {
-        tried_.push_back(
-            {"nvml:" + dev, diag::kUnsupported, "neither energy, power nor utilisation readable"});
-        c.source.clear();
-      }
-      gpus_.push_back(std::move(g));
-      gpu_tdp_.resize(gpus_.size());
-      if (!c.source.empty()) channels_.push_back(std::move(c));
-    }
-  }
-
-  // First reading of a channel, so the first interval has a baseline.
-  void prime(Channel& c, std::int64_t now_ns) {
-    switch (c.kind) {
-      case Kind::kRapl:
-        c.counter.update(rapl_.domains[c.index].first_uj, now_ns);
-        break;
-      case Kind::kPerf: {
-        std::uint64_t v = 0;
-        int err = 0;
-        if (perf_counters_[c.index].counter.read(&v, &err)) c.counter.update(v, now_ns);
-        break;
-      }
-      case Kind::kNvmlEnergy:
-        c.counter.update(gpus_[c.index].info.first_energy_mj, now_ns);
-        break;
-      case Kind::kNvmlPower:
-        c.has_power = true;
-        c.last_power_w = gpus_[c.index].info.first_power_w;
-        break;
-      case Kind::kEstimateRam:
-        if (last_proc_.rss_bytes) {
-          c.has_power = true;
-          c.last_power_w = estimate_ram_watts(*last_proc_.rss_bytes);
-        }
-        break;
-      default:
-        break;
-    }
   }
 
   // ---- sampling ------------------------------------------------------------------------------
@@ -407,61 +159,20 @@ class EnergyComponent final : public Component {
                       ? 0.0
                       : std::min(1.0, static_cast<double>(*d_proc) / static_cast<double>(*d_busy));
     }
-    const bool busy = d_busy ? *d_busy > 0 : (d_proc && *d_proc > 0);
-    if (proc_cpu_s) {
-      total_proc_cpu_s_ += *proc_cpu_s;
-      total_wall_s_ += dt_s;
-    }
-    if (proc.rss_bytes) {
-      rss_sum_ += static_cast<double>(*proc.rss_bytes);
-      ++rss_samples_;
-    }
-    sample_gpus();
+    Interval in;
+    in.now_ns = now_ns;
+    in.dt_s = dt_s;
+    in.busy = d_busy ? *d_busy > 0 : (d_proc && *d_proc > 0);
+    in.process_cpu_s = proc_cpu_s;
+    in.rss_bytes = proc.rss_bytes;
+    for (auto& s : sources_) s->begin_interval(in);
 
     for (Channel& c : channels_) {
-      if (c.state == State::kDisqualified) continue;
-      std::optional<double> machine_j;
-      std::optional<double> attributed_j;
-      switch (c.kind) {
-        case Kind::kRapl:
-        case Kind::kPerf:
-          machine_j = read_counter(c, now_ns, busy);
-          if (machine_j && c.machine_level) {
-            if (cpu_share) attributed_j = *machine_j * *cpu_share;
-          }
-          break;
-        case Kind::kNvmlEnergy:
-        case Kind::kNvmlPower:
-        case Kind::kEstimateGpu: {
-          machine_j = read_gpu(c, now_ns, dt_s);
-          GpuState& g = gpus_[c.index];
-          if (machine_j) {
-            // Qualified by a successful reading: a GPU whose every call fails reports nothing,
-            // not 0 J.
-            c.state = State::kQualified;
-            attributed_j = *machine_j * g.share.share;
-            ++c.attribution_counts[g.share.attribution];
-          }
-          break;
-        }
-        case Kind::kEstimateCpu:
-          if (proc_cpu_s) {
-            attributed_j = estimate_cpu_joules(tdp_.machine_tdp_w, *proc_cpu_s, cpu_.logical_cpus);
-            c.state = State::kQualified;
-          }
-          break;
-        case Kind::kEstimateRam:
-          if (proc.rss_bytes) {
-            const double p = estimate_ram_watts(*proc.rss_bytes);
-            if (c.has_power) {
-              attributed_j = 0.5 * (c.last_power_w + p) * dt_s;
-              c.state = State::kQualified;
-            }
-            c.has_power = true;
-            c.last_power_w = p;
-          }
-          break;
-      }
+      if (c.state == ChannelState::kDisqualified) continue;
+      const Reading r = sources_[c.source_index]->sample(c, in);
+      const std::optional<double> machine_j = r.machine_j;
+      std::optional<double> attributed_j = r.attributed_j;
+      if (machine_j && c.machine_level && cpu_share) attributed_j = *machine_j * *cpu_share;
       if (machine_j) c.machine_j += *machine_j;
       if (attributed_j) {
         c.attributed_j += *attributed_j;
@@ -477,142 +188,6 @@ class EnergyComponent final : public Component {
     last_ns_ = now_ns;
     ++ticks_;
     push_row(now_ns);
-  }
-
-  // Machine joules of a RAPL or perf counter over the interval, or nullopt when the interval is
-  // lost (read error, reset, glitch, stuck counter).
-  std::optional<double> read_counter(Channel& c, std::int64_t now_ns, bool busy) {
-    std::uint64_t raw = 0;
-    int err = 0;
-    bool ok = false;
-    if (c.kind == Kind::kRapl) {
-      auto v = rapl_.domains[c.index].energy_uj.read_int64(&err);
-      ok = v && *v >= 0;
-      if (ok) raw = static_cast<std::uint64_t>(*v);
-    } else {
-      ok = perf_counters_[c.index].counter.read(&raw, &err);
-    }
-    if (!ok) {
-      ++c.failed_reads;
-      ctx_.diagnostics.add(c.source, diag::kIoError,
-                           "reading the counter failed: " + errno_text(err == 0 ? EINVAL : err) +
-                               "; the interval's energy is lost");
-      return std::nullopt;
-    }
-    const CounterStep step = c.counter.update(raw, now_ns);
-    if (step == CounterStep::kFirst) return std::nullopt;
-    if (step == CounterStep::kBackwards || step == CounterStep::kImplausible) {
-      ++c.discarded;
-      ctx_.diagnostics.add(c.source, diag::kInvalidReading,
-                           step == CounterStep::kBackwards
-                               ? "counter went backwards with no known wrap range (reset?); "
-                                 "interval discarded"
-                               : fmt::format("counter jumped by {} raw units, above {} W over the "
-                                             "interval; interval discarded",
-                                             raw, kMaxPlausibleWatts));
-      return std::nullopt;
-    }
-    if (c.counter.delta() == 0 && busy) {
-      if (c.state == State::kPending) {
-        // Virtual machines expose the PMU but the counter never moves: that is "unavailable",
-        // never 0 J measured.
-        c.state = State::kDisqualified;
-        c.machine_j = c.attributed_j = c.covered_s = 0;
-        c.samples = 0;
-        std::string why = "counter did not move over an interval in which the CPUs were busy";
-        ctx_.diagnostics.add(c.source, diag::kReadsZero,
-                             why + "; treated as unavailable, the next source is used");
-        tried_.push_back({c.source, diag::kReadsZero, why});
-        return std::nullopt;
-      }
-      ++c.discarded;
-      ctx_.diagnostics.add(c.source, diag::kReadsZero,
-                           "counter stuck over a busy interval; interval discarded");
-      return std::nullopt;
-    }
-    if (c.counter.delta() > 0) c.state = State::kQualified;
-    return c.counter.joules();
-  }
-
-  void sample_gpus() {
-    for (GpuState& g : gpus_) {
-      if (!nvml_.loaded()) break;
-      if (g.info.memory_info && nvml_.nvmlDeviceGetMemoryInfo != nullptr) {
-        nvml::Memory m{};
-        if (nvml_.nvmlDeviceGetMemoryInfo(g.info.device, &m) == nvml::kSuccess) {
-          const long long used = static_cast<long long>(m.used);
-          if (!g.used_peak_bytes || used > *g.used_peak_bytes) g.used_peak_bytes = used;
-        }
-      }
-      g.has_util = false;
-      if (g.info.utilisation && nvml_.nvmlDeviceGetUtilizationRates != nullptr) {
-        nvml::Utilization u{};
-        const nvml::Return r = nvml_.nvmlDeviceGetUtilizationRates(g.info.device, &u);
-        if (r == nvml::kSuccess) {
-          g.has_util = true;
-          g.last_util = u.gpu;
-          g.utilisation_sum += u.gpu;
-          ++g.utilisation_samples;
-        } else {
-          ctx_.diagnostics.add("nvml:gpu" + std::to_string(g.info.index), diag::kIoError,
-                               "nvmlDeviceGetUtilizationRates failed: " + nvml_.error_text(r));
-        }
-      }
-      g.share = g.info.processes ? nvml_process_share(nvml_, g.info.device, self_pid_) : GpuShare{};
-    }
-  }
-
-  std::optional<double> read_gpu(Channel& c, std::int64_t now_ns, double dt_s) {
-    GpuState& g = gpus_[c.index];
-    if (!nvml_.loaded()) return std::nullopt;
-    if (c.kind == Kind::kNvmlEnergy) {
-      unsigned long long mj = 0;
-      const nvml::Return r = nvml_.nvmlDeviceGetTotalEnergyConsumption(g.info.device, &mj);
-      if (r != nvml::kSuccess) {
-        ++c.failed_reads;
-        ctx_.diagnostics.add(c.source, diag::kIoError,
-                             "nvmlDeviceGetTotalEnergyConsumption failed: " + nvml_.error_text(r) +
-                                 "; energy measured so far is kept");
-        return std::nullopt;
-      }
-      const CounterStep step = c.counter.update(mj, now_ns);
-      if (step == CounterStep::kBackwards || step == CounterStep::kImplausible) {
-        ++c.discarded;
-        ctx_.diagnostics.add(c.source, diag::kInvalidReading,
-                             "energy counter went backwards or jumped implausibly (driver "
-                             "reload?); interval discarded");
-        return std::nullopt;
-      }
-      if (step == CounterStep::kFirst) return std::nullopt;
-      // NVML refreshes the counter about every 100 ms: an interval may see 0 and the next twice
-      // as much. Per-step figures are apportioned over time, so that evens out.
-      return c.counter.joules();
-    }
-    double p = 0;
-    if (c.kind == Kind::kNvmlPower) {
-      unsigned int mw = 0;
-      const nvml::Return r = nvml_.nvmlDeviceGetPowerUsage(g.info.device, &mw);
-      if (r != nvml::kSuccess) {
-        ++c.failed_reads;
-        c.has_power = false;  // never integrate across a gap
-        ctx_.diagnostics.add(c.source, diag::kIoError,
-                             "nvmlDeviceGetPowerUsage failed: " + nvml_.error_text(r) +
-                                 "; energy measured so far is kept");
-        return std::nullopt;
-      }
-      p = mw / 1000.0;
-    } else {  // estimate
-      if (!g.has_util) {
-        c.has_power = false;
-        return std::nullopt;
-      }
-      p = gpu_tdp_[c.index].tdp_w * g.last_util / 100.0;
-    }
-    std::optional<double> j;
-    if (c.has_power) j = 0.5 * (c.last_power_w + p) * dt_s;  // trapezoid
-    c.has_power = true;
-    c.last_power_w = p;
-    return j;
   }
 
   // ---- timeline ------------------------------------------------------------------------------
@@ -655,10 +230,8 @@ class EnergyComponent final : public Component {
         l.selected = std::find(selected.begin(), selected.end(), i) != selected.end();
         l.energy_j = c.attributed_j;
         l.attribution = c.attribution;
-        l.machine_energy_j = c.kind != Kind::kEstimateCpu && c.kind != Kind::kEstimateRam &&
-                                     c.kind != Kind::kEstimateGpu
-                                 ? c.machine_j
-                                 : kLiveUnknown;  // estimates have no machine reading
+        l.machine_energy_j =
+            c.has_machine ? c.machine_j : kLiveUnknown;  // estimates have no machine reading
         l.power_w = dt_s > 0 && std::isfinite(published_j_[i])
                         ? (c.attributed_j - published_j_[i]) / dt_s
                         : kLiveUnknown;
@@ -711,16 +284,16 @@ class EnergyComponent final : public Component {
   std::vector<std::size_t> select_channels() const {
     std::map<std::string, int> best;
     for (const Channel& c : channels_) {
-      if (c.state != State::kQualified) continue;
+      if (c.state != ChannelState::kQualified) continue;
       auto it = best.find(c.name);
-      if (it == best.end() || preference(c.kind) < it->second) best[c.name] = preference(c.kind);
+      if (it == best.end() || c.preference < it->second) best[c.name] = c.preference;
     }
     // psys covers the package and DRAM: with it, they would be counted twice.
     const bool platform = best.count("platform") > 0;
     std::vector<std::size_t> out;
     for (std::size_t i = 0; i < channels_.size(); ++i) {
       const Channel& c = channels_[i];
-      if (c.state != State::kQualified || preference(c.kind) != best[c.name]) continue;
+      if (c.state != ChannelState::kQualified || c.preference != best[c.name]) continue;
       if (platform && (c.name == "cpu" || c.name == "dram")) continue;
       out.push_back(i);
     }
@@ -732,8 +305,7 @@ class EnergyComponent final : public Component {
     j["name"] = c.name;
     j["source"] = c.source;
     j["provenance"] = c.provenance;
-    const bool has_machine = c.kind != Kind::kEstimateCpu && c.kind != Kind::kEstimateRam &&
-                             c.kind != Kind::kEstimateGpu;
+    const bool has_machine = c.has_machine;
     j["machine_energy_j"] = has_machine ? json(c.machine_j) : json(nullptr);
     const bool attributed =
         !(c.machine_level && !proc_.machine_ok()) && !(c.machine_level && !proc_.process_ok());
@@ -741,9 +313,7 @@ class EnergyComponent final : public Component {
     j["attributed_share"] =
         (has_machine && attributed && c.machine_j > 0)
             ? json(c.attributed_j / c.machine_j)
-            : (has_machine && attributed && c.kind != Kind::kRapl && c.kind != Kind::kPerf
-                   ? json(1.0)
-                   : json(nullptr));
+            : (has_machine && attributed && !c.machine_level ? json(1.0) : json(nullptr));
     j["average_power_w"] =
         attributed && c.covered_s > 0 ? json(c.attributed_j / c.covered_s) : json(nullptr);
     j["machine_average_power_w"] =
@@ -760,62 +330,7 @@ class EnergyComponent final : public Component {
     j["discarded_intervals"] = c.discarded;
     j["failed_reads"] = c.failed_reads;
     json notes = json::array();
-    if (c.kind == Kind::kRapl || c.kind == Kind::kPerf) {
-      if (c.counter.wraps() > 0)
-        notes.push_back(fmt::format("counter wrapped {} time(s); corrected", c.counter.wraps()));
-      notes.push_back(
-          "machine-level counter: energy_j = machine energy x this process's share of the "
-          "machine's busy CPU time (/proc/self/stat over /proc/stat), per interval");
-    }
-    if (c.kind == Kind::kNvmlEnergy)
-      notes.push_back("NVML total energy counter (mJ since driver load), differenced per sample");
-    if (c.kind == Kind::kNvmlPower)
-      notes.push_back(
-          "NVML power (mW) sampled every interval and integrated with the trapezoid "
-          "rule");
-    if (c.kind == Kind::kEstimateCpu) {
-      const double util = total_wall_s_ > 0 && cpu_.logical_cpus > 0
-                              ? total_proc_cpu_s_ / (total_wall_s_ * cpu_.logical_cpus)
-                              : 0.0;
-      j["inputs"] = {{"cpu_model", cpu_.model},
-                     {"sockets", cpu_.sockets},
-                     {"logical_cpus", cpu_.logical_cpus},
-                     {"tdp_w", tdp_.machine_tdp_w},
-                     {"tdp_basis", tdp_.basis},
-                     {"tdp_source", tdp_.source},
-                     {"tdp_table_model",
-                      tdp_.matched_model.empty() ? json(nullptr) : json(tdp_.matched_model)},
-                     {"process_cpu_s", total_proc_cpu_s_},
-                     {"wall_s", total_wall_s_},
-                     {"mean_utilisation", util}};
-      j["constants"] = {{"default_w_per_thread", kDefaultCpuWattsPerThread},
-                        {"default_w_per_thread_source", "CodeCarbon v3.3.0 core/cpu.py"}};
-      notes.push_back(
-          "P = TDP x process CPU time / (wall time x logical CPUs), per interval "
-          "(CodeCarbon's process mode)");
-    }
-    if (c.kind == Kind::kEstimateRam) {
-      j["inputs"] = {
-          {"mean_rss_bytes", rss_samples_ > 0 ? json(rss_sum_ / rss_samples_) : json(nullptr)},
-          {"wall_s", c.covered_s}};
-      j["constants"] = {
-          {"w_per_gib", kRamWattsPerGiB},
-          {"w_per_gib_source", "3 W per 8 GB, CodeCarbon v2 RAM model (citing Crucial); Eco2AI"}};
-      notes.push_back("P = w_per_gib x process RSS (GiB), trapezoid between samples");
-    }
-    if (c.kind == Kind::kEstimateGpu) {
-      const GpuState& g = gpus_[c.index];
-      j["inputs"] = {{"gpu_name", g.info.name},
-                     {"tdp_w", gpu_tdp_[c.index].tdp_w},
-                     {"tdp_basis", gpu_tdp_[c.index].basis},
-                     {"tdp_source", gpu_tdp_[c.index].source},
-                     {"mean_utilisation_percent",
-                      g.utilisation_samples > 0 ? json(g.utilisation_sum / g.utilisation_samples)
-                                                : json(nullptr)}};
-      j["constants"] = {{"default_gpu_w", kDefaultGpuWatts},
-                        {"default_gpu_w_source", "Green Algorithms TDP_gpu.csv v3.0, \"Any\""}};
-      notes.push_back("P = TDP x NVML utilisation.gpu / 100, trapezoid between samples");
-    }
+    sources_[c.source_index]->describe(c, j, notes);
     j["notes"] = notes;
     return j;
   }
@@ -834,10 +349,10 @@ class EnergyComponent final : public Component {
     for (std::size_t i = 0; i < channels_.size(); ++i) {
       const Channel& c = channels_[i];
       if (std::find(selected.begin(), selected.end(), i) != selected.end()) continue;
-      if (c.state == State::kDisqualified) continue;
-      if (c.kind == Kind::kEstimateCpu || c.kind == Kind::kEstimateRam) continue;
+      if (c.state == ChannelState::kDisqualified) continue;
+      if (!c.list_unused) continue;
       tried_.push_back({c.source, diag::kSkipped,
-                        c.state == State::kPending
+                        c.state == ChannelState::kPending
                             ? "never gave a usable reading"
                             : "a preferred source measured the same component"});
     }
@@ -904,28 +419,29 @@ class EnergyComponent final : public Component {
   }
 
   void fill_gpus(json& report) {
-    if (gpus_.empty()) return;
+    std::vector<GpuFacts> gpus;
+    for (const auto& s : sources_) s->gpus(gpus);
+    if (gpus.empty()) return;
     json& host = report["host"];
     if (!host.is_object()) host = json::object();
     json& list = host["gpus"];
     if (!list.is_array()) list = json::array();
     json peaks = json::object();
-    for (const GpuState& g : gpus_) {
+    for (const GpuFacts& g : gpus) {
       json* entry = nullptr;
       for (json& e : list)
-        if (e.is_object() && e.value("index", -1) == static_cast<int>(g.info.index)) entry = &e;
+        if (e.is_object() && e.value("index", -1) == static_cast<int>(g.index)) entry = &e;
       if (entry == nullptr) {
         list.push_back(json::object());
         entry = &list.back();
       }
-      (*entry)["index"] = g.info.index;
-      (*entry)["name"] = g.info.name.empty() ? json(nullptr) : json(g.info.name);
-      (*entry)["uuid"] = g.info.uuid.empty() ? json(nullptr) : json(g.info.uuid);
-      (*entry)["power_limit_w"] =
-          g.info.power_limit_w >= 0 ? json(g.info.power_limit_w) : json(nullptr);
+      (*entry)["index"] = g.index;
+      (*entry)["name"] = g.name.empty() ? json(nullptr) : json(g.name);
+      (*entry)["uuid"] = g.uuid.empty() ? json(nullptr) : json(g.uuid);
+      (*entry)["power_limit_w"] = g.power_limit_w >= 0 ? json(g.power_limit_w) : json(nullptr);
       (*entry)["memory_total_bytes"] =
-          g.info.memory_total_bytes >= 0 ? json(g.info.memory_total_bytes) : json(nullptr);
-      peaks["gpu:" + std::to_string(g.info.index)] =
+          g.memory_total_bytes >= 0 ? json(g.memory_total_bytes) : json(nullptr);
+      peaks["gpu:" + std::to_string(g.index)] =
           g.used_peak_bytes ? json(*g.used_peak_bytes) : json(nullptr);
     }
     json& memory = report["memory"];
@@ -937,16 +453,10 @@ class EnergyComponent final : public Component {
   std::map<std::string, bool> enabled_;
   ProcCpuReader proc_;
   ProcCpuSample last_proc_;
-  CpuIdentity cpu_;
-  CpuTdpChoice tdp_;
-  unsigned int self_pid_ = 0;
-  RaplDiscovery rapl_;
-  std::vector<PerfChannelCounter> perf_counters_;
-  NvmlLibrary nvml_;
-  std::vector<GpuState> gpus_;
-  std::vector<GpuTdpChoice> gpu_tdp_;
-  std::vector<Channel> channels_;
   std::vector<SourceStatus> tried_;
+  SourceEnv env_{ctx_.config, ctx_.diagnostics, tried_};
+  std::vector<std::unique_ptr<EnergySource>> sources_;  // registry order
+  std::vector<Channel> channels_;
   std::vector<double> timeline_;
   struct PhaseEnergy {
     double joules = 0;
@@ -957,8 +467,7 @@ class EnergyComponent final : public Component {
   std::int64_t last_publish_ns_ = -1;
   std::vector<double> published_j_;  // attributed_j per channel at the last publish
   std::size_t stride_ = 1, rows_ = 0;
-  std::uint64_t max_rows_ = 0, decimations_ = 0, ticks_ = 0, rss_samples_ = 0;
-  double rss_sum_ = 0, total_proc_cpu_s_ = 0, total_wall_s_ = 0;
+  std::uint64_t max_rows_ = 0, decimations_ = 0, ticks_ = 0;
   std::int64_t last_ns_ = 0;
   bool started_ = false, stopped_ = false;
 };

@@ -2,6 +2,9 @@
 
 #include <set>
 
+#include <fmt/format.h>
+
+#include "energy/source.hpp"
 #include "energy/tdp.hpp"
 #include "platform/file.hpp"
 
@@ -96,6 +99,123 @@ GpuTdpChoice choose_gpu_tdp(const std::string& gpu_name, double power_limit_w) n
   } catch (...) {
   }
   return c;
+}
+
+namespace {
+
+// The estimate when nothing is measured: CPU from its TDP x this process's CPU time, RAM from
+// W/GiB x RSS. (A GPU without energy or power is estimated by its GPU source.)
+class EstimateSource final : public EnergySource {
+ public:
+  using EnergySource::EnergySource;
+
+  void probe(std::vector<Channel>& channels, unsigned int /*first_gpu*/) override {
+    cpu_ = read_cpu_identity(env_.config.proc_root);
+    if (cpu_.logical_cpus <= 0) cpu_.logical_cpus = env_.logical_cpus;
+    if (env_.logical_cpus > 0) cpu_.logical_cpus = env_.logical_cpus;
+    tdp_ = choose_cpu_tdp(cpu_, env_.config.cpu_tdp_w);
+    const auto add = [&channels](const char* name, const char* source, std::size_t index,
+                                 const char* attribution) {
+      Channel c;
+      c.name = name;
+      c.source = source;
+      c.provenance = "estimated";
+      c.index = index;
+      c.has_machine = false;
+      c.list_unused = false;
+      c.attribution = attribution;
+      channels.push_back(std::move(c));
+    };
+    add("cpu", "estimate:tdp", kCpu, "process-cpu-time");
+    add("dram", "estimate:rss", kRam, "process-rss");
+    env_.tried.push_back({"estimate:tdp", "ok",
+                          fmt::format("CPU TDP {:.1f} W ({}) for \"{}\"", tdp_.machine_tdp_w,
+                                      tdp_.basis, cpu_.model)});
+  }
+
+  void prime(Channel& c, const Interval& now) override {
+    if (c.index == kRam && now.rss_bytes) {
+      c.has_power = true;
+      c.last_power_w = estimate_ram_watts(*now.rss_bytes);
+    }
+  }
+
+  void begin_interval(const Interval& in) override {
+    if (in.process_cpu_s) {
+      total_proc_cpu_s_ += *in.process_cpu_s;
+      total_wall_s_ += in.dt_s;
+    }
+    if (in.rss_bytes) {
+      rss_sum_ += static_cast<double>(*in.rss_bytes);
+      ++rss_samples_;
+    }
+  }
+
+  Reading sample(Channel& c, const Interval& in) override {
+    Reading out;
+    if (c.index == kCpu) {
+      if (in.process_cpu_s) {
+        out.attributed_j =
+            estimate_cpu_joules(tdp_.machine_tdp_w, *in.process_cpu_s, cpu_.logical_cpus);
+        c.state = ChannelState::kQualified;
+      }
+    } else if (in.rss_bytes) {
+      const double p = estimate_ram_watts(*in.rss_bytes);
+      if (c.has_power) {
+        out.attributed_j = 0.5 * (c.last_power_w + p) * in.dt_s;
+        c.state = ChannelState::kQualified;
+      }
+      c.has_power = true;
+      c.last_power_w = p;
+    }
+    return out;
+  }
+
+  void describe(const Channel& c, nlohmann::json& j, nlohmann::json& notes) const override {
+    using nlohmann::json;
+    if (c.index == kCpu) {
+      const double util = total_wall_s_ > 0 && cpu_.logical_cpus > 0
+                              ? total_proc_cpu_s_ / (total_wall_s_ * cpu_.logical_cpus)
+                              : 0.0;
+      j["inputs"] = {{"cpu_model", cpu_.model},
+                     {"sockets", cpu_.sockets},
+                     {"logical_cpus", cpu_.logical_cpus},
+                     {"tdp_w", tdp_.machine_tdp_w},
+                     {"tdp_basis", tdp_.basis},
+                     {"tdp_source", tdp_.source},
+                     {"tdp_table_model",
+                      tdp_.matched_model.empty() ? json(nullptr) : json(tdp_.matched_model)},
+                     {"process_cpu_s", total_proc_cpu_s_},
+                     {"wall_s", total_wall_s_},
+                     {"mean_utilisation", util}};
+      j["constants"] = {{"default_w_per_thread", kDefaultCpuWattsPerThread},
+                        {"default_w_per_thread_source", "CodeCarbon v3.3.0 core/cpu.py"}};
+      notes.push_back(
+          "P = TDP x process CPU time / (wall time x logical CPUs), per interval "
+          "(CodeCarbon's process mode)");
+    } else {
+      j["inputs"] = {
+          {"mean_rss_bytes", rss_samples_ > 0 ? json(rss_sum_ / rss_samples_) : json(nullptr)},
+          {"wall_s", c.covered_s}};
+      j["constants"] = {
+          {"w_per_gib", kRamWattsPerGiB},
+          {"w_per_gib_source", "3 W per 8 GB, CodeCarbon v2 RAM model (citing Crucial); Eco2AI"}};
+      notes.push_back("P = w_per_gib x process RSS (GiB), trapezoid between samples");
+    }
+  }
+
+ private:
+  static constexpr std::size_t kCpu = 0, kRam = 1;
+  CpuIdentity cpu_;
+  CpuTdpChoice tdp_;
+  std::uint64_t rss_samples_ = 0;
+  double rss_sum_ = 0, total_proc_cpu_s_ = 0, total_wall_s_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<EnergySource> make_estimate_source(SourceEnv& env) {
+  return std::make_unique<EstimateSource>(env);
 }
 
 }  // namespace trainmeter::detail

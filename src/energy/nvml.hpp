@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "energy/dynamic_library.hpp"
+
 namespace trainmeter::detail {
 
 namespace nvml {
@@ -67,10 +69,8 @@ class NvmlLibrary {
   bool loaded() const noexcept { return initialised_; }
   std::string error_text(nvml::Return r) const;
 
-#define TM_NVML_MEMBER(name, ret, params) ret(*name) params = nullptr;
-  TM_NVML_REQUIRED(TM_NVML_MEMBER)
-  TM_NVML_OPTIONAL(TM_NVML_MEMBER)
-#undef TM_NVML_MEMBER
+  TM_NVML_REQUIRED(TM_DL_MEMBER)
+  TM_NVML_OPTIONAL(TM_DL_MEMBER)
 
  private:
   void* handle_ = nullptr;

@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/diagnostics.hpp"
+#include "energy/source.hpp"
 #include "platform/file.hpp"
 
 namespace trainmeter::detail {
@@ -198,6 +201,96 @@ std::string perf_open_error_text(const std::string& event, int cpu, int err) {
   else if (err == ENOENT || err == ENODEV || err == EOPNOTSUPP || err == EINVAL)
     text += ". The PMU does not support this event on this machine";
   return text;
+}
+
+namespace {
+
+// The perf power PMU: the same RAPL counters through perf_event_open, used when powercap gives
+// no CPU counter. One channel per event and CPU of the PMU's cpumask, machine-level.
+class PerfSource final : public EnergySource {
+ public:
+  using EnergySource::EnergySource;
+
+  void probe(std::vector<Channel>& channels, unsigned int /*first_gpu*/) override {
+    for (const Channel& c : channels) {
+      if (c.machine_level && (c.name == "cpu" || c.name == "platform")) {
+        // Probed in order: the power PMU reads the same RAPL counters, so reading both would
+        // only double the sampling cost.
+        env_.tried.push_back(
+            {"perf", diag::kSkipped, "RAPL counters are readable through powercap"});
+        return;
+      }
+    }
+    PerfPowerPmu pmu = read_perf_power_pmu(env_.config.perf_event_root);
+    for (const SourceStatus& s : pmu.tried) env_.note(s);
+    if (!pmu.present) return;
+    for (const PerfEventSpec& e : pmu.events) {
+      std::string kind = perf_event_kind(e.name);
+      if (kind.empty()) {
+        env_.tried.push_back(
+            {"perf:" + e.name, diag::kSkipped, "part of energy-pkg, counted there"});
+        continue;
+      }
+      if (kind == "platform" && !env_.config.rapl_psys) {
+        env_.tried.push_back({"perf:" + e.name, diag::kSkipped,
+                              "psys overlaps energy-pkg; set TRAINMETER_RAPL_PSYS=1 to use it"});
+        continue;
+      }
+      for (int cpu : pmu.cpus) {
+        std::string label =
+            "perf:" + e.name + (pmu.cpus.size() > 1 ? ":cpu" + std::to_string(cpu) : "");
+        PerfCounter counter;
+        const int err = counter.open(pmu.type, e.config, cpu);
+        if (err != 0) {
+          env_.note({label,
+                     (err == EACCES || err == EPERM) ? diag::kPermissionDenied : diag::kUnsupported,
+                     perf_open_error_text(e.name, cpu, err)});
+          continue;
+        }
+        env_.tried.push_back({label, "ok", fmt::format("opened, {:g} J per count", e.scale)});
+        Channel c;
+        c.name = kind;
+        c.source = label;
+        c.provenance = "measured";
+        c.preference = 1;
+        c.index = counters_.size();
+        c.machine_level = true;
+        c.counter = CounterTracker(e.scale, 0, kMaxPlausibleWatts);
+        c.attribution = "cpu-time-share";
+        counters_.push_back(std::move(counter));
+        channels.push_back(std::move(c));
+      }
+    }
+  }
+
+  void prime(Channel& c, const Interval& now) override {
+    std::uint64_t v = 0;
+    int err = 0;
+    if (counters_[c.index].read(&v, &err)) c.counter.update(v, now.now_ns);
+  }
+
+  Reading sample(Channel& c, const Interval& in) override {
+    std::uint64_t raw = 0;
+    int err = 0;
+    const bool ok = c.index < counters_.size() && counters_[c.index].read(&raw, &err);
+    return {sample_cpu_counter(env_, c, ok, raw, err, in), std::nullopt};
+  }
+
+  void describe(const Channel& c, nlohmann::json& /*component*/,
+                nlohmann::json& notes) const override {
+    describe_machine_counter(c, notes);
+  }
+
+  void close() noexcept override { counters_.clear(); }
+
+ private:
+  std::vector<PerfCounter> counters_;
+};
+
+}  // namespace
+
+std::unique_ptr<EnergySource> make_perf_source(SourceEnv& env) {
+  return std::make_unique<PerfSource>(env);
 }
 
 }  // namespace trainmeter::detail

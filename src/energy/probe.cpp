@@ -7,9 +7,9 @@
 #include "core/diagnostics.hpp"
 #include "energy/energy.hpp"
 #include "energy/estimator.hpp"
-#include "energy/nvml.hpp"
 #include "energy/perf_power.hpp"
 #include "energy/rapl.hpp"
+#include "energy/source.hpp"
 
 namespace trainmeter::detail {
 namespace {
@@ -119,44 +119,45 @@ json probe_energy_sources(const Config& config, int busy_ms) noexcept {
       }
     }
 
-    // NVML.
+    // GPU sources (NVML, AMD SMI, ...), listed through their own probe(): the same outcomes as
+    // energy.sources_tried.
     json gpus = json::array();
-    NvmlLibrary lib;
-    std::string status, reason;
-    if (!lib.load(config.nvml_library, &status, &reason)) {
-      sources.push_back(entry({"nvml", status, reason}));
-    } else {
-      std::vector<NvmlGpuInfo> infos = nvml_enumerate(lib);
-      if (infos.empty()) sources.push_back(entry({"nvml", diag::kUnavailable, "no GPU"}));
-      for (const NvmlGpuInfo& g : infos) {
-        const std::string dev = "nvml:gpu" + std::to_string(g.index);
-        if (g.energy_counter)
-          sources.push_back(entry({dev + ":energy-counter", "ok", "total energy counter (mJ)"}));
-        else if (g.power)
-          sources.push_back(entry({dev + ":power", "ok", "power only: integrated by the sampler"}));
-        else
-          sources.push_back(entry({dev, diag::kUnsupported,
-                                   g.utilisation ? "no energy or power; TDP x utilisation estimate"
-                                                 : "no energy, power or utilisation"}));
-        const GpuTdpChoice t = choose_gpu_tdp(g.name, g.power_limit_w);
-        gpus.push_back({{"index", g.index},
-                        {"name", g.name},
-                        {"uuid", g.uuid},
-                        {"power_limit_w", g.power_limit_w >= 0 ? json(g.power_limit_w) : json()},
-                        {"memory_total_bytes",
-                         g.memory_total_bytes >= 0 ? json(g.memory_total_bytes) : json()},
-                        {"estimate_tdp_w", t.tdp_w},
-                        {"estimate_tdp_basis", t.basis}});
-      }
+    Diagnostics diagnostics;
+    std::vector<SourceStatus> tried;
+    SourceEnv env{config, diagnostics, tried};
+    env.estimate_enabled = true;
+    std::vector<std::unique_ptr<EnergySource>> listed;
+    std::vector<Channel> channels;
+    for (const EnergySourceRegistration& reg : energy_source_registry()) {
+      if (!reg.probe_lists) continue;
+      std::vector<GpuFacts> before;
+      for (const auto& src : listed) src->gpus(before);
+      listed.push_back(reg.make(env));
+      listed.back()->probe(channels, static_cast<unsigned int>(before.size()));
     }
+    for (const SourceStatus& s : tried) sources.push_back(entry(s));
+    std::vector<GpuFacts> facts;
+    for (const auto& src : listed) src->gpus(facts);
+    for (const GpuFacts& g : facts) {
+      const GpuTdpChoice t = choose_gpu_tdp(g.name, g.power_limit_w);
+      gpus.push_back(
+          {{"index", g.index},
+           {"name", g.name},
+           {"uuid", g.uuid},
+           {"power_limit_w", g.power_limit_w >= 0 ? json(g.power_limit_w) : json()},
+           {"memory_total_bytes", g.memory_total_bytes >= 0 ? json(g.memory_total_bytes) : json()},
+           {"estimate_tdp_w", t.tdp_w},
+           {"estimate_tdp_basis", t.basis}});
+    }
+    for (const auto& src : listed) src->close();
 
     const CpuIdentity cpu = read_cpu_identity(config.proc_root);
     const CpuTdpChoice tdp = choose_cpu_tdp(cpu, config.cpu_tdp_w);
     out["sources"] = sources;
-    out["enabled"] = {{"rapl", enabled("rapl")},
-                      {"perf", enabled("perf")},
-                      {"nvml", enabled("nvml")},
-                      {"estimate", enabled("estimate")}};
+    json on = json::object();
+    for (const EnergySourceRegistration& reg : energy_source_registry())
+      on[reg.name] = enabled(reg.name);
+    out["enabled"] = on;
     out["cpu_model"] = cpu.model.empty() ? json(nullptr) : json(cpu.model);
     out["sockets"] = cpu.sockets;
     out["logical_cpus"] = cpu.logical_cpus;

@@ -6,7 +6,10 @@
 #include <cerrno>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "core/diagnostics.hpp"
+#include "energy/source.hpp"
 
 namespace trainmeter::detail {
 namespace {
@@ -172,6 +175,66 @@ RaplDiscovery discover_rapl(const std::string& root, bool include_psys) noexcept
     out.tried.push_back({"rapl", diag::kError, "out of memory while probing"});
   }
   return out;
+}
+
+namespace {
+
+// RAPL through powercap: one channel per package, DRAM (and psys) domain, machine-level.
+class RaplSource final : public EnergySource {
+ public:
+  using EnergySource::EnergySource;
+
+  void probe(std::vector<Channel>& channels, unsigned int /*first_gpu*/) override {
+    rapl_ = discover_rapl(env_.config.powercap_root, env_.config.rapl_psys);
+    for (const SourceStatus& s : rapl_.tried) env_.note(s);
+    for (std::size_t i = 0; i < rapl_.domains.size(); ++i) {
+      const RaplDomain& d = rapl_.domains[i];
+      Channel c;
+      c.name = d.kind;
+      c.source = d.source;
+      c.provenance = "measured";
+      c.preference = 0;
+      c.index = i;
+      c.machine_level = true;
+      c.counter = CounterTracker(1e-6, d.max_energy_range_uj, kMaxPlausibleWatts);
+      c.attribution = "cpu-time-share";
+      channels.push_back(std::move(c));
+    }
+  }
+
+  void prime(Channel& c, const Interval& now) override {
+    c.counter.update(rapl_.domains[c.index].first_uj, now.now_ns);
+  }
+
+  Reading sample(Channel& c, const Interval& in) override {
+    int err = 0;
+    const auto v = rapl_.domains[c.index].energy_uj.read_int64(&err);
+    const bool ok = v && *v >= 0;
+    return {sample_cpu_counter(env_, c, ok, ok ? static_cast<std::uint64_t>(*v) : 0, err, in),
+            std::nullopt};
+  }
+
+  void describe(const Channel& c, nlohmann::json& /*component*/,
+                nlohmann::json& notes) const override {
+    describe_machine_counter(c, notes);
+  }
+
+ private:
+  RaplDiscovery rapl_;
+};
+
+}  // namespace
+
+void describe_machine_counter(const Channel& c, nlohmann::json& notes) {
+  if (c.counter.wraps() > 0)
+    notes.push_back(fmt::format("counter wrapped {} time(s); corrected", c.counter.wraps()));
+  notes.push_back(
+      "machine-level counter: energy_j = machine energy x this process's share of the "
+      "machine's busy CPU time (/proc/self/stat over /proc/stat), per interval");
+}
+
+std::unique_ptr<EnergySource> make_rapl_source(SourceEnv& env) {
+  return std::make_unique<RaplSource>(env);
 }
 
 }  // namespace trainmeter::detail

@@ -8,6 +8,7 @@ list(APPEND TM_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/perf_power.cpp
   ${CMAKE_CURRENT_LIST_DIR}/nvml.cpp
   ${CMAKE_CURRENT_LIST_DIR}/estimator.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/energy.cpp
   ${CMAKE_CURRENT_LIST_DIR}/probe.cpp
   ${TM_GENERATED_DIR}/cpu_tdp_data.cpp
