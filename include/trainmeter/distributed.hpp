@@ -38,19 +38,20 @@ distributed_config(Config config, c10d::ProcessGroup& group,
 
 struct GatherOptions {
   /// Bound on the whole gather on every rank, from the moment gather() is called (after the local
-  /// finish()). Rank 0 waits at most this long for the slowest rank, then writes what it has;
-  /// other ranks give up sending after it. Ranks that finish training much later than rank 0 need
-  /// a timeout longer than that lag.
+  /// finish()). The root waits at most half of it for the ranks' summaries (a rank not heard from
+  /// by then is missing), and the rest for the per-step reduction; other ranks give up after it.
+  /// Ranks that finish training much later than the root need a timeout of twice that lag.
   std::chrono::milliseconds timeout = std::chrono::seconds(120);
   /// Merged report path on the root; "" = the session's report path without its ".rank<R>" part
   /// ("runs/<name>.json").
   std::string output;
-  /// Rank that receives every report and writes the merged one.
+  /// Rank that receives every summary and writes the merged report.
   int root = 0;
   /// Device of the tensors exchanged: CPU for Gloo; a CUDA device for NCCL process groups (NCCL
   /// moves CUDA tensors only).
   c10::Device device = c10::Device(c10::kCPU);
-  /// Tags of the point-to-point messages (sizes use `tag`, payloads `tag + 1`); change them only if
+  /// Tags of the point-to-point messages (summaries use `tag`, the step plan `tag + 1`, step
+  /// blocks sent to the root when a rank is missing `tag + 2` and `tag + 3`); change them only if
   /// the program's own send/recv use these values.
   int tag = 0x746d0;
 };
@@ -59,16 +60,19 @@ struct GatherOptions {
 struct GatherResult {
   int rank = -1;
   int world_size = 0;
-  /// This rank's report reached the root (true on the root itself when the session wrote one).
+  /// This rank's summary and steps reached the root (true on the root itself when the session
+  /// wrote a report).
   bool sent = false;
   /// Root only: the merged report was written to merged_path.
   bool merged_written = false;
   std::string merged_path;
-  /// Root only: ranks whose report did not arrive (died, timed out, collective failed).
+  /// Root only: ranks whose summary did not arrive (died, timed out, disabled session).
   std::vector<int> missing_ranks;
-  /// Size of this rank's serialized report (JSON text), in bytes.
+  /// Bytes of the tensors this rank handed to the process group: its fixed-size summary (not on
+  /// the root) plus its per-step blocks. Independent of the world size.
   std::uint64_t payload_bytes = 0;
-  /// Root only: bytes received from the other ranks.
+  /// Root only: bytes of the summaries (and, with a rank missing, step blocks) received
+  /// point-to-point.
   std::uint64_t received_bytes = 0;
   /// Wall time spent in gather() after finish(), in nanoseconds.
   std::int64_t wall_ns = 0;
@@ -76,11 +80,14 @@ struct GatherResult {
   std::string error;
 };
 
-/// Finishes `session` (finish() is idempotent: calling it first is fine) and sends its report to
-/// `options.root` over `group` by point-to-point messages: the payload size, then the payload
-/// (any size). The root merges every report it received with trainmeter's merge (the function
-/// `trainmeter merge` uses) and writes the merged run report, listing missing ranks with the
-/// reason. A collective: every rank should call it once, from one thread, with the same options.
+/// Finishes `session` (finish() is idempotent: calling it first is fine; each rank keeps its own
+/// full report) and builds the merged run report on `options.root` from compact data: each rank
+/// sends the root a fixed-size summary (a few KiB: phase statistics, peaks, energy per component,
+/// host key), the root answers with the step plan, and the per-step fields (slowest rank, spread,
+/// samples, energy) are reduced by allreduce MAX/SUM in blocks of fixed-size tensors; when a rank
+/// is missing the others send their blocks to the root instead. The root merges with the function
+/// `trainmeter merge` uses and writes the merged report, listing missing ranks with the reason.
+/// A collective: every rank should call it once, from one thread, with the same options.
 ///
 /// Never throws and never waits longer than options.timeout (plus the time to merge and write):
 /// failures of the process group, a dead or late rank, a disabled session become

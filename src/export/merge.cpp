@@ -155,84 +155,302 @@ void max_bytes(json& dst, const std::vector<const json*>& srcs, bool inside_byte
   }
 }
 
+// Diagnostics a summary carries at most (the rest are counted), and their message length.
+constexpr std::size_t kSummaryDiagnostics = 8;
+constexpr std::size_t kSummaryMessageChars = 240;
+// Bits of the step index inside the MAX field that picks the lowest rank's index.
+constexpr int kIndexBits = 40;
+constexpr int kMaxRankBits = 22;
+
+// MAX fields of an aligned step.
+enum MaxField : int {
+  kWallKey = 0,      // (wall_ns << rank_bits) | (mask - rank): the slowest, lowest rank wins
+  kNegWallMin = 1,   // -wall_ns: the fastest
+  kCpuNs = 2,        // largest cpu_ns, -1 unknown
+  kPeakTensor = 3,   // largest peak_tensor_bytes, -1 unknown
+  kWarmup = 4,       // 1 when any rank flagged it warm-up
+  kNegAbsStart = 5,  // -(start in ns since the epoch): the earliest
+  kOrderKey = 6,     // ((mask - rank) << 40) | index: the lowest rank's own index
+};
+// SUM fields of an aligned step.
+enum SumField : int {
+  kRanks = 0,
+  kSamples = 1,
+  kTokens = 2,
+  kLossCount = 3,
+  kLossMicro = 4,  // loss in millionths, so the sum is exact in any order
+  kEnergySeen = 5,
+  kEnergyKnown = 6,
+  kEnergyMicroJ = 7,
+};
+static_assert(kOrderKey + 1 == kStepMaxFields && kEnergyMicroJ + 1 == kStepSumFields,
+              "field lists and their sizes agree");
+
+std::int64_t rank_mask(int bits) {
+  return (std::int64_t(1) << bits) - 1;
+}
+
+// One rank's summary, validated by merge_compact().
 struct Rank {
   int rank = 0;
-  const RankReport* in = nullptr;
-  std::string host;
-  std::optional<std::int64_t> start_unix_ns;
-  bool steps_complete = true;
-  std::map<std::string, std::vector<const json*>> steps_by_phase;
+  const json* s = nullptr;
+  std::string host;  // the host key
 };
 
-struct AlignedStep {
-  std::string phase;
-  std::size_t ordinal = 0;
-  std::uint64_t sort_index = 0;
-  std::size_t phase_order = 0;
-  std::vector<std::pair<int, const json*>> per_rank;  // (rank, step)
-};
+json pick(const json& obj, std::initializer_list<const char*> keys) {
+  if (!obj.is_object()) return nullptr;
+  json out = json::object();
+  for (const char* k : keys)
+    if (obj.contains(k)) out[k] = obj[k];
+  return out;
+}
 
 }  // namespace
 
-json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& options) {
-  if (inputs.empty()) throw Error("cannot merge: no reports given");
-  std::vector<Rank> ranks;
-  std::string problems;
-  for (const RankReport& in : inputs) {
-    const json& run = section(in.report, "run");
-    const auto r = integer(run, "rank");
-    const auto w = integer(run, "world_size");
-    if (!in.report.is_object() || !run.is_object() || !r || !w || *r < 0 || *w < 1) {
-      problems +=
-          fmt::format("; {}: not a trainmeter report with run.rank and run.world_size", in.origin);
-      continue;
+json rank_summary(const json& report, const std::string& origin, const std::string& host_key) {
+  const json& run = section(report, "run");
+  const auto r = integer(run, "rank");
+  const auto w = integer(run, "world_size");
+  if (!report.is_object() || !run.is_object() || !r || !w || *r < 0 || *w < 1)
+    throw Error(
+        fmt::format("{}: not a trainmeter report with run.rank and run.world_size", origin));
+  // A merged report is rank 0 of world_size N by its run section; merging it again with a rank
+  // file would count that rank twice.
+  const auto merged_flag = run.find("merged");
+  if ((merged_flag != run.end() && *merged_flag == true) || report.contains("ranks"))
+    throw Error(fmt::format(
+        "{}: already a merged report (run.merged); merge the per-rank reports instead", origin));
+  const std::string hostname = text(section(report, "host"), "hostname", "unknown");
+  json s = {{"rank", *r},
+            {"world_size", *w},
+            {"local_rank", integer(run, "local_rank") ? json(*integer(run, "local_rank")) : json()},
+            {"hostname", hostname},
+            {"host_key", host_key.empty() ? hostname : host_key},
+            {"origin", origin},
+            {"run_id", text(run, "id")},
+            {"status", text(run, "status", "completed")},
+            {"start_utc", text(run, "start_utc")},
+            {"end_utc", text(run, "end_utc")},
+            {"duration_s", nullable(num(run, "duration_s"))},
+            {"cpu_time_s", pick(section(run, "cpu_time_s"), {"user", "system"})}};
+  for (const char* k : {"steps_recorded", "steps_dropped", "steps_retained"})
+    s[k] = integer(run, k) ? json(*integer(run, k)) : json(nullptr);
+
+  // Steps retained per phase, in order of first appearance.
+  const json& steps = section(report, "steps");
+  bool complete = steps.is_array();
+  json counts = json::array();
+  std::map<std::string, std::int64_t> n;
+  if (steps.is_array()) {
+    if (const auto rec = integer(run, "steps_recorded"))
+      complete = static_cast<std::size_t>(*rec) == steps.size();
+    for (const json& st : steps) {
+      if (!st.is_object() || !integer(st, "wall_ns")) continue;
+      const std::string p = text(st, "phase", "train");
+      if (n[p]++ == 0) counts.push_back(p);
     }
-    // A merged report is rank 0 of world_size N by its run section; merging it again with a
-    // rank file would count that rank twice.
-    const auto merged_flag = run.find("merged");
-    if ((merged_flag != run.end() && *merged_flag == true) || in.report.contains("ranks")) {
-      problems += fmt::format(
-          "; {}: already a merged report (run.merged); merge the per-rank reports instead",
-          in.origin);
-      continue;
-    }
-    Rank k;
-    k.rank = static_cast<int>(*r);
-    k.in = &in;
-    k.host = text(section(in.report, "host"), "hostname", "unknown");
-    k.start_unix_ns = parse_utc(text(run, "start_utc"));
-    ranks.push_back(std::move(k));
   }
-  if (!problems.empty()) throw Error("cannot merge:" + problems.substr(1));
+  for (json& c : counts) c = json::array({c, n[c.get<std::string>()]});
+  s["steps_complete"] = complete;
+  s["step_counts"] = std::move(counts);
+
+  json phases = json::object();
+  for (auto& [name, ph] : section(report, "phases").items()) {
+    if (!ph.is_object()) continue;
+    phases[name] = pick(ph, {"steps", "warmup_steps", "samples", "tokens", "duration_s",
+                             "step_time_ns", "samples_per_s", "energy_j"});
+  }
+  s["phases"] = std::move(phases);
+  json mem = section(report, "memory");
+  if (mem.is_object()) mem.erase("timeline");
+  s["memory"] = std::move(mem);
+
+  const json& e = section(report, "energy");
+  if (e.is_object()) {
+    json comps = json::array();
+    if (e.contains("components") && e["components"].is_array())
+      for (const json& c : e["components"])
+        comps.push_back(pick(c, {"name", "source", "provenance", "machine_energy_j", "energy_j",
+                                 "attributed_share", "average_power_w", "machine_average_power_w",
+                                 "attribution", "samples", "discarded_intervals", "failed_reads"}));
+    s["energy"] = pick(e, {"total_j", "total_kwh_with_pue", "samples"});
+    s["energy"]["components"] = std::move(comps);
+  } else {
+    s["energy"] = nullptr;
+  }
+  s["carbon"] = pick(section(report, "carbon"), {"intensity_g_per_kwh", "pue", "co2e_kg",
+                                                 "energy_kwh", "energy_kwh_with_pue"});
+  const json& cost = section(report, "cost");
+  s["cost"] = pick(cost, {"compute", "energy"});
+  if (cost.is_object())
+    s["cost"]["inputs"] = pick(section(cost, "inputs"), {"duration_h", "energy_kwh"});
+
+  json diags = json::array();
+  std::size_t omitted = 0;
+  const json& d = section(report, "diagnostics");
+  if (d.is_array())
+    for (const json& x : d) {
+      if (!x.is_object()) continue;
+      if (diags.size() >= kSummaryDiagnostics) {
+        ++omitted;
+        continue;
+      }
+      json c = pick(x, {"source", "status", "count", "message", "last_message"});
+      for (const char* k : {"message", "last_message"})
+        if (c.contains(k) && c[k].is_string() &&
+            c[k].get<std::string>().size() > kSummaryMessageChars)
+          c[k] = c[k].get<std::string>().substr(0, kSummaryMessageChars) + "...";
+      diags.push_back(std::move(c));
+    }
+  s["diagnostics"] = std::move(diags);
+  s["diagnostics_omitted"] = omitted;
+  return s;
+}
+
+std::int64_t StepPlan::total() const {
+  std::int64_t t = 0;
+  for (std::int64_t c : counts) t += c;
+  return t;
+}
+
+StepPlan step_plan(const std::vector<json>& summaries, int world_size) {
+  StepPlan plan;
+  std::vector<const json*> sorted;
+  for (const json& s : summaries) sorted.push_back(&s);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const json* a, const json* b) {
+    return integer(*a, "rank").value_or(0) < integer(*b, "rank").value_or(0);
+  });
+  std::map<std::string, std::int64_t> most;
+  auto note = [&](const std::string& p) {
+    if (std::find(plan.phases.begin(), plan.phases.end(), p) == plan.phases.end())
+      plan.phases.push_back(p);
+  };
+  for (const json* s : sorted)
+    for (auto& [name, _] : section(*s, "phases").items()) note(name);
+  for (const json* s : sorted) {
+    const json& counts = section(*s, "step_counts");
+    if (!counts.is_array()) continue;
+    for (const json& c : counts) {
+      if (!c.is_array() || c.size() != 2 || !c[0].is_string() || !c[1].is_number_integer())
+        continue;
+      note(c[0].get<std::string>());
+      most[c[0].get<std::string>()] =
+          std::max(most[c[0].get<std::string>()], c[1].get<std::int64_t>());
+    }
+  }
+  for (const std::string& p : plan.phases) plan.counts.push_back(most[p]);
+  while (plan.rank_bits < kMaxRankBits && (std::int64_t(1) << plan.rank_bits) < world_size)
+    ++plan.rank_bits;
+  return plan;
+}
+
+void identity_steps(std::int64_t n, std::int64_t* max, std::int64_t* sum) {
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t* m = max + i * kStepMaxFields;
+    m[kWallKey] = -1;
+    m[kNegWallMin] = kMin;
+    m[kCpuNs] = -1;
+    m[kPeakTensor] = -1;
+    m[kWarmup] = 0;
+    m[kNegAbsStart] = kMin;
+    m[kOrderKey] = -1;
+    std::fill(sum + i * kStepSumFields, sum + (i + 1) * kStepSumFields, 0);
+  }
+}
+
+LocalSteps::LocalSteps(const json& report, const json& summary) {
+  rank_ = static_cast<int>(integer(summary, "rank").value_or(0));
+  start_unix_ns_ = parse_utc(text(summary, "start_utc"));
+  const json& steps = section(report, "steps");
+  if (!steps.is_array()) return;
+  for (const json& s : steps)
+    if (s.is_object() && integer(s, "wall_ns")) by_phase_[text(s, "phase", "train")].push_back(&s);
+}
+
+void LocalSteps::encode(const StepPlan& plan, std::int64_t first, std::int64_t n, std::int64_t* max,
+                        std::int64_t* sum) const {
+  identity_steps(n, max, sum);
+  const std::int64_t mask = rank_mask(plan.rank_bits);
+  const std::int64_t wall_limit = (std::int64_t(1) << (62 - plan.rank_bits)) - 1;
+  const std::int64_t index_limit = (std::int64_t(1) << kIndexBits) - 1;
+  const std::int64_t mine = mask - std::min<std::int64_t>(rank_, mask);
+  std::int64_t base = 0;  // plan index of the phase's first step
+  for (std::size_t pi = 0; pi < plan.phases.size(); ++pi) {
+    const std::int64_t count = plan.counts[pi];
+    const std::int64_t lo = std::max(first, base), hi = std::min(first + n, base + count);
+    const auto it = by_phase_.find(plan.phases[pi]);
+    for (std::int64_t t = lo; it != by_phase_.end() && t < hi; ++t) {
+      const std::size_t ordinal = static_cast<std::size_t>(t - base);
+      if (ordinal >= it->second.size()) break;
+      const json& s = *it->second[ordinal];
+      std::int64_t* m = max + (t - first) * kStepMaxFields;
+      std::int64_t* u = sum + (t - first) * kStepSumFields;
+      const std::int64_t w = std::clamp<std::int64_t>(*integer(s, "wall_ns"), 0, wall_limit);
+      m[kWallKey] = (w << plan.rank_bits) | mine;
+      m[kNegWallMin] = -w;
+      m[kCpuNs] = std::max<std::int64_t>(integer(s, "cpu_ns").value_or(-1), -1);
+      m[kPeakTensor] = std::max<std::int64_t>(integer(s, "peak_tensor_bytes").value_or(-1), -1);
+      m[kWarmup] = s.contains("warmup") && s["warmup"].is_boolean() && s["warmup"].get<bool>();
+      const auto off = integer(s, "start_offset_ns");
+      if (start_unix_ns_ && off) m[kNegAbsStart] = -(*start_unix_ns_ + *off);
+      m[kOrderKey] = (mine << kIndexBits) |
+                     std::clamp<std::int64_t>(integer(s, "index").value_or(0), 0, index_limit);
+      u[kRanks] = 1;
+      u[kSamples] = integer(s, "samples").value_or(0);
+      u[kTokens] = integer(s, "tokens").value_or(0);
+      if (const auto l = num(s, "loss")) {
+        u[kLossCount] = 1;
+        u[kLossMicro] = std::llround(std::clamp(*l, -9e12, 9e12) * 1e6);
+      }
+      u[kEnergySeen] = s.contains("energy_j");
+      if (const auto e = num(s, "energy_j")) {
+        u[kEnergyKnown] = 1;
+        u[kEnergyMicroJ] = std::llround(std::clamp(*e, 0.0, 9e12) * 1e6);
+      }
+    }
+    base += count;
+  }
+}
+
+json merge_compact(const json& base, const std::vector<json>& summaries, const StepPlan& plan,
+                   const ReducedSteps& reduced, const MergeOptions& options) {
+  if (summaries.empty()) throw Error("cannot merge: no reports given");
+  std::vector<Rank> ranks;
+  for (const json& s : summaries)
+    ranks.push_back({static_cast<int>(integer(s, "rank").value_or(0)), &s, text(s, "host_key")});
   std::sort(ranks.begin(), ranks.end(),
             [](const Rank& a, const Rank& b) { return a.rank < b.rank; });
+  auto origin = [](const Rank& k) { return text(*k.s, "origin"); };
 
+  std::string problems;
   int world_size = options.world_size;
-  const std::int64_t first_world = *integer(section(ranks[0].in->report, "run"), "world_size");
+  const std::int64_t first_world = integer(*ranks[0].s, "world_size").value_or(1);
   for (std::size_t i = 0; i < ranks.size(); ++i) {
-    const json& run = section(ranks[i].in->report, "run");
+    const json& s = *ranks[i].s;
     if (i > 0 && ranks[i].rank == ranks[i - 1].rank)
-      problems += fmt::format("; {} and {} are both rank {}", ranks[i - 1].in->origin,
-                              ranks[i].in->origin, ranks[i].rank);
-    if (*integer(run, "world_size") != first_world)
-      problems += fmt::format("; {}: world_size {} differs from {}'s {}", ranks[i].in->origin,
-                              *integer(run, "world_size"), ranks[0].in->origin, first_world);
-    if (!options.allow_mixed_run_ids &&
-        text(run, "id") != text(section(ranks[0].in->report, "run"), "id"))
+      problems += fmt::format("; {} and {} are both rank {}", origin(ranks[i - 1]),
+                              origin(ranks[i]), ranks[i].rank);
+    if (integer(s, "world_size").value_or(0) != first_world)
+      problems += fmt::format("; {}: world_size {} differs from {}'s {}", origin(ranks[i]),
+                              integer(s, "world_size").value_or(0), origin(ranks[0]), first_world);
+    if (!options.allow_mixed_run_ids && text(s, "run_id") != text(*ranks[0].s, "run_id"))
       problems += fmt::format(
           "; {}: run.id '{}' differs from {}'s '{}' (not the same run; "
           "--allow-mixed-ids merges anyway)",
-          ranks[i].in->origin, text(run, "id"), ranks[0].in->origin,
-          text(section(ranks[0].in->report, "run"), "id"));
+          origin(ranks[i]), text(s, "run_id"), origin(ranks[0]), text(*ranks[0].s, "run_id"));
   }
   if (world_size <= 0) world_size = static_cast<int>(first_world);
   for (const Rank& k : ranks)
     if (k.rank >= world_size)
       problems +=
-          fmt::format("; {}: rank {} is outside world_size {}", k.in->origin, k.rank, world_size);
+          fmt::format("; {}: rank {} is outside world_size {}", origin(k), k.rank, world_size);
+  const std::int64_t total = plan.total();
+  if (static_cast<std::int64_t>(reduced.max.size()) != total * kStepMaxFields ||
+      static_cast<std::int64_t>(reduced.sum.size()) != total * kStepSumFields)
+    problems += "; the reduced steps do not match the step plan";
   if (!problems.empty()) throw Error("cannot merge:" + problems.substr(1));
 
-  const json& base = ranks[0].in->report;
   const json& base_run = section(base, "run");
   std::vector<json> diagnostics;
 
@@ -260,34 +478,9 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
                            {"message", "missing from the merged report: " + list},
                            {"last_message", nullptr}});
   }
-
-  // --- steps, aligned by (phase, ordinal) -----------------------------------------------------
-  std::vector<std::string> phase_order;
-  auto note_phase = [&](const std::string& p) {
-    if (std::find(phase_order.begin(), phase_order.end(), p) == phase_order.end())
-      phase_order.push_back(p);
-  };
-  for (const Rank& k : ranks)
-    for (auto& [name, _] : section(k.in->report, "phases").items()) note_phase(name);
-  for (Rank& k : ranks) {
-    const json& run = section(k.in->report, "run");
-    const json& steps = section(k.in->report, "steps");
-    if (!steps.is_array()) {
-      k.steps_complete = false;
-      continue;
-    }
-    const auto rec = integer(run, "steps_recorded");
-    if (rec && static_cast<std::size_t>(*rec) != steps.size()) k.steps_complete = false;
-    for (const json& s : steps) {
-      if (!s.is_object() || !integer(s, "wall_ns")) continue;
-      const std::string p = text(s, "phase", "train");
-      note_phase(p);
-      k.steps_by_phase[p].push_back(&s);
-    }
-  }
   std::string incomplete;
   for (const Rank& k : ranks)
-    if (!k.steps_complete)
+    if (!section(*k.s, "steps_complete").is_boolean() || !(*k.s)["steps_complete"].get<bool>())
       incomplete += fmt::format("{}{}", incomplete.empty() ? "" : ", ", k.rank);
   if (!incomplete.empty())
     diagnostics.push_back(
@@ -299,44 +492,34 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
                          "merged phase statistics) cover the retained steps only"},
          {"last_message", nullptr}});
 
-  std::vector<AlignedStep> aligned;
-  for (std::size_t pi = 0; pi < phase_order.size(); ++pi) {
-    const std::string& p = phase_order[pi];
-    std::size_t n = 0;
-    for (const Rank& k : ranks) {
-      const auto it = k.steps_by_phase.find(p);
-      if (it != k.steps_by_phase.end()) n = std::max(n, it->second.size());
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      AlignedStep a;
-      a.phase = p;
-      a.ordinal = i;
-      a.phase_order = pi;
-      for (const Rank& k : ranks) {
-        const auto it = k.steps_by_phase.find(p);
-        if (it == k.steps_by_phase.end() || i >= it->second.size()) continue;
-        a.per_rank.emplace_back(k.rank, it->second[i]);
+  // --- aligned steps, from the reduced fields --------------------------------------------------
+  struct Aligned {
+    std::int64_t t = 0;  // plan index
+    std::size_t phase_order = 0;
+    std::int64_t sort_index = 0;
+  };
+  std::vector<Aligned> aligned;
+  {
+    std::int64_t t = 0;
+    for (std::size_t pi = 0; pi < plan.phases.size(); ++pi)
+      for (std::int64_t i = 0; i < plan.counts[pi]; ++i, ++t) {
+        const std::int64_t* m = &reduced.max[static_cast<std::size_t>(t * kStepMaxFields)];
+        if (m[kWallKey] < 0) continue;  // no present rank retained it
+        aligned.push_back({t, pi, m[kOrderKey] & ((std::int64_t(1) << kIndexBits) - 1)});
       }
-      // The lowest rank's own index orders the run's steps (it saw them interleave).
-      a.sort_index =
-          static_cast<std::uint64_t>(integer(*a.per_rank.front().second, "index").value_or(0));
-      aligned.push_back(std::move(a));
-    }
   }
-  std::stable_sort(aligned.begin(), aligned.end(), [](const AlignedStep& a, const AlignedStep& b) {
+  std::stable_sort(aligned.begin(), aligned.end(), [](const Aligned& a, const Aligned& b) {
     if (a.sort_index != b.sort_index) return a.sort_index < b.sort_index;
     return a.phase_order < b.phase_order;
   });
 
   std::optional<std::int64_t> run_start_ns, run_end_ns;
   for (const Rank& k : ranks) {
-    if (k.start_unix_ns)
-      run_start_ns = std::min(run_start_ns.value_or(*k.start_unix_ns), *k.start_unix_ns);
-    const auto end = parse_utc(text(section(k.in->report, "run"), "end_utc"));
-    if (end) run_end_ns = std::max(run_end_ns.value_or(*end), *end);
+    if (const auto st = parse_utc(text(*k.s, "start_utc")))
+      run_start_ns = std::min(run_start_ns.value_or(*st), *st);
+    if (const auto end = parse_utc(text(*k.s, "end_utc")))
+      run_end_ns = std::max(run_end_ns.value_or(*end), *end);
   }
-  std::map<int, const Rank*> by_rank;
-  for (const Rank& k : ranks) by_rank[k.rank] = &k;
 
   struct PhaseAcc {
     std::uint64_t steps = 0, warmup = 0, samples = 0, tokens = 0, multi = 0;
@@ -347,67 +530,44 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   std::map<std::string, PhaseAcc> acc;
   std::map<int, std::uint64_t> slowest_total;
   std::uint64_t multi_total = 0;
+  const std::int64_t mask = rank_mask(plan.rank_bits);
   json steps = json::array();
   for (std::size_t i = 0; i < aligned.size(); ++i) {
-    const AlignedStep& a = aligned[i];
-    std::int64_t wall_max = -1, wall_min = std::numeric_limits<std::int64_t>::max();
-    int slowest = -1;
-    std::optional<std::int64_t> cpu, peak, abs_start;
-    std::uint64_t samples = 0, tokens = 0;
-    bool warmup = false, energy_seen = false, energy_all = true;
-    double energy = 0, loss_sum = 0;
-    int loss_n = 0;
-    json rank_wall(std::vector<json>(static_cast<std::size_t>(world_size), nullptr));
-    for (const auto& [r, s] : a.per_rank) {
-      const std::int64_t w = *integer(*s, "wall_ns");
-      rank_wall[static_cast<std::size_t>(r)] = w;
-      if (w > wall_max) {
-        wall_max = w;
-        slowest = r;
-      }
-      wall_min = std::min(wall_min, w);
-      if (const auto c = integer(*s, "cpu_ns")) cpu = std::max(cpu.value_or(*c), *c);
-      if (const auto b = integer(*s, "peak_tensor_bytes")) peak = std::max(peak.value_or(*b), *b);
-      samples += static_cast<std::uint64_t>(integer(*s, "samples").value_or(0));
-      tokens += static_cast<std::uint64_t>(integer(*s, "tokens").value_or(0));
-      warmup = warmup ||
-               (s->contains("warmup") && (*s)["warmup"].is_boolean() && (*s)["warmup"].get<bool>());
-      if (const auto l = num(*s, "loss")) {
-        loss_sum += *l;
-        ++loss_n;
-      }
-      if (s->contains("energy_j")) energy_seen = true;
-      if (const auto e = num(*s, "energy_j"))
-        energy += *e;
-      else
-        energy_all = false;
-      const Rank* k = by_rank[r];
-      const auto off = integer(*s, "start_offset_ns");
-      if (k->start_unix_ns && off)
-        abs_start =
-            std::min(abs_start.value_or(*k->start_unix_ns + *off), *k->start_unix_ns + *off);
-    }
-    const bool multi = a.per_rank.size() >= 2;
-    std::int64_t offset = integer(*a.per_rank.front().second, "start_offset_ns").value_or(0);
-    if (abs_start && run_start_ns) offset = *abs_start - *run_start_ns;
-    json s = {{"index", i},
-              {"phase", a.phase},
-              {"start_offset_ns", offset},
-              {"wall_ns", wall_max},
-              {"cpu_ns", cpu ? json(*cpu) : json(nullptr)},
-              {"samples", samples},
-              {"tokens", tokens},
-              {"warmup", warmup},
-              {"loss", loss_n > 0 ? json(loss_sum / loss_n) : json(nullptr)},
-              {"peak_tensor_bytes", peak ? json(*peak) : json(nullptr)},
-              {"ranks", a.per_rank.size()},
-              {"slowest_rank", slowest},
-              {"spread_ns", multi ? json(wall_max - wall_min) : json(nullptr)},
-              {"rank_wall_ns", std::move(rank_wall)}};
-    if (energy_seen) s["energy_j"] = energy_all ? json(energy) : json(nullptr);
+    const Aligned& a = aligned[i];
+    const std::string& phase = plan.phases[a.phase_order];
+    const std::int64_t* m = &reduced.max[static_cast<std::size_t>(a.t * kStepMaxFields)];
+    const std::int64_t* u = &reduced.sum[static_cast<std::size_t>(a.t * kStepSumFields)];
+    const std::int64_t wall_max = m[kWallKey] >> plan.rank_bits;
+    const int slowest = static_cast<int>(mask - (m[kWallKey] & mask));
+    const std::int64_t wall_min = -m[kNegWallMin];
+    const bool multi = u[kRanks] >= 2;
+    const bool warmup = m[kWarmup] > 0;
+    const auto samples = static_cast<std::uint64_t>(u[kSamples]);
+    const auto tokens = static_cast<std::uint64_t>(u[kTokens]);
+    std::int64_t offset = 0;
+    if (m[kNegAbsStart] != std::numeric_limits<std::int64_t>::min() && run_start_ns)
+      offset = -m[kNegAbsStart] - *run_start_ns;
+    json s = {
+        {"index", i},
+        {"phase", phase},
+        {"start_offset_ns", offset},
+        {"wall_ns", wall_max},
+        {"cpu_ns", m[kCpuNs] >= 0 ? json(m[kCpuNs]) : json(nullptr)},
+        {"samples", samples},
+        {"tokens", tokens},
+        {"warmup", warmup},
+        {"loss", u[kLossCount] > 0 ? json(1e-6 * double(u[kLossMicro]) / double(u[kLossCount]))
+                                   : json(nullptr)},
+        {"peak_tensor_bytes", m[kPeakTensor] >= 0 ? json(m[kPeakTensor]) : json(nullptr)},
+        {"ranks", u[kRanks]},
+        {"slowest_rank", slowest},
+        {"spread_ns", multi ? json(wall_max - wall_min) : json(nullptr)}};
+    if (u[kEnergySeen] > 0)
+      s["energy_j"] =
+          u[kEnergyKnown] == u[kRanks] ? json(1e-6 * double(u[kEnergyMicroJ])) : json(nullptr);
     steps.push_back(std::move(s));
 
-    PhaseAcc& pa = acc[a.phase];
+    PhaseAcc& pa = acc[phase];
     ++pa.steps;
     if (warmup) {
       ++pa.warmup;
@@ -427,6 +587,19 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     }
   }
 
+  const int base_rank = static_cast<int>(integer(base_run, "rank").value_or(ranks[0].rank));
+  // Hosts are told apart by their key (hostname + boot id); they are shown by hostname, with the
+  // key where two machines share one.
+  std::map<std::string, std::string> label;
+  {
+    std::map<std::string, std::set<std::string>> keys_of;
+    for (const Rank& k : ranks) keys_of[text(*k.s, "hostname")].insert(k.host);
+    for (const Rank& k : ranks) {
+      const std::string h = text(*k.s, "hostname");
+      label[k.host] = keys_of[h].size() > 1 ? k.host : h;
+    }
+  }
+
   auto counts_json = [](const std::map<int, std::uint64_t>& m) {
     json j = json::object();
     for (const auto& [r, n] : m) j[std::to_string(r)] = n;
@@ -441,10 +614,10 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
 
   // --- phases ----------------------------------------------------------------------------------
   json phases = json::object();
-  for (const std::string& p : phase_order) {
+  for (const std::string& p : plan.phases) {
     std::vector<const json*> rank_phases;
     for (const Rank& k : ranks) {
-      const json& ph = section(k.in->report, "phases");
+      const json& ph = section(*k.s, "phases");
       if (ph.is_object() && ph.contains(p) && ph[p].is_object()) rank_phases.push_back(&ph[p]);
     }
     json out;
@@ -514,10 +687,10 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   json energy = nullptr;
   std::vector<const json*> rank_energy;
   for (const Rank& k : ranks)
-    if (section(k.in->report, "energy").is_object())
-      rank_energy.push_back(&section(k.in->report, "energy"));
-  if (!rank_energy.empty()) {
-    energy = *rank_energy.front();
+    if (section(*k.s, "energy").is_object()) rank_energy.push_back(&section(*k.s, "energy"));
+  if (!rank_energy.empty() && section(base, "energy").is_object()) {
+    energy = section(base, "energy");
+    const json& base_components = section(energy, "components");
     struct Group {
       std::string host, name, source;
       json first;
@@ -526,7 +699,7 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     };
     std::vector<Group> groups;
     for (const Rank& k : ranks) {
-      const json& e = section(k.in->report, "energy");
+      const json& e = section(*k.s, "energy");
       if (!e.is_object() || !e.contains("components") || !e["components"].is_array()) continue;
       for (const json& c : e["components"]) {
         const std::string name = text(c, "name"), source = text(c, "source");
@@ -534,7 +707,12 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
           return x.host == k.host && x.name == name && x.source == source;
         });
         if (g == groups.end()) {
-          groups.push_back({k.host, name, source, c, {}, {}});
+          // The base rank's own component (with its inputs and notes) where it has one.
+          json first = c;
+          if (k.rank == base_rank && base_components.is_array())
+            for (const json& b : base_components)
+              if (text(b, "name") == name && text(b, "source") == source) first = b;
+          groups.push_back({k.host, name, source, std::move(first), {}, {}});
           g = groups.end() - 1;
         }
         g->ranks.push_back(k.rank);
@@ -561,7 +739,7 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
         discarded += static_cast<std::uint64_t>(integer(*p, "discarded_intervals").value_or(0));
         failed += static_cast<std::uint64_t>(integer(*p, "failed_reads").value_or(0));
       }
-      c["host"] = g.host;
+      c["host"] = label.at(g.host);
       c["ranks"] = g.ranks;
       c["energy_j"] = nullable(attributed);
       if (c.contains("machine_energy_j")) c["machine_energy_j"] = nullable(machine);
@@ -579,11 +757,11 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
       if (c.contains("failed_reads")) c["failed_reads"] = failed;
       if (g.ranks.size() > 1) {
         json notes = c.contains("notes") && c["notes"].is_array() ? c["notes"] : json::array();
-        notes.push_back(machine
-                            ? fmt::format("merged over ranks on host {}: energy_j summed; the "
-                                          "machine counter counted once (largest reading)",
-                                          g.host)
-                            : fmt::format("merged over ranks on host {}: energy_j summed", g.host));
+        notes.push_back(machine ? fmt::format("merged over ranks on host {}: energy_j summed; the "
+                                              "machine counter counted once (largest reading)",
+                                              label.at(g.host))
+                                : fmt::format("merged over ranks on host {}: energy_j summed",
+                                              label.at(g.host)));
         c["notes"] = std::move(notes);
       }
       const std::optional<double> counted = machine ? machine : attributed;
@@ -591,7 +769,7 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
         *machine_total += *counted;
       else
         machine_total.reset();
-      json& h = per_host[g.host];
+      json& h = per_host[label.at(g.host)];
       if (!h.is_object())
         h = {{"ranks", json::array()}, {"energy_j", 0.0}, {"machine_energy_j", 0.0}};
       for (int r : g.ranks)
@@ -635,7 +813,7 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     bool same = true;
     json per_rank = json::array();
     for (const Rank& k : ranks) {
-      const json& c = section(k.in->report, "carbon");
+      const json& c = section(*k.s, "carbon");
       if (!c.is_object()) continue;
       parts.push_back(&c);
       same = same && num(c, "intensity_g_per_kwh") == num(carbon, "intensity_g_per_kwh") &&
@@ -667,7 +845,7 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     std::optional<double> duration_h;
     bool compute_known = true;
     for (const Rank& k : ranks) {
-      const json& c = section(k.in->report, "cost");
+      const json& c = section(*k.s, "cost");
       if (!c.is_object()) continue;
       parts.push_back(&c);
       const auto v = num(c, "compute");
@@ -709,27 +887,23 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   if (memory.is_object()) {
     std::vector<const json*> mems;
     for (const Rank& k : ranks)
-      if (section(k.in->report, "memory").is_object())
-        mems.push_back(&section(k.in->report, "memory"));
+      if (section(*k.s, "memory").is_object()) mems.push_back(&section(*k.s, "memory"));
     max_bytes(memory, mems, false);
     memory["merge"] = fmt::format(
         "every *_bytes figure is the largest over ranks (per-rank figures in ranks.per_rank); "
         "non-byte fields and timelines are rank {}'s",
-        ranks[0].rank);
+        base_rank);
   }
 
   // --- ranks section ---------------------------------------------------------------------------
   json per_rank = json::array();
   std::map<std::string, std::vector<int>> hosts;
   for (const Rank& k : ranks) {
-    const json& rep = k.in->report;
-    const json& run = section(rep, "run");
-    hosts[k.host].push_back(k.rank);
-    json mem = section(rep, "memory");
-    if (mem.is_object()) mem.erase("timeline");
+    const json& run = *k.s;
+    hosts[label.at(k.host)].push_back(k.rank);
     const auto steps_it = slowest_total.find(k.rank);
     json phase_stats = json::object();
-    for (auto& [name, ph] : section(rep, "phases").items()) {
+    for (auto& [name, ph] : section(run, "phases").items()) {
       if (!ph.is_object()) continue;
       phase_stats[name] = {{"steps", ph.value("steps", json(nullptr))},
                            {"warmup_steps", ph.value("warmup_steps", json(nullptr))},
@@ -743,20 +917,20 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
         {{"rank", k.rank},
          {"local_rank",
           integer(run, "local_rank") ? json(*integer(run, "local_rank")) : json(nullptr)},
-         {"hostname", k.host},
-         {"origin", k.in->origin},
-         {"run_id", text(run, "id")},
+         {"hostname", text(run, "hostname")},
+         {"origin", text(run, "origin")},
+         {"run_id", text(run, "run_id")},
          {"status", text(run, "status", "completed")},
          {"start_utc", text(run, "start_utc")},
          {"duration_s", nullable(num(run, "duration_s"))},
          {"steps_recorded",
           integer(run, "steps_recorded") ? json(*integer(run, "steps_recorded")) : json(nullptr)},
-         {"steps_complete", k.steps_complete},
+         {"steps_complete", run.value("steps_complete", false)},
          {"slowest_steps", steps_it != slowest_total.end() ? steps_it->second : 0},
          {"phases", std::move(phase_stats)},
-         {"memory", std::move(mem)},
-         {"energy_j", nullable(num(section(rep, "energy"), "total_j"))},
-         {"co2e_kg", nullable(num(section(rep, "carbon"), "co2e_kg"))}});
+         {"memory", section(run, "memory")},
+         {"energy_j", nullable(num(section(run, "energy"), "total_j"))},
+         {"co2e_kg", nullable(num(section(run, "carbon"), "co2e_kg"))}});
   }
   json hosts_json = json::object();
   for (const auto& [h, rs] : hosts) hosts_json[h] = rs;
@@ -786,7 +960,7 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   std::string start_utc = text(base_run, "start_utc"), end_utc = text(base_run, "end_utc");
   double max_duration = 0;
   for (const Rank& k : ranks) {
-    const json& r = section(k.in->report, "run");
+    const json& r = *k.s;
     const std::string st = text(r, "status", "completed");
     if (status_rank(st) > status_rank(status)) status = st;
     const json& cpu = section(r, "cpu_time_s");
@@ -823,13 +997,21 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   // --- diagnostics: every rank's, prefixed with its rank, then the merge's own -----------------
   json diags = json::array();
   for (const Rank& k : ranks) {
-    const json& d = section(k.in->report, "diagnostics");
-    if (!d.is_array()) continue;
-    for (json e : d) {
-      if (!e.is_object()) continue;
-      e["source"] = fmt::format("rank{}:{}", k.rank, text(e, "source"));
-      diags.push_back(std::move(e));
-    }
+    const json& d = section(*k.s, "diagnostics");
+    if (d.is_array())
+      for (json e : d) {
+        if (!e.is_object()) continue;
+        e["source"] = fmt::format("rank{}:{}", k.rank, text(e, "source"));
+        diags.push_back(std::move(e));
+      }
+    if (const auto omitted = integer(*k.s, "diagnostics_omitted"); omitted && *omitted > 0)
+      diags.push_back({{"source", fmt::format("rank{}:merge", k.rank)},
+                       {"status", diag::kSkipped},
+                       {"count", *omitted},
+                       {"message", fmt::format("{} more diagnostic(s) of this rank are in its own "
+                                               "report only (the summary carries {})",
+                                               *omitted, kSummaryDiagnostics)},
+                       {"last_message", nullptr}});
   }
   for (json& d : diagnostics) diags.push_back(std::move(d));
 
@@ -850,6 +1032,41 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   doc["steps"] = std::move(steps);
   doc["diagnostics"] = std::move(diags);
   return doc;
+}
+
+json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& options) {
+  if (inputs.empty()) throw Error("cannot merge: no reports given");
+  std::vector<json> summaries;
+  std::vector<const json*> reports;
+  std::string problems;
+  for (const RankReport& in : inputs) {
+    try {
+      summaries.push_back(rank_summary(in.report, in.origin));
+      reports.push_back(&in.report);
+    } catch (const Error& e) {
+      problems += std::string("; ") + e.what();
+    }
+  }
+  if (!problems.empty()) throw Error("cannot merge:" + problems.substr(1));
+  int world = options.world_size;
+  for (const json& s : summaries)
+    world = std::max(world, static_cast<int>(integer(s, "world_size").value_or(1)));
+  const StepPlan plan = step_plan(summaries, world);
+  const std::int64_t total = plan.total();
+  ReducedSteps reduced;
+  reduced.max.resize(static_cast<std::size_t>(total * kStepMaxFields));
+  reduced.sum.resize(static_cast<std::size_t>(total * kStepSumFields));
+  identity_steps(total, reduced.max.data(), reduced.sum.data());
+  // The same elementwise MAX and SUM an allreduce computes, one rank at a time.
+  std::vector<std::int64_t> max(reduced.max.size()), sum(reduced.sum.size());
+  std::size_t base = 0;
+  for (std::size_t i = 0; i < summaries.size(); ++i) {
+    LocalSteps(*reports[i], summaries[i]).encode(plan, 0, total, max.data(), sum.data());
+    for (std::size_t j = 0; j < max.size(); ++j) reduced.max[j] = std::max(reduced.max[j], max[j]);
+    for (std::size_t j = 0; j < sum.size(); ++j) reduced.sum[j] += sum[j];
+    if (integer(summaries[i], "rank") < integer(summaries[base], "rank")) base = i;
+  }
+  return merge_compact(*reports[base], summaries, plan, reduced, options);
 }
 
 }  // namespace trainmeter::detail

@@ -1,5 +1,6 @@
-// trainmeter::torch::gather and distributed_config: per-rank reports sent to one rank over the
-// program's own c10d process group, merged there with export/merge.
+// trainmeter::torch::gather and distributed_config: a compact merged report built over the
+// program's own c10d process group (per-rank summaries to the root, per-step fields by allreduce),
+// merged there with export/merge's merge_compact().
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -25,9 +26,6 @@ using nlohmann::json;
 
 // A run id travels as a fixed-size byte tensor so one broadcast carries it.
 constexpr std::int64_t kRunIdBytes = 128;
-// A payload larger than this is treated as corrupt rather than allocated (a report with the default
-// 100,000 retained steps is ~30 MB).
-constexpr std::int64_t kMaxPayloadBytes = std::int64_t(4) << 30;
 
 std::string new_run_id() {
   const std::time_t now = std::time(nullptr);
@@ -148,130 +146,316 @@ Config distributed_config(Config config, c10d::ProcessGroup& group,
   return config;
 }
 
+namespace {
+
+// A rank's summary travels as a fixed-size byte tensor (JSON text, zero-padded), the step plan
+// too; per-step fields go in blocks of kBlockSteps aligned steps (docs/distributed.md).
+constexpr std::int64_t kSummaryBytes = 4096;
+constexpr std::int64_t kPlanBytes = 1024;
+constexpr std::int64_t kBlockSteps = 4096;
+constexpr const char* kModeAllreduce = "allreduce";
+constexpr const char* kModePointToPoint = "point-to-point";
+
+std::string read_boot_id() {
+  auto text = detail::read_text_file("/proc/sys/kernel/random/boot_id", 256);
+  if (!text) return "";
+  std::string id = *text;
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
+// `doc` as JSON text in a zero-padded tensor of `size` bytes; "" when it does not fit.
+std::optional<at::Tensor> text_tensor(const std::string& text, std::int64_t size) {
+  if (static_cast<std::int64_t>(text.size()) >= size) return std::nullopt;
+  at::Tensor t = at::zeros({size}, at::kByte);
+  std::memcpy(t.data_ptr<std::uint8_t>(), text.data(), text.size());
+  return t;
+}
+
+std::string tensor_text(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kCPU).contiguous();
+  const char* bytes = reinterpret_cast<const char*>(c.data_ptr<std::uint8_t>());
+  return std::string(bytes, strnlen(bytes, static_cast<std::size_t>(c.numel())));
+}
+
+// The summary as it travels: what does not fit is dropped, largest first, and says so.
+std::string summary_text(json summary) {
+  std::string text = summary.dump();
+  for (const char* drop : {"diagnostics", "memory", "phases"}) {
+    if (static_cast<std::int64_t>(text.size()) < kSummaryBytes) break;
+    summary[drop] = drop == std::string("diagnostics") ? json::array() : json(nullptr);
+    summary["summary_truncated"] = true;
+    text = summary.dump();
+  }
+  return text;
+}
+
+std::int64_t elapsed_ns(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
 GatherResult gather(Session& session, c10d::ProcessGroup& group,
                     const GatherOptions& options) noexcept {
   GatherResult result;
   const Report report = session.finish();
   const auto t0 = Clock::now();
   const auto deadline = t0 + options.timeout;
+  // The root hears from the ranks for the first half of the timeout, so the ones that reported
+  // still have the second half to receive the plan and reduce the steps.
+  const auto summaries_deadline = t0 + options.timeout / 2;
   try {
     result.rank = group.getRank();
     result.world_size = group.getSize();
     const int root = options.root;
     const int world = result.world_size;
+    const int rank = result.rank;
     if (root < 0 || root >= world) {
       result.error = fmt::format("root {} is not a rank of this group (size {})", root, world);
       return result;
     }
-    // A large report keeps its steps on disk only (Report::json_steps_omitted): send the file.
+    // This rank's own report: a large one keeps its steps on disk only (json_steps_omitted).
     std::string from_file;
     if (report.json_steps_omitted && !report.path.empty()) {
       if (auto text = detail::read_text_file(report.path, std::size_t(2) << 30))
         from_file = std::move(*text);
     }
-    const std::string& payload = from_file.empty() ? report.json : from_file;
-    result.payload_bytes = payload.size();
-
-    if (result.rank != root) {
-      // Non-root: size, then the report itself. A size of 0 tells the root there is nothing (the
-      // session was disabled) without making it wait for the timeout.
-      std::vector<at::Tensor> size{to_device(
-          at::full({1}, static_cast<std::int64_t>(payload.size()), at::kLong), options.device)};
-      std::string error = wait_for(group.send(size, root, options.tag), deadline);
-      if (error.empty() && !payload.empty()) {
-        at::Tensor bytes = at::empty({static_cast<std::int64_t>(payload.size())}, at::kByte);
-        std::memcpy(bytes.data_ptr<std::uint8_t>(), payload.data(), payload.size());
-        std::vector<at::Tensor> data{to_device(bytes, options.device)};
-        error = wait_for(group.send(data, root, options.tag + 1), deadline);
+    const std::string& own_text = from_file.empty() ? report.json : from_file;
+    std::optional<json> own;
+    std::string own_problem = own_text.empty() ? "the session is disabled" : "";
+    if (!own_text.empty()) {
+      auto parsed = detail::parse_json_text(own_text);
+      if (parsed.value)
+        own = std::move(*parsed.value);
+      else
+        own_problem = "own report unreadable: " + parsed.error;
+    }
+    const std::string origin =
+        rank == root && !report.path.empty() ? report.path : fmt::format("gather:rank{}", rank);
+    json own_summary;
+    if (own) {
+      try {
+        std::string hostname = "unknown";
+        if ((*own)["host"].is_object() && (*own)["host"]["hostname"].is_string())
+          hostname = (*own)["host"]["hostname"].get<std::string>();
+        const std::string boot = read_boot_id();
+        own_summary = detail::rank_summary(*own, origin, boot.empty() ? "" : hostname + "/" + boot);
+      } catch (const std::exception& e) {
+        own_problem = e.what();
+        own.reset();
       }
-      result.sent = error.empty() && !payload.empty();
+    }
+    // An empty summary tells the root there is nothing, without making it wait.
+    const std::string own_summary_text = own ? summary_text(own_summary) : std::string();
+    std::optional<detail::LocalSteps> local;
+    if (own) local.emplace(*own, own_summary);
+
+    auto encode_block = [&](const detail::StepPlan& plan, std::int64_t first, std::int64_t n,
+                            at::Tensor& mx, at::Tensor& sm) {
+      mx = at::empty({n * detail::kStepMaxFields}, at::kLong);
+      sm = at::empty({n * detail::kStepSumFields}, at::kLong);
+      if (local)
+        local->encode(plan, first, n, mx.data_ptr<std::int64_t>(), sm.data_ptr<std::int64_t>());
+      else
+        detail::identity_steps(n, mx.data_ptr<std::int64_t>(), sm.data_ptr<std::int64_t>());
+      result.payload_bytes += static_cast<std::uint64_t>((mx.numel() + sm.numel()) * 8);
+    };
+    auto parse_plan = [](const json& p) {
+      detail::StepPlan plan;
+      plan.phases = p.at("phases").get<std::vector<std::string>>();
+      plan.counts = p.at("counts").get<std::vector<std::int64_t>>();
+      plan.rank_bits = p.at("rank_bits").get<int>();
+      if (plan.phases.size() != plan.counts.size()) throw Error("malformed step plan");
+      return plan;
+    };
+    auto allreduce = [&](at::Tensor& t, c10d::ReduceOp op) {
+      std::vector<at::Tensor> v{to_device(t, options.device)};
+      c10d::AllreduceOptions o;
+      o.reduceOp = op;
+      o.timeout = remaining(deadline);
+      const std::string error = wait_for(group.allreduce(v, o), deadline);
+      if (error.empty()) t = v[0].to(at::kCPU).contiguous();
+      return error;
+    };
+    auto allreduce_block = [&](at::Tensor& mx, at::Tensor& sm) {
+      std::string error = allreduce(mx, c10d::ReduceOp::MAX);
+      return error.empty() ? allreduce(sm, c10d::ReduceOp::SUM) : error;
+    };
+
+    if (rank != root) {
+      // 1. The summary to the root.
+      at::Tensor summary_t = at::zeros({kSummaryBytes}, at::kByte);
+      if (auto t = text_tensor(own_summary_text, kSummaryBytes)) summary_t = *t;
+      std::vector<at::Tensor> s{to_device(summary_t, options.device)};
+      std::string error = wait_for(group.send(s, root, options.tag), deadline);
+      result.payload_bytes += kSummaryBytes;
+      // 2. The plan back, 3. the steps, by allreduce (everyone reported) or to the root alone.
+      if (error.empty()) {
+        std::vector<at::Tensor> p{to_device(at::zeros({kPlanBytes}, at::kByte), options.device)};
+        error = wait_for(group.recv(p, root, options.tag + 1), deadline);
+        if (error.empty()) {
+          auto parsed = detail::parse_json_text(tensor_text(p[0]));
+          if (!parsed.value || !parsed.value->is_object())
+            error = "the root sent an unreadable step plan";
+          else if (parsed.value->value("mode", "") == "none")
+            ;  // the root merges without steps
+          else {
+            const detail::StepPlan plan = parse_plan(*parsed.value);
+            const bool collective = parsed.value->value("mode", "") == kModeAllreduce;
+            const std::int64_t total = plan.total();
+            for (std::int64_t first = 0; first < total && error.empty(); first += kBlockSteps) {
+              at::Tensor mx, sm;
+              encode_block(plan, first, std::min(kBlockSteps, total - first), mx, sm);
+              if (collective) {
+                error = allreduce_block(mx, sm);
+              } else {
+                std::vector<at::Tensor> a{to_device(mx, options.device)};
+                std::vector<at::Tensor> b{to_device(sm, options.device)};
+                error = wait_for(group.send(a, root, options.tag + 2), deadline);
+                if (error.empty()) error = wait_for(group.send(b, root, options.tag + 3), deadline);
+              }
+            }
+          }
+        }
+      }
+      result.sent = error.empty() && own.has_value();
       if (!error.empty())
-        result.error = fmt::format("sending the report to rank {} failed: {}", root, error);
-      else if (payload.empty())
-        result.error = "the session is disabled: no report to send";
-      result.wall_ns =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+        result.error = fmt::format("sending the summary to rank {} failed: {}", root, error);
+      else if (!own)
+        result.error = own_problem + ": no report to send";
+      result.wall_ns = elapsed_ns(t0);
       if (!result.error.empty()) detail::log(LogLevel::kWarning, "gather: " + result.error);
       return result;
     }
 
-    // Root: post every size receive at once so one slow rank does not delay hearing from others.
-    std::vector<detail::RankReport> inputs;
+    // Root. 1. Every rank's summary: all receives posted at once, so one slow rank does not delay
+    // hearing from the others.
+    std::vector<json> summaries;
     std::vector<std::pair<int, std::string>> missing;
     json payload_sizes = json(std::vector<json>(static_cast<std::size_t>(world), nullptr));
-    if (!payload.empty()) {
-      auto parsed = detail::parse_json_text(payload);
-      if (parsed.value) {
-        inputs.push_back({report.path.empty() ? fmt::format("gather:rank{}", root) : report.path,
-                          std::move(*parsed.value)});
-        payload_sizes[static_cast<std::size_t>(root)] = payload.size();
-        result.sent = true;
-      } else {
-        missing.emplace_back(root, "own report unreadable: " + parsed.error);
-      }
+    if (own) {
+      summaries.push_back(own_summary);
+      payload_sizes[static_cast<std::size_t>(root)] = own_summary_text.size();
+      result.sent = true;
     } else {
-      missing.emplace_back(root, "the session is disabled");
+      missing.emplace_back(root, own_problem);
     }
-    std::vector<std::vector<at::Tensor>> sizes(static_cast<std::size_t>(world));
-    std::vector<c10::intrusive_ptr<c10d::Work>> size_work(static_cast<std::size_t>(world));
+    std::vector<std::vector<at::Tensor>> recv_t(static_cast<std::size_t>(world));
+    std::vector<c10::intrusive_ptr<c10d::Work>> work(static_cast<std::size_t>(world));
     std::vector<std::string> failure(static_cast<std::size_t>(world));
     for (int r = 0; r < world; ++r) {
       if (r == root) continue;
-      sizes[r] = {to_device(at::full({1}, std::int64_t(-1), at::kLong), options.device)};
+      recv_t[r] = {to_device(at::zeros({kSummaryBytes}, at::kByte), options.device)};
       try {
-        size_work[r] = group.recv(sizes[r], r, options.tag);
+        work[r] = group.recv(recv_t[r], r, options.tag);
       } catch (const std::exception& e) {
         failure[r] = e.what();
       }
     }
-    std::vector<std::int64_t> length(static_cast<std::size_t>(world), -1);
-    for (int r = 0; r < world; ++r) {
-      if (r == root || !size_work[r]) continue;
-      failure[r] = wait_for(size_work[r], deadline);
-      if (failure[r].empty()) length[r] = sizes[r][0].to(at::kCPU).item<std::int64_t>();
-    }
-    std::vector<std::vector<at::Tensor>> data(static_cast<std::size_t>(world));
-    std::vector<c10::intrusive_ptr<c10d::Work>> data_work(static_cast<std::size_t>(world));
-    for (int r = 0; r < world; ++r) {
-      if (r == root || !failure[r].empty()) continue;
-      if (length[r] <= 0 || length[r] > kMaxPayloadBytes) {
-        failure[r] = length[r] == 0
-                         ? "its session is disabled"
-                         : fmt::format("announced an implausible report size {}", length[r]);
-        continue;
-      }
-      data[r] = {to_device(at::empty({length[r]}, at::kByte), options.device)};
-      try {
-        data_work[r] = group.recv(data[r], r, options.tag + 1);
-      } catch (const std::exception& e) {
-        failure[r] = e.what();
-      }
-    }
+    std::vector<int> reported;
     for (int r = 0; r < world; ++r) {
       if (r == root) continue;
-      if (failure[r].empty() && data_work[r]) failure[r] = wait_for(data_work[r], deadline);
+      if (failure[r].empty() && work[r]) failure[r] = wait_for(work[r], summaries_deadline);
       if (!failure[r].empty()) {
         missing.emplace_back(r, fmt::format("no report received: {}", failure[r]));
         continue;
       }
-      const at::Tensor bytes = data[r][0].to(at::kCPU).contiguous();
-      std::string text(reinterpret_cast<const char*>(bytes.data_ptr<std::uint8_t>()),
-                       static_cast<std::size_t>(length[r]));
-      result.received_bytes += text.size();
-      payload_sizes[static_cast<std::size_t>(r)] = text.size();
-      auto parsed = detail::parse_json_text(text);
-      if (!parsed.value) {
-        missing.emplace_back(r, "report received but not JSON: " + parsed.error);
+      result.received_bytes += kSummaryBytes;
+      const std::string text = tensor_text(recv_t[r][0]);
+      recv_t[r].clear();
+      if (text.empty()) {
+        missing.emplace_back(r, "its session is disabled");
+        reported.push_back(r);  // it still waits for the plan
         continue;
       }
-      inputs.push_back({fmt::format("gather:rank{}", r), std::move(*parsed.value)});
+      auto parsed = detail::parse_json_text(text);
+      if (!parsed.value || !parsed.value->is_object()) {
+        missing.emplace_back(r, "summary received but not JSON: " +
+                                    (parsed.value ? std::string("not an object") : parsed.error));
+        reported.push_back(r);
+        continue;
+      }
+      payload_sizes[static_cast<std::size_t>(r)] = text.size();
+      summaries.push_back(std::move(*parsed.value));
+      reported.push_back(r);
     }
     for (const auto& [r, why] : missing) result.missing_ranks.push_back(r);
     std::sort(result.missing_ranks.begin(), result.missing_ranks.end());
-    if (inputs.empty()) {
-      result.error = "no report to merge (every rank missing)";
-      result.wall_ns =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+    const bool everyone = static_cast<int>(reported.size()) == world - 1;
+
+    // 2. The step plan to every rank that reported; 3. the steps reduced.
+    detail::StepPlan plan = detail::step_plan(summaries, world);
+    const char* mode = everyone ? kModeAllreduce : kModePointToPoint;
+    json plan_json = {{"mode", mode},
+                      {"phases", plan.phases},
+                      {"counts", plan.counts},
+                      {"rank_bits", plan.rank_bits}};
+    std::string step_error;
+    auto plan_t = text_tensor(plan_json.dump(), kPlanBytes);
+    if (!plan_t) {
+      step_error =
+          fmt::format("the step plan ({} phases) exceeds {} bytes", plan.phases.size(), kPlanBytes);
+      plan = detail::StepPlan{};
+      plan_t = text_tensor(json({{"mode", "none"}}).dump(), kPlanBytes);
+    }
+    std::vector<c10::intrusive_ptr<c10d::Work>> plan_work;
+    std::vector<std::vector<at::Tensor>> plan_bufs(reported.size());
+    for (std::size_t i = 0; i < reported.size(); ++i) {
+      plan_bufs[i] = {to_device(*plan_t, options.device)};
+      plan_work.push_back(group.send(plan_bufs[i], reported[i], options.tag + 1));
+    }
+    for (auto& w : plan_work) {
+      const std::string e = wait_for(w, deadline);
+      if (!e.empty() && step_error.empty()) step_error = "sending the step plan failed: " + e;
+    }
+    const std::int64_t total = plan.total();
+    detail::ReducedSteps reduced;
+    reduced.max.resize(static_cast<std::size_t>(total * detail::kStepMaxFields));
+    reduced.sum.resize(static_cast<std::size_t>(total * detail::kStepSumFields));
+    std::int64_t blocks = 0;
+    for (std::int64_t first = 0; first < total && step_error.empty(); first += kBlockSteps) {
+      at::Tensor mx, sm;
+      encode_block(plan, first, std::min(kBlockSteps, total - first), mx, sm);
+      if (everyone) {
+        step_error = allreduce_block(mx, sm);
+      } else {
+        // Someone is missing, so a collective would fail: the others send their blocks here.
+        auto* m = mx.data_ptr<std::int64_t>();
+        auto* s = sm.data_ptr<std::int64_t>();
+        for (int r : reported) {
+          std::vector<at::Tensor> a{to_device(at::empty_like(mx), options.device)};
+          std::vector<at::Tensor> b{to_device(at::empty_like(sm), options.device)};
+          std::string e = wait_for(group.recv(a, r, options.tag + 2), deadline);
+          if (e.empty()) e = wait_for(group.recv(b, r, options.tag + 3), deadline);
+          if (!e.empty()) {
+            step_error = fmt::format("receiving rank {}'s steps failed: {}", r, e);
+            break;
+          }
+          result.received_bytes += static_cast<std::uint64_t>((mx.numel() + sm.numel()) * 8);
+          const at::Tensor ca = a[0].to(at::kCPU).contiguous(), cb = b[0].to(at::kCPU).contiguous();
+          const auto* pa = ca.data_ptr<std::int64_t>();
+          const auto* pb = cb.data_ptr<std::int64_t>();
+          for (std::int64_t j = 0; j < mx.numel(); ++j) m[j] = std::max(m[j], pa[j]);
+          for (std::int64_t j = 0; j < sm.numel(); ++j) s[j] += pb[j];
+        }
+      }
+      if (!step_error.empty()) break;
+      std::memcpy(&reduced.max[static_cast<std::size_t>(first * detail::kStepMaxFields)],
+                  mx.data_ptr<std::int64_t>(), static_cast<std::size_t>(mx.numel()) * 8);
+      std::memcpy(&reduced.sum[static_cast<std::size_t>(first * detail::kStepSumFields)],
+                  sm.data_ptr<std::int64_t>(), static_cast<std::size_t>(sm.numel()) * 8);
+      ++blocks;
+    }
+    if (!step_error.empty()) {
+      // Without every block the steps are unknown: merge the summaries alone.
+      plan = detail::StepPlan{};
+      reduced = detail::ReducedSteps{};
+    }
+    if (summaries.empty() || !own) {
+      result.error = summaries.empty() ? "no report to merge (every rank missing)"
+                                       : "the root has no report of its own to merge into";
+      result.wall_ns = elapsed_ns(t0);
       detail::log(LogLevel::kWarning, "gather: " + result.error);
       return result;
     }
@@ -284,13 +468,21 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
     if (const char* addr = std::getenv("MASTER_ADDR"); addr != nullptr && *addr != '\0')
       merge.master_addr = addr;
     merge.master_port = env_port();
-    const std::int64_t exchange_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
     merge.gather = {{"timeout_ms", options.timeout.count()},
                     {"payload_bytes", payload_sizes},
-                    {"wall_ns", exchange_ns},
-                    {"backend", group.getBackendName()}};
-    json merged = detail::merge_reports(inputs, merge);
+                    {"wall_ns", elapsed_ns(t0)},
+                    {"backend", group.getBackendName()},
+                    {"mode", mode},
+                    {"summary_bytes", kSummaryBytes},
+                    {"block_steps", kBlockSteps},
+                    {"step_blocks", blocks}};
+    json merged = detail::merge_compact(*own, summaries, plan, reduced, merge);
+    if (!step_error.empty())
+      merged["diagnostics"].push_back({{"source", "gather"},
+                                       {"status", detail::diag::kError},
+                                       {"count", 1},
+                                       {"message", "per-step figures not merged: " + step_error},
+                                       {"last_message", nullptr}});
     // Different ids mean the ranks were not started with distributed_config() or torchrun.
     std::string ids;
     for (const json& p : merged["ranks"]["per_rank"])
@@ -312,6 +504,7 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
         detail::write_file_atomic(result.merged_path, detail::dump_report(merged));
     result.merged_written = error.empty();
     if (!error.empty()) result.error = "merged report not written: " + error;
+    if (!step_error.empty() && result.error.empty()) result.error = step_error;
     if (!result.missing_ranks.empty() && result.error.empty())
       result.error = fmt::format("{} of {} rank(s) missing", result.missing_ranks.size(), world);
   } catch (const std::exception& e) {
@@ -319,7 +512,7 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
   } catch (...) {
     result.error = "gather failed";
   }
-  result.wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  result.wall_ns = elapsed_ns(t0);
   if (!result.error.empty()) detail::log(LogLevel::kWarning, "gather: " + result.error);
   return result;
 }
