@@ -10,6 +10,7 @@
 #include "export/access.hpp"
 #include "export/exports.hpp"
 #include "report/findings.hpp"
+#include "report/summary.hpp"
 #include "report/units.hpp"
 
 namespace trainmeter::detail {
@@ -381,24 +382,55 @@ std::string model_section(const json& report) {
 std::string ranks_section(const json& report) {
   const json* per = json_at(report, "/ranks/per_rank");
   if (per == nullptr || !per->is_array()) return "";
-  std::string h =
+  const json view = ranks_view(report);
+  const std::string phase = view.is_object() ? view["phase"].get<std::string>() : "";
+  std::string h = fmt::format(
       "<section id=\"ranks\"><h2>Ranks</h2><table><tr><th>rank</th><th>host</th><th>status</th>"
-      "<th>duration</th><th>steps</th><th>slowest steps</th><th>energy</th><th>CO2e</th></tr>";
-  for (const json& r : *per) {
+      "<th>duration</th><th>steps</th><th>{} step p50</th><th>mean</th><th>max</th><th>slowest "
+      "steps</th><th>energy</th><th>CO2e</th></tr>",
+      esc(phase));
+  auto ns = [](const json& v) {
+    return v.is_number() ? format_duration_ns(v.get<double>()) : std::string("n/a");
+  };
+  for (std::size_t i = 0; i < per->size(); ++i) {
+    const json& r = (*per)[i];
+    const json& v = view.is_object() && i < view["per_rank"].size() ? view["per_rank"][i] : json();
     const auto dur = number_at(r, "/duration_s");
     const auto e = number_at(r, "/energy_j");
     const auto kg = number_at(r, "/co2e_kg");
     h += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</"
-        "td></tr>",
+        "td><td>{}</td><td>{}</td><td>{}</td></tr>",
         or_na(number_at(r, "/rank")), esc(string_at(r, "/hostname")), esc(string_at(r, "/status")),
         dur ? format_duration_s(*dur) : "n/a", or_na(number_at(r, "/steps_recorded")),
-        or_na(number_at(r, "/slowest_steps")), e ? format_energy_j(*e) : "n/a",
-        kg ? format_co2e_kg(*kg) : "n/a");
+        ns(v.value("p50_ns", json())), ns(v.value("mean_ns", json())),
+        ns(v.value("max_ns", json())), or_na(number_at(r, "/slowest_steps")),
+        e ? format_energy_j(*e) : "n/a", kg ? format_co2e_kg(*kg) : "n/a");
   }
   h += "</table>";
   if (const auto s = number_at(report, "/ranks/straggler_rank"))
     h += "<p>straggler: rank " + or_na(s) + "</p>";
+  if (view.is_object() && !view["stragglers"].empty()) {
+    h += "<table id=\"stragglers\"><tr><th>rank</th><th>slowest in steps</th><th>share</th></tr>";
+    for (const json& s : view["stragglers"])
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", s["rank"].dump(), s["slowest_steps"].dump(),
+          s["share"].is_number() ? fmt::format("{:.0f}%", 100 * s["share"].get<double>())
+                                 : std::string("n/a"));
+    h += "</table>";
+  }
+  if (view.is_object() && !view["per_host"].empty()) {
+    auto joules = [](const json& v) {
+      return v.is_number() ? format_energy_j(v.get<double>()) : std::string("n/a");
+    };
+    h += "<table id=\"host-energy\"><tr><th>host</th><th>ranks</th><th>attributed energy</th>"
+         "<th>machine energy (counted once)</th></tr>";
+    for (const json& x : view["per_host"])
+      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                       esc(x["host"].get<std::string>()), esc(x["ranks"].dump()),
+                       joules(x["energy_j"]), joules(x["machine_energy_j"]));
+    h += "</table>";
+  }
   return h + "</section>\n";
 }
 

@@ -10,6 +10,7 @@
 #include "export/access.hpp"
 #include "export/exports.hpp"
 #include "export/metrics_server.hpp"
+#include "report/summary.hpp"
 
 namespace trainmeter::detail {
 
@@ -144,6 +145,42 @@ std::string prometheus_text(const nlohmann::json& report) {
              "Peak bytes held by libtorch tensors, per device.");
     for (const auto& [device, bytes] : tensor)
       w.sample("trainmeter_peak_tensor_bytes", "device=\"" + label_value(device) + "\"", bytes);
+  }
+  // A merged report: each rank's own step time, how often it was the slowest, energy per host.
+  // The rank itself is `of_rank` (the base `rank` label is the report's, the root's).
+  if (const nlohmann::json view = ranks_view(report); view.is_object()) {
+    const std::string phase = "phase=\"" + label_value(view["phase"].get<std::string>()) + "\"";
+    w.family("trainmeter_rank_step_time_seconds", "gauge",
+             "Each rank's own step time (its non-warm-up steps), by statistic.");
+    for (const auto& r : view["per_rank"])
+      for (const char* stat : {"p50", "mean", "max"}) {
+        const auto& v = r[std::string(stat) + "_ns"];
+        if (!v.is_number()) continue;
+        w.sample("trainmeter_rank_step_time_seconds",
+                 fmt::format("of_rank=\"{}\",host=\"{}\",{},stat=\"{}\"", r["rank"].dump(),
+                             label_value(r["hostname"].get<std::string>()), phase, stat),
+                 v.get<double>() * 1e-9);
+      }
+    w.family("trainmeter_rank_slowest_steps", "gauge",
+             "Aligned steps in which the rank was the slowest (straggler count).");
+    for (const auto& r : view["per_rank"])
+      if (r["slowest_steps"].is_number())
+        w.sample("trainmeter_rank_slowest_steps", fmt::format("of_rank=\"{}\"", r["rank"].dump()),
+                 r["slowest_steps"].get<double>());
+    bool any_host = false;
+    for (const auto& h : view["per_host"])
+      for (const char* kind : {"energy_j", "machine_energy_j"}) {
+        if (!h[kind].is_number()) continue;
+        if (!any_host)
+          w.family("trainmeter_host_energy_joules_total", "counter",
+                   "Energy per host: attributed to the ranks (energy_j) and machine-level "
+                   "counters counted once (machine_energy_j).");
+        any_host = true;
+        w.sample(
+            "trainmeter_host_energy_joules_total",
+            fmt::format("host=\"{}\",kind=\"{}\"", label_value(h["host"].get<std::string>()), kind),
+            h[kind].get<double>());
+      }
   }
   return w.take();
 }

@@ -1,5 +1,6 @@
 #include "report/summary.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -32,6 +33,59 @@ std::string str(const json& j, const char* key, const char* fallback = "n/a") {
   return c != nullptr && c->is_string() ? c->get<std::string>() : fallback;
 }
 }  // namespace
+
+static json opt_json(std::optional<double> v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json ranks_view(const json& report) {
+  const json* ranks = child(report, "ranks");
+  if (ranks == nullptr || !ranks->is_object()) return nullptr;
+  std::string phase;
+  if (const json* ps = child(report, "phases"); ps && ps->is_object() && !ps->empty())
+    phase = ps->contains("train") ? "train" : ps->begin().key();
+  json per_rank = json::array();
+  if (const json* pr = child(*ranks, "per_rank"); pr && pr->is_array())
+    for (const json& r : *pr) {
+      const json* st = nullptr;
+      if (const json* ps = child(r, "phases"); ps && child(*ps, phase.c_str()))
+        st = child((*ps)[phase], "step_time_ns");
+      auto stat = [&](const char* k) { return st ? opt_json(num(*st, k)) : json(nullptr); };
+      per_rank.push_back({{"rank", r.value("rank", json(nullptr))},
+                          {"hostname", str(r, "hostname")},
+                          {"p50_ns", stat("p50")},
+                          {"mean_ns", stat("mean")},
+                          {"max_ns", stat("max")},
+                          {"slowest_steps", r.value("slowest_steps", json(nullptr))},
+                          {"energy_j", opt_json(num(r, "energy_j"))}});
+    }
+  json stragglers = json::array();
+  const double compared = num(*ranks, "compared_steps").value_or(0);
+  if (const json* counts = child(*ranks, "slowest_rank_counts"); counts && counts->is_object()) {
+    std::vector<std::pair<std::int64_t, int>> rows;
+    for (auto it = counts->begin(); it != counts->end(); ++it)
+      if (it->is_number_integer()) rows.emplace_back(it->get<std::int64_t>(), std::stoi(it.key()));
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    for (const auto& [n, r] : rows)
+      stragglers.push_back({{"rank", r},
+                            {"slowest_steps", n},
+                            {"share", compared > 0 ? json(double(n) / compared) : json(nullptr)}});
+  }
+  json per_host = json::array();
+  if (const json* hosts = child(report, "energy") ? child(report["energy"], "per_host") : nullptr;
+      hosts && hosts->is_object())
+    for (auto it = hosts->begin(); it != hosts->end(); ++it)
+      per_host.push_back({{"host", it.key()},
+                          {"ranks", it->value("ranks", json::array())},
+                          {"energy_j", opt_json(num(*it, "energy_j"))},
+                          {"machine_energy_j", opt_json(num(*it, "machine_energy_j"))}});
+  return {{"phase", phase},
+          {"per_rank", std::move(per_rank)},
+          {"stragglers", std::move(stragglers)},
+          {"per_host", std::move(per_host)}};
+}
 
 std::string render_summary(const json& report) {
   // Findings first: what to fix comes before the figures. A report written before findings
@@ -136,6 +190,33 @@ std::string render_summary(const json& report) {
     out += fmt::format("cost     {:.4f} {}\n", num(*cost, "total").value_or(NAN),
                        str(*cost, "currency"));
   }
+  if (const json view = ranks_view(report); view.is_object()) {
+    auto ns = [](const json& v) {
+      return v.is_number() ? format_duration_ns(v.get<double>()) : std::string("n/a");
+    };
+    auto joules = [](const json& v) {
+      return v.is_number() ? format_energy_j(v.get<double>()) : std::string("n/a");
+    };
+    out += fmt::format("ranks    {} step time per rank (its own steps):\n",
+                       view["phase"].get<std::string>());
+    for (const json& r : view["per_rank"])
+      out += fmt::format("  rank {:>4} {:<16} p50 {}  mean {}  max {}; slowest in {} step(s); {}\n",
+                         r["rank"].dump(), r["hostname"].get<std::string>(), ns(r["p50_ns"]),
+                         ns(r["mean_ns"]), ns(r["max_ns"]), r["slowest_steps"].dump(),
+                         joules(r["energy_j"]));
+    if (!view["stragglers"].empty()) {
+      out += "stragglers (slowest rank per aligned step):\n";
+      for (const json& s : view["stragglers"])
+        out += fmt::format(
+            "  rank {:>4} slowest in {} step(s){}\n", s["rank"].dump(), s["slowest_steps"].dump(),
+            s["share"].is_number() ? fmt::format(" ({:.0f}%)", 100 * s["share"].get<double>())
+                                   : std::string());
+    }
+    for (const json& h : view["per_host"])
+      out += fmt::format("host energy {}: ranks {}; attributed {}, machine {} (counted once)\n",
+                         h["host"].get<std::string>(), h["ranks"].dump(), joules(h["energy_j"]),
+                         joules(h["machine_energy_j"]));
+  }
   if (const json* diags = child(report, "diagnostics");
       diags && diags->is_array() && !diags->empty()) {
     out += fmt::format("diagnostics ({}):\n", diags->size());
@@ -205,6 +286,7 @@ json summary_json(const json& report) {
   out["cost"] = child(report, "cost") ? pick(section("cost"), {"total", "currency"}) : json();
   const json* diags = child(report, "diagnostics");
   out["diagnostics"] = diags != nullptr && diags->is_array() ? *diags : json::array();
+  out["ranks"] = ranks_view(report);
   return out;
 }
 

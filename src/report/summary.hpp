@@ -19,4 +19,11 @@ std::string render_summary(const nlohmann::json& report);
 /// carbon, cost and the diagnostics, each under the report's own key names; absent is null.
 nlohmann::json summary_json(const nlohmann::json& report);
 
+/// The ranks of a merged report as summary, HTML and Prometheus show them; null for a single
+/// rank's report. {"phase": the phase shown (train if present, else the first),
+/// "per_rank": [{rank, hostname, p50_ns, mean_ns, max_ns, slowest_steps, energy_j}],
+/// "stragglers": [{rank, slowest_steps, share}] most often slowest first (share of the compared
+/// steps), "per_host": [{host, ranks, energy_j, machine_energy_j}]}; unknown figures are null.
+nlohmann::json ranks_view(const nlohmann::json& report);
+
 }  // namespace trainmeter::detail
