@@ -18,6 +18,8 @@ packages=(
   python3 python3-jsonschema time prometheus chromium
   # distributed tests and the train_ddp example: Gloo headers (libtorch ships ProcessGroupGloo)
   libgloo-dev
+  # two_hosts_test: network namespaces and veth pairs (ip netns); unshare is util-linux's
+  iproute2
   # reliability stage: libFuzzer harnesses and sanitizer runtimes (clang 14)
   clang libclang-rt-14-dev
 )
