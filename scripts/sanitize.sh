@@ -41,7 +41,8 @@ for stage in "${stages[@]}"; do
     asan)
       cmake -S . -B build-asan "${common[@]}" -DTRAINMETER_SANITIZE=address,undefined >/dev/null
       cmake --build build-asan -j"$jobs" --target trainmeter_cli test_core memory_test energy_tests \
-        fake_nvml_full fake_nvml_omit_energy fake_nvml_omit_handle carbon_test export_test \
+        fake_nvml_full fake_nvml_omit_energy fake_nvml_omit_handle fake_amdsmi_full \
+        fake_amdsmi_omit_energy fake_amdsmi_omit_handles carbon_test export_test \
         stream_victim reliability_tests signal_child fuzz_replay merge_test
       built=$SECONDS
       (cd build-asan && ctest --output-on-failure --timeout 900 -j"$jobs" \

@@ -61,7 +61,10 @@ struct TRAINMETER_EXPORT Config {
   std::string perf_event_root = "/sys/bus/event_source/devices";
   /// NVML shared library to dlopen.
   std::string nvml_library = "libnvidia-ml.so.1";
-  /// Energy sources to try, in order: any of rapl, perf, nvml, estimate; "auto" means all.
+  /// AMD SMI (ROCm) shared library to dlopen.
+  std::string amdsmi_library = "libamd_smi.so";
+  /// Energy sources to try: "auto" (all) or names from the energy-source registration table
+  /// (src/energy/source.cpp; `trainmeter config` lists them).
   std::vector<std::string> energy_sources = {"auto"};
   /// Include RAPL's psys (platform) domain.
   bool rapl_psys = false;

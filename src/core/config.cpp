@@ -254,6 +254,9 @@ const std::vector<Row>& rows() {
               "Root of perf's event-source devices (for the power PMU).");
     TM_STRING(nvml_library, "path", "libnvidia-ml.so.1", "a library name or path", "energy",
               "NVML shared library loaded with dlopen.");
+    TM_STRING(amdsmi_library, "path", "libamd_smi.so", "a library name or path", "energy",
+              "AMD SMI shared library (ROCm, e.g. /opt/rocm/lib/libamd_smi.so) loaded with "
+              "dlopen.");
     // The accepted source names come from the energy-source registration table.
     texts.push_back(::trainmeter::detail::energy_sources_accepted());
     add(

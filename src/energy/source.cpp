@@ -18,6 +18,7 @@ const std::vector<EnergySourceRegistration>& energy_source_registry() {
       {"nvml", "NVIDIA GPUs through NVML", true, &make_nvml_source},
       {"estimate", "CPU TDP x process CPU time, RAM W/GiB x RSS, GPU TDP x use", false,
        &make_estimate_source},
+      {"amdsmi", "AMD GPUs through AMD SMI", true, &make_amdsmi_source},
   };
   return k;
 }

@@ -148,5 +148,6 @@ std::unique_ptr<EnergySource> make_rapl_source(SourceEnv& env);
 std::unique_ptr<EnergySource> make_perf_source(SourceEnv& env);
 std::unique_ptr<EnergySource> make_nvml_source(SourceEnv& env);
 std::unique_ptr<EnergySource> make_estimate_source(SourceEnv& env);
+std::unique_ptr<EnergySource> make_amdsmi_source(SourceEnv& env);
 
 }  // namespace trainmeter::detail

@@ -7,6 +7,7 @@ list(APPEND TM_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/rapl.cpp
   ${CMAKE_CURRENT_LIST_DIR}/perf_power.cpp
   ${CMAKE_CURRENT_LIST_DIR}/nvml.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/amdsmi.cpp
   ${CMAKE_CURRENT_LIST_DIR}/estimator.cpp
   ${CMAKE_CURRENT_LIST_DIR}/source.cpp
   ${CMAKE_CURRENT_LIST_DIR}/energy.cpp

@@ -151,6 +151,8 @@ TEST_CASE("set() stores a non-default value for every key, seen in the field and
        [](const Config& c) { return c.perf_event_root == "/tmp/ev"; }},
       {"nvml_library", "/tmp/libfake.so", "/tmp/libfake.so",
        [](const Config& c) { return c.nvml_library == "/tmp/libfake.so"; }},
+      {"amdsmi_library", "/opt/rocm/lib/libamd_smi.so", "/opt/rocm/lib/libamd_smi.so",
+       [](const Config& c) { return c.amdsmi_library == "/opt/rocm/lib/libamd_smi.so"; }},
       {"energy_sources", "nvml, rapl", "nvml,rapl",
        [](const Config& c) {
          return c.energy_sources == std::vector<std::string>{"nvml", "rapl"};

@@ -24,27 +24,9 @@ namespace {
 
 constexpr double kUj = 1e-6;  // exact to the counter's resolution
 
-json blank_report() {
-  json r;
-  r["host"] = {{"gpus", json::array()}};
-  r["memory"] = nullptr;
-  r["phases"] = json::object();
-  r["steps"] = json::array();
-  return r;
-}
-
-const json* component(const json& report, const std::string& source) {
-  for (const json& c : report["energy"]["components"])
-    if (c["source"] == source) return &c;
-  return nullptr;
-}
-
-const json* tried(const json& report, const std::string& source) {
-  const json* last = nullptr;
-  for (const json& t : report["energy"]["sources_tried"])
-    if (t["source"] == source) last = &t;
-  return last;
-}
+using trainmeter::test::blank_report;
+const auto& component = trainmeter::test::energy_component;
+const auto& tried = trainmeter::test::energy_tried;
 
 std::int64_t at(double seconds) {
   return 1000 + static_cast<std::int64_t>(seconds * kSecond);
@@ -339,21 +321,10 @@ TEST_CASE("a bounded timeline decimates without losing energy", "[energy]") {
 
 namespace {
 
-struct GpuRun {
-  json report = blank_report();
-  std::unique_ptr<RunContext> ctx = std::make_unique<RunContext>();
-};
+using GpuRun = trainmeter::test::EnergyRun;
 
 GpuRun run_gpu(FakeMachine& m, const std::string& library, int samples) {
-  GpuRun r;
-  m.configure(*r.ctx, library);
-  r.ctx->config.energy_sources = {"nvml", "estimate"};
-  auto energy = make_energy_component(*r.ctx);
-  energy->start(at(0));
-  for (int i = 1; i <= samples; ++i) energy->sample(at(i));
-  energy->stop(at(samples));
-  energy->contribute(r.report);
-  return r;
+  return trainmeter::test::run_energy(m, {"nvml", "estimate"}, samples, library);
 }
 
 }  // namespace

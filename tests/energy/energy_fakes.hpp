@@ -8,10 +8,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/component.hpp"
+#include "energy/energy.hpp"
 #include "report/step_json.hpp"
 #include "support/test_support.hpp"
 
@@ -79,18 +81,68 @@ struct FakeMachine {
     if (fd >= 0) ::close(fd);
   }
 
-  /// Configures `ctx` to read only this fake machine (no NVML unless a library is given).
-  void configure(detail::RunContext& ctx, const std::string& nvml = "/nonexistent/libnvml.so") {
+  /// Configures `ctx` to read only this fake machine (no NVML or AMD SMI unless a library is
+  /// given).
+  void configure(detail::RunContext& ctx, const std::string& nvml = "/nonexistent/libnvml.so",
+                 const std::string& amdsmi = "/nonexistent/libamd_smi.so") {
     ctx.config.proc_root = proc;
     ctx.config.powercap_root = powercap;
     ctx.config.perf_event_root = perf;
     ctx.config.nvml_library = nvml;
+    ctx.config.amdsmi_library = amdsmi;
     ctx.config.energy_sources = {"auto"};
     ctx.start_ns = 1000;
   }
 };
 
 constexpr std::int64_t kSecond = 1000000000;
+
+/// The report sections the energy component writes into, empty.
+inline nlohmann::json blank_report() {
+  nlohmann::json r;
+  r["host"] = {{"gpus", nlohmann::json::array()}};
+  r["memory"] = nullptr;
+  r["phases"] = nlohmann::json::object();
+  r["steps"] = nlohmann::json::array();
+  return r;
+}
+
+/// The energy component run alone over a fake machine: started at ctx.start_ns, sampled once a
+/// second for `samples` seconds, stopped, its sections written into a blank report.
+struct EnergyRun {
+  nlohmann::json report = blank_report();
+  std::unique_ptr<detail::RunContext> ctx = std::make_unique<detail::RunContext>();
+};
+inline EnergyRun run_energy(FakeMachine& m, std::vector<std::string> sources, int samples,
+                            const std::string& nvml = "/nonexistent/libnvml.so",
+                            const std::string& amdsmi = "/nonexistent/libamd_smi.so") {
+  EnergyRun r;
+  m.configure(*r.ctx, nvml, amdsmi);
+  r.ctx->config.energy_sources = std::move(sources);
+  auto energy = detail::make_energy_component(*r.ctx);
+  const auto at = [&r](int s) { return r.ctx->start_ns + std::int64_t{s} * kSecond; };
+  energy->start(at(0));
+  for (int i = 1; i <= samples; ++i) energy->sample(at(i));
+  energy->stop(at(samples));
+  energy->contribute(r.report);
+  return r;
+}
+
+/// The energy component with this `source` label, or nullptr.
+inline const nlohmann::json* energy_component(const nlohmann::json& report,
+                                              const std::string& source) {
+  for (const nlohmann::json& c : report["energy"]["components"])
+    if (c["source"] == source) return &c;
+  return nullptr;
+}
+
+/// The last sources_tried entry of `source`, or nullptr.
+inline const nlohmann::json* energy_tried(const nlohmann::json& report, const std::string& source) {
+  const nlohmann::json* last = nullptr;
+  for (const nlohmann::json& t : report["energy"]["sources_tried"])
+    if (t["source"] == source) last = &t;
+  return last;
+}
 
 /// The session's report step for a component driven alone, over a report whose steps[] the test
 /// wrote by hand (index, phase, thread, start_offset_ns, wall_ns): records made from steps[],

@@ -17,8 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../fake_series.h"
+
 #define MAX_GPUS 8
-#define MAX_VALUES 64
 #define EXPORT __attribute__((visibility("default")))
 
 typedef int nvmlReturn_t;
@@ -29,11 +30,6 @@ typedef struct {
   unsigned long long usedGpuMemory;
   unsigned int gpuInstanceId, computeInstanceId;
 } nvmlProcessInfo_t;
-
-typedef struct {
-  unsigned long long values[MAX_VALUES];
-  int count, next;
-} Series;
 
 typedef struct {
   char name[96], uuid[96];
@@ -53,25 +49,6 @@ static const char* env(int i, const char* key) {
   char name[96];
   snprintf(name, sizeof name, "FAKE_NVML_GPU%d_%s", i, key);
   return getenv(name);
-}
-
-static void parse_series(Series* s, const char* text) {
-  s->count = s->next = 0;
-  if (text == NULL) return;
-  while (*text && s->count < MAX_VALUES) {
-    char* end = NULL;
-    s->values[s->count++] = strtoull(text, &end, 10);
-    if (end == text) break;
-    text = *end == ',' ? end + 1 : end;
-  }
-}
-
-/* 0 and the next value, or -1 when the series is absent. */
-static int take(Series* s, unsigned long long* out) {
-  if (s->count == 0) return -1;
-  *out = s->values[s->next < s->count ? s->next : s->count - 1];
-  if (s->next < s->count) s->next++;
-  return 0;
 }
 
 static Gpu* gpu_of(void* device) {
