@@ -14,7 +14,7 @@
 #include <fstream>
 #include <string>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "energy/energy.hpp"
 
 namespace fs = std::filesystem;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "export/compare.hpp"
 #include "export/exports.hpp"
 #include "export/outputs.hpp"

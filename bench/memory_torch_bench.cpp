@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "memory/process_memory.hpp"
 #include "torch/torch_state.hpp"
 #include "trainmeter/session.hpp"

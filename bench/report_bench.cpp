@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "core/session_impl.hpp"
 #include "report/builder.hpp"
 #include "report/json_io.hpp"

@@ -166,8 +166,7 @@ std::string train(const Options& opt, Model& model, const std::string& variant,
   auto session = open_session(opt, variant, "training");
   session->set_total_steps(static_cast<std::uint64_t>(opt.train_steps));
   trainmeter::torch::describe(*session, *model, variant);
-  auto memory = trainmeter::torch::track_memory(*session);
-  auto ops = trainmeter::torch::account_ops(*session);
+  auto instrumentation = trainmeter::torch::instrument(*session);  // memory, ops, GPU time
   torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
   model->train();
   double loss_value = 0;
@@ -181,8 +180,7 @@ std::string train(const Options& opt, Model& model, const std::string& variant,
     loss_value = loss.template item<double>();
     step.set_loss(loss_value);
   }
-  ops.reset();
-  memory.reset();
+  instrumentation.reset();
   const trainmeter::Report report = session->finish();
   std::printf("%-18s trained %ld steps, final loss %.4f -> %s\n", variant.c_str(), opt.train_steps,
               loss_value, report.written ? report.path.c_str() : "(report not written)");
@@ -197,8 +195,7 @@ std::string infer(const Options& opt, Vgg& model, const std::string& variant,
   // Inputs converted outside the timed steps, as a deployed model would receive them.
   std::vector<torch::Tensor> inputs;
   for (const Batch& b : pool) inputs.push_back(b.images.to(dtype));
-  auto memory = trainmeter::torch::track_memory(*session);
-  auto ops = trainmeter::torch::account_ops(*session);
+  auto instrumentation = trainmeter::torch::instrument(*session);  // memory, ops, GPU time
   const trainmeter::Phase phase = session->phase("infer");
   model->eval();
   torch::NoGradGuard no_grad;
@@ -207,8 +204,7 @@ std::string infer(const Options& opt, Vgg& model, const std::string& variant,
     auto logits = model->forward(inputs[static_cast<std::size_t>(s) % inputs.size()]);
     (void)logits;
   }
-  ops.reset();
-  memory.reset();
+  instrumentation.reset();
   const trainmeter::Report report = session->finish();
   std::printf("%-18s %ld inference steps -> %s\n", variant.c_str(), opt.infer_steps,
               report.written ? report.path.c_str() : "(report not written)");

@@ -167,11 +167,10 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 16; ++i) pool.push_back(make_batch());
   const auto eval_batch = make_batch();
 
-  // Tensor bytes per step through libtorch's allocator hook, and the model's footprint.
-  auto memory_tracking = trainmeter::torch::track_memory(*session);
+  // Tensor bytes per step through libtorch's allocator hook, per-op time and FLOPs on every Nth
+  // step when TRAINMETER_OPS=1 (off by default), GPU step time on a CUDA device: one guard.
+  auto instrumentation = trainmeter::torch::instrument(*session);
   trainmeter::torch::describe(*session, model, "mlp");
-  // Per-op time and FLOPs on every Nth step, only when TRAINMETER_OPS=1 (off by default).
-  auto op_accounting = trainmeter::torch::account_ops(*session);
   const trainmeter::Phase eval_phase = session->phase("eval");
   std::vector<std::int64_t> own_train_ns, own_eval_ns;
   own_train_ns.reserve(static_cast<std::size_t>(opt.steps));
@@ -210,8 +209,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  op_accounting.reset();
-  memory_tracking.reset();
+  instrumentation.reset();
   const auto finish_t0 = std::chrono::steady_clock::now();
   const trainmeter::Report report = session->finish();
   const double finish_ms = std::chrono::duration<double, std::milli>(

@@ -23,7 +23,7 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DTRAINMETER_FUZZ=ON \
   -DTRAINMETER_SANITIZE=address,undefined -DTRAINMETER_WITH_TORCH=OFF \
   -DTRAINMETER_BUILD_EXAMPLES=OFF -DTRAINMETER_BUILD_BENCH=OFF -DTRAINMETER_BUILD_CLI=ON \
-  "-DTRAINMETER_MODULES=platform;memory;energy;carbon;core;report;export" >/dev/null
+  "-DTRAINMETER_MODULES=memory;energy;carbon;report;export" >/dev/null
 targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
 cmake --build build-fuzz -j"$jobs" --target "${targets[@]}"

@@ -20,7 +20,7 @@ stages=("$@")
 jobs="${TRAINMETER_JOBS:-2}"
 common=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" -DTRAINMETER_WITH_TORCH=OFF
         -DTRAINMETER_BUILD_EXAMPLES=OFF -DTRAINMETER_BUILD_BENCH=OFF -DTRAINMETER_BUILD_TESTS=ON
-        -DTRAINMETER_BUILD_CLI=ON "-DTRAINMETER_MODULES=platform;memory;energy;carbon;core;report;export")
+        -DTRAINMETER_BUILD_CLI=ON "-DTRAINMETER_MODULES=memory;energy;carbon;report;export")
 
 # Sanitizer runtime settings: fail on the first report, with stacks.
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1"

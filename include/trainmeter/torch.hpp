@@ -1,5 +1,6 @@
-// trainmeter::torch: the libtorch integration. Tensor-byte tracking through libtorch's allocator
-// reporter hook, CUDA caching-allocator statistics, and the model footprint.
+// trainmeter::torch: the libtorch integration. instrument() starts tensor-byte tracking through
+// libtorch's allocator reporter hook, op accounting and CUDA-event step times under one guard;
+// CUDA caching-allocator statistics and the model footprint come with it.
 //
 // Link trainmeter::torch. This is the only public header of trainmeter that refers to libtorch;
 // it only forward-declares torch::nn::Module, so including it costs nothing beyond <torch/...>
@@ -63,55 +64,81 @@ TRAINMETER_EXPORT ModelFootprint describe(const ::torch::nn::Module& module);
 TRAINMETER_EXPORT ModelFootprint describe(Session& session, const ::torch::nn::Module& module,
                                           const std::string& name = "") noexcept;
 
-/// Tensor-memory tracking on one thread, for as long as the object lives.
-///
-/// While alive, libtorch's allocators report every allocation and free made on the owning thread
-/// (and on threads libtorch hands its thread-local state to: autograd's device threads,
-/// at::launch) to the session's reporter. Each step record then carries `peak_tensor_bytes` (the
-/// highest tensor bytes live during the step) and the report gets `memory.peak_tensor_bytes` per
-/// device. Allocations made by OpenMP workers inside at::parallel_for are not seen (libtorch does
-/// not pass thread-local state to them); outputs of parallel ops are allocated on the calling
-/// thread and are seen.
+/// What instrument() starts. Each part also follows its configuration key: a part whose key is
+/// off stays off (TRAINMETER_OPS=1 turns op accounting on without a rebuild).
+struct InstrumentOptions {
+  /// Tensor-memory tracking (config.track_tensor_memory, on by default): libtorch's allocators
+  /// report every allocation and free made on the owning thread (and on threads libtorch hands
+  /// its thread-local state to: autograd's device threads, at::launch) to the session. Each step
+  /// record then carries `peak_tensor_bytes` (the highest tensor bytes live during the step) and
+  /// the report gets `memory.peak_tensor_bytes` per device. Allocations made by OpenMP workers
+  /// inside at::parallel_for are not seen (libtorch does not pass thread-local state to them);
+  /// outputs of parallel ops are allocated on the calling thread and are seen. With a libtorch
+  /// built with CUDA, each step also gets the CUDA tensor peak of the device the program
+  /// allocated on most recently (`peak_cuda_tensor_bytes`), from the same reporter: the caching
+  /// allocator's own peak counters, which user code may read, are never reset. Do not start a
+  /// libtorch profiler while it runs if you need its numbers: the profiler takes the same
+  /// thread-local slot for its duration (nothing breaks; events in that window go to the
+  /// profiler only).
+  bool memory = true;
+  /// Op accounting (config.ops, off by default): per libtorch op, calls, self and total host
+  /// time and FLOPs on selected steps (trainmeter/torch_ops.hpp says how steps are selected).
+  bool ops = true;
+  /// GPU step time from CUDA events (config.gpu_step_time; see time_gpu_steps()).
+  bool gpu_time = true;
+};
+
+/// The libtorch integration on one thread, for as long as the object lives: one guard for every
+/// part instrument() started. Parts are independent of each other and of the order they were
+/// started or stopped in (each has its own step-hook slot).
 ///
 /// Create it on the training thread after the Session and destroy it on the same thread (it is
-/// movable, not copyable; moving it to another thread and destroying it there leaves the reporter
-/// installed and records a diagnostic). It may outlive the session. Do not start a libtorch
-/// profiler while it lives if you need its numbers: the profiler takes the same thread-local slot
-/// for its duration (nothing breaks; events in that window go to the profiler only).
-class TRAINMETER_EXPORT MemoryTracking {
+/// movable, not copyable; destroying it on another thread leaves the memory reporter installed on
+/// the creating thread and records a diagnostic). It may outlive the session.
+class TRAINMETER_EXPORT Instrumentation {
  public:
-  MemoryTracking() noexcept = default;
-  MemoryTracking(MemoryTracking&& other) noexcept;
-  MemoryTracking& operator=(MemoryTracking&& other) noexcept;
-  MemoryTracking(const MemoryTracking&) = delete;
-  MemoryTracking& operator=(const MemoryTracking&) = delete;
-  ~MemoryTracking();
+  Instrumentation() noexcept;
+  Instrumentation(Instrumentation&& other) noexcept;
+  Instrumentation& operator=(Instrumentation&& other) noexcept;
+  Instrumentation(const Instrumentation&) = delete;
+  Instrumentation& operator=(const Instrumentation&) = delete;
+  ~Instrumentation();
 
-  /// True when the reporter was installed on the creating thread.
-  bool active() const noexcept { return installed_ != nullptr; }
-  /// Removes the reporter now (on the creating thread). Further calls do nothing.
+  /// True when any part runs.
+  bool active() const noexcept { return memory_active() || ops_active(); }
+  /// True when tensor-memory tracking was installed on the creating thread.
+  bool memory_active() const noexcept;
+  /// True when op accounting was set up on the creating thread.
+  bool ops_active() const noexcept;
+  /// Stops every part now (on the creating thread). Further calls do nothing.
   void reset() noexcept;
+  /// Stops one part now; the other keeps running.
+  void reset_memory() noexcept;
+  void reset_ops() noexcept;
 
   struct Installed;  // internal
 
  private:
-  friend TRAINMETER_EXPORT MemoryTracking track_memory(Session& session) noexcept;
-  explicit MemoryTracking(std::unique_ptr<Installed> installed) noexcept;
+  friend TRAINMETER_EXPORT Instrumentation instrument(Session& session,
+                                                      const InstrumentOptions& options) noexcept;
+  explicit Instrumentation(std::unique_ptr<Installed> installed) noexcept;
   std::unique_ptr<Installed> installed_;
 };
 
-/// Starts tensor-memory tracking on the calling thread (see MemoryTracking). Returns an inactive
-/// object, with a diagnostic where something prevents it, when: the session is disabled or
-/// finished, config.track_tensor_memory is false, a libtorch profiler is active on this thread,
-/// or another reporter occupies libtorch's slot. Calling it again on a thread already tracked for
-/// this session returns an inactive object (the first one keeps tracking). Never throws.
-///
-/// Keep the result alive for the training loop (`auto memory = track_memory(session);`):
-/// tracking ends when it is destroyed. With a libtorch built with CUDA, each step record also
-/// gets the CUDA tensor peak of the device the program allocated on most recently
-/// (`peak_cuda_tensor_bytes`), from the same reporter: the caching allocator's own peak counters,
-/// which user code may read, are never reset. It also calls time_gpu_steps(session).
-[[nodiscard]] TRAINMETER_EXPORT MemoryTracking track_memory(Session& session) noexcept;
+/// Starts the parts `options` selects on the calling thread (see InstrumentOptions):
+/// `auto tm = trainmeter::torch::instrument(session);` before the training loop. A part that
+/// cannot start is skipped with a diagnostic naming why: the session is disabled or finished,
+/// its configuration key is off, a libtorch profiler is active on this thread, another reporter
+/// occupies libtorch's slot, or the part already runs for this session on some thread (the first
+/// one keeps running). Never throws.
+[[nodiscard]] TRAINMETER_EXPORT Instrumentation
+instrument(Session& session, const InstrumentOptions& options = InstrumentOptions()) noexcept;
+
+/// Tensor-memory tracking alone (the guard's older name).
+using MemoryTracking = Instrumentation;
+
+/// instrument(session) with tensor memory and GPU step time only (InstrumentOptions::memory).
+[[nodiscard]] TRAINMETER_EXPORT Instrumentation track_memory(Session& session) noexcept;
 
 /// GPU time per step from CUDA events (report: steps[].gpu_ns, phases.*.gpu_time_ns,
 /// run.gpu_timing). Two events from a pre-created pool are enqueued on the training thread's
@@ -123,7 +150,7 @@ class TRAINMETER_EXPORT MemoryTracking {
 ///
 /// Returns true when this call attached the timing; false without a CUDA build of libtorch,
 /// with config.gpu_step_time off, on a disabled or finished session, or when already attached
-/// (track_memory() attaches it too). Any thread. Never throws.
+/// (instrument() attaches it too). Any thread. Never throws.
 TRAINMETER_EXPORT bool time_gpu_steps(Session& session) noexcept;
 
 }  // namespace torch

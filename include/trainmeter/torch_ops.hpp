@@ -1,18 +1,20 @@
 // trainmeter::torch op accounting: where a step's time goes, per libtorch op, with FLOPs for
 // matmul-like and convolution ops. Off by default (config key `ops`, TRAINMETER_OPS=1).
 //
-// Link trainmeter::torch. This header does not include libtorch.
+// Link trainmeter::torch. This header does not include libtorch. Its guard is the one of
+// trainmeter/torch.hpp: trainmeter::torch::instrument() starts op accounting too.
 #pragma once
 
 #include <memory>
 
 #include "trainmeter/session.hpp"
+#include "trainmeter/torch.hpp"
 #include "trainmeter/version.hpp"
 
 TRAINMETER_BEGIN_NAMESPACE
 namespace torch {
 
-/// Op accounting on one thread, for as long as the object lives.
+/// Op accounting on one thread (InstrumentOptions::ops), for as long as its guard lives.
 ///
 /// Steps timed on the creating thread are counted (all phases together; nested scopes count as
 /// one). After config.warmup_steps such steps, the first and then every config.ops_every-th step
@@ -32,35 +34,17 @@ namespace torch {
 /// A step is never accounted while a libtorch profiler is active on the thread: it is skipped
 /// and counted (ops.steps_skipped_profiler, plus a diagnostic "skipped").
 ///
-/// Create it on the training thread after the Session; destroy it on the same thread. Movable,
-/// not copyable. It may outlive the session.
-class TRAINMETER_EXPORT OpAccounting {
- public:
-  OpAccounting() noexcept = default;
-  OpAccounting(OpAccounting&& other) noexcept;
-  OpAccounting& operator=(OpAccounting&& other) noexcept;
-  OpAccounting(const OpAccounting&) = delete;
-  OpAccounting& operator=(const OpAccounting&) = delete;
-  ~OpAccounting();
+/// The guard is trainmeter::torch::Instrumentation (trainmeter/torch.hpp); instrument() starts op
+/// accounting together with tensor-memory tracking, account_ops() alone.
+/// Op accounting alone (the guard's older name).
+using OpAccounting = Instrumentation;
 
-  /// True when accounting was set up on the creating thread.
-  bool active() const noexcept { return installed_ != nullptr; }
-  /// Stops accounting now (on the creating thread). Further calls do nothing.
-  void reset() noexcept;
-
-  struct Installed;  // internal
-
- private:
-  friend TRAINMETER_EXPORT OpAccounting account_ops(Session& session) noexcept;
-  explicit OpAccounting(std::unique_ptr<Installed> installed) noexcept;
-  std::unique_ptr<Installed> installed_;
-};
-
-/// Starts op accounting on the calling thread when config.ops is true (see OpAccounting); the
-/// report then gets its `ops` section. Returns an inactive object when config.ops is false, the
-/// session is disabled or finished, or accounting already runs for this session (a diagnostic
-/// says so). A program can call it unconditionally and let TRAINMETER_OPS decide. Never throws.
-TRAINMETER_EXPORT OpAccounting account_ops(Session& session) noexcept;
+/// Starts op accounting alone on the calling thread when config.ops is true: instrument() with
+/// InstrumentOptions::ops only. The report then gets its `ops` section. Returns an inactive
+/// guard when config.ops is false, the session is disabled or finished, or accounting already
+/// runs for this session (a diagnostic says so). A program can call it unconditionally and let
+/// TRAINMETER_OPS decide. Never throws.
+TRAINMETER_EXPORT Instrumentation account_ops(Session& session) noexcept;
 
 }  // namespace torch
 TRAINMETER_END_NAMESPACE

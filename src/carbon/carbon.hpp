@@ -6,8 +6,8 @@
 
 #include <memory>
 
+#include "base/component.hpp"
 #include "carbon/settings.hpp"
-#include "core/component.hpp"
 
 namespace trainmeter::detail {
 

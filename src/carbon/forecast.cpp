@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/json_value.hpp"
 #include "carbon/intensity.hpp"
 #include "carbon/model.hpp"
 #include "carbon/settings.hpp"
@@ -33,9 +34,9 @@ std::optional<double> num(const nlohmann::json& obj, const char* key) {
 }
 
 nlohmann::json predicted_json(const Predicted& p) {
-  return {{"value", number_or_null(p.value)},
-          {"low", number_or_null(p.low)},
-          {"high", number_or_null(p.high)}};
+  return {{"value", json_or_null(p.value)},
+          {"low", json_or_null(p.low)},
+          {"high", json_or_null(p.high)}};
 }
 
 Predicted scale(const Predicted& p, double k) {
@@ -134,10 +135,10 @@ nlohmann::json forecast_json(const Forecast& f, const ForecastObservation& obs) 
   j["steps_done"] = f.steps_done;
   j["steps_remaining"] = f.steps_remaining;
   j["observed_steps"] = f.observed_steps;
-  j["step_time_s"] = {{"mean", f.step_mean_s}, {"stddev", number_or_null(f.step_stddev_s)}};
+  j["step_time_s"] = {{"mean", f.step_mean_s}, {"stddev", json_or_null(f.step_stddev_s)}};
   if (f.energy_per_step_mean_j) {
     j["energy_per_step_j"] = {{"mean", *f.energy_per_step_mean_j},
-                              {"stddev", number_or_null(f.energy_per_step_stddev_j)}};
+                              {"stddev", json_or_null(f.energy_per_step_stddev_j)}};
   } else {
     j["energy_per_step_j"] = nullptr;
   }
@@ -149,12 +150,12 @@ nlohmann::json forecast_json(const Forecast& f, const ForecastObservation& obs) 
                                                                 : nlohmann::json(nullptr)}};
   j["currency"] = obs.currency;
   j["inputs"] = {{"elapsed_s", obs.elapsed_s},
-                 {"energy_j", number_or_null(obs.energy_j)},
+                 {"energy_j", json_or_null(obs.energy_j)},
                  {"pue", obs.pue},
                  {"intensity_g_per_kwh", obs.intensity_g_per_kwh},
                  {"intensity_source", obs.intensity_source},
-                 {"price_per_hour", number_or_null(obs.price_per_hour)},
-                 {"energy_price_per_kwh", number_or_null(obs.energy_price_per_kwh)}};
+                 {"price_per_hour", json_or_null(obs.price_per_hour)},
+                 {"energy_price_per_kwh", json_or_null(obs.energy_price_per_kwh)}};
   j["energy_method"] = f.energy_method;
   j["method"] =
       "duration = elapsed_s + steps_remaining * mean step time; energy = energy so far + "

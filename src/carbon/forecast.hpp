@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/values.hpp"
+
 namespace trainmeter::detail {
 
 /// Count, mean and sample standard deviation of a set of observations.
@@ -25,7 +27,7 @@ SampleStats sample_stats(const std::vector<double>& values);
 
 /// What was observed of a partial run.
 struct ForecastObservation {
-  std::string phase = "train";
+  std::string phase{kDefaultPhase};
   /// Wall time of the observed (post-warm-up) steps of the forecast phase, seconds.
   SampleStats step_s;
   /// Energy of observed steps, joules (nullopt when per-step energy is unknown).

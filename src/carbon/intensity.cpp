@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "platform/file.hpp"
+#include "platform/text.hpp"
 #include "trainmeter/error.hpp"
 
 extern const char kCountryIntensityTsv[];
@@ -19,12 +20,6 @@ extern const std::size_t kRegionIntensityTsv_size;
 
 namespace trainmeter::detail {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -48,7 +43,7 @@ std::vector<std::string_view> split(std::string_view line, char sep) {
 
 // strtod needs a NUL-terminated buffer; the field is copied so a trailing "abc" is detected.
 std::optional<double> parse_double(std::string_view text) {
-  std::string s(trim(text));
+  std::string s(trim_view(text));
   if (s.empty()) return std::nullopt;
   char* end = nullptr;
   errno = 0;
@@ -76,7 +71,7 @@ void for_each_tsv_row(std::string_view tsv, std::string_view header0, F&& row) {
     pos = end + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (trim(line).empty() || line.front() == '#') continue;
+    if (trim_view(line).empty() || line.front() == '#') continue;
     auto fields = split(line, '\t');
     if (fields[0] == header0) continue;
     row(line_no, fields);
@@ -140,12 +135,12 @@ ParsedTable<CountryIntensity> parse_country_table(std::string_view tsv) {
       return;
     }
     CountryIntensity row;
-    row.iso2 = std::string(trim(f[0]));
-    row.iso3 = std::string(trim(f[1]));
-    row.name = std::string(trim(f[2]));
+    row.iso2 = std::string(trim_view(f[0]));
+    row.iso3 = std::string(trim_view(f[1]));
+    row.name = std::string(trim_view(f[2]));
     auto g = parse_double(f[3]);
     auto year = parse_year(f[4]);
-    row.source = std::string(trim(f[5]));
+    row.source = std::string(trim_view(f[5]));
     if (row.iso2.size() != 2 || row.iso3.size() != 3 || upper(row.iso2) != row.iso2 ||
         upper(row.iso3) != row.iso3 || row.name.empty() || !g || !in_range(*g) || !year ||
         row.source.empty()) {
@@ -167,12 +162,12 @@ ParsedTable<RegionIntensity> parse_region_table(std::string_view tsv) {
       return;
     }
     RegionIntensity row;
-    row.region = std::string(trim(f[0]));
-    row.country = std::string(trim(f[1]));
-    row.location = std::string(trim(f[2]));
+    row.region = std::string(trim_view(f[0]));
+    row.country = std::string(trim_view(f[1]));
+    row.location = std::string(trim_view(f[2]));
     auto g = parse_double(f[3]);
     auto year = parse_year(f[4]);
-    row.source = std::string(trim(f[5]));
+    row.source = std::string(trim_view(f[5]));
     if (row.region.find(':') == std::string::npos || normalise_region(row.region) != row.region ||
         row.country.size() != 2 || row.location.empty() || !g || !in_range(*g) || !year ||
         row.source.empty()) {
@@ -200,7 +195,7 @@ const std::vector<RegionIntensity>& region_table() {
 }
 
 std::optional<CountryIntensity> lookup_country(std::string_view code) {
-  const std::string key = upper(trim(code));
+  const std::string key = upper(trim_view(code));
   if (key.size() != 2 && key.size() != 3) return std::nullopt;
   for (const auto& row : country_table()) {
     if (row.iso2 == key || row.iso3 == key) return row;
@@ -210,7 +205,7 @@ std::optional<CountryIntensity> lookup_country(std::string_view code) {
 
 std::string normalise_region(std::string_view provider_region) {
   std::string out;
-  for (char c : trim(provider_region)) {
+  for (char c : trim_view(provider_region)) {
     if (std::isspace(static_cast<unsigned char>(c))) continue;
     out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
@@ -226,7 +221,7 @@ std::optional<RegionIntensity> lookup_region(std::string_view provider_region) {
 }
 
 std::optional<std::int64_t> parse_utc_timestamp(std::string_view text) {
-  std::string_view s = trim(text);
+  std::string_view s = trim_view(text);
   std::size_t pos = 0;
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!digits(s, pos, 4, year) || !expect(s, pos, '-') || !digits(s, pos, 2, month) ||
@@ -317,16 +312,20 @@ IntensitySeries parse_intensity_series(std::string_view csv, const std::string& 
     std::string_view raw = csv.substr(pos, end - pos);
     pos = end + 1;
     ++line_no;
-    std::string_view line = trim(raw);
+    std::string_view line = trim_view(raw);
     if (line.empty() || line.front() == '#') continue;
     const bool first = !seen_content;
     seen_content = true;
     auto fields = split(line, ',');
-    auto ts = fields.size() == 2 ? parse_utc_timestamp(fields[0]) : std::nullopt;
-    auto g = fields.size() == 2 ? parse_double(fields[1]) : std::nullopt;
+    std::optional<std::int64_t> ts;
+    std::optional<double> g;
+    if (fields.size() == 2) {
+      ts = parse_utc_timestamp(fields[0]);
+      g = parse_double(fields[1]);
+    }
     // A header is recognised only on the first line, and only when it starts with a letter and
     // neither field is data, so a mistyped first sample is reported rather than skipped.
-    const std::string_view head = trim(fields[0]);
+    const std::string_view head = trim_view(fields[0]);
     if (first && !ts && !g && fields.size() == 2 && !head.empty() &&
         std::isalpha(static_cast<unsigned char>(head.front()))) {
       continue;
@@ -341,13 +340,13 @@ IntensitySeries parse_intensity_series(std::string_view csv, const std::string& 
       throw Error(fmt::format(
           "TRAINMETER_CARBON_INTENSITY_FILE={}: line {}: '{}': timestamp '{}' is not ISO 8601 "
           "UTC (e.g. 2026-11-28T10:00:00Z)",
-          file, line_no, line, trim(fields[0])));
+          file, line_no, line, trim_view(fields[0])));
     }
     if (!g || !in_range(*g)) {
       throw Error(fmt::format(
           "TRAINMETER_CARBON_INTENSITY_FILE={}: line {}: '{}': intensity '{}' is not a number in "
           "(0, {}] g CO2e/kWh",
-          file, line_no, line, trim(fields[1]), kMaxIntensityGPerKwh));
+          file, line_no, line, trim_view(fields[1]), kMaxIntensityGPerKwh));
     }
     if (!series.samples.empty() && *ts <= series.samples.back().unix_ns) {
       throw Error(fmt::format(

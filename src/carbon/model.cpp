@@ -1,4 +1,5 @@
 #include "carbon/model.hpp"
+#include "base/json_value.hpp"
 
 #include <cmath>
 
@@ -8,19 +9,14 @@ double carbon_kg(double energy_kwh, double pue, double g_per_kwh) {
   return energy_kwh * pue * g_per_kwh / 1000.0;
 }
 
-nlohmann::json number_or_null(std::optional<double> v) {
-  if (!v || !std::isfinite(*v)) return nullptr;
-  return *v;
-}
-
 nlohmann::json equivalents_json(std::optional<double> co2e_kg) {
   nlohmann::json j;
-  j["car_km"] = number_or_null(co2e_kg ? std::optional<double>(*co2e_kg * 1000.0 / kCarGPerKm)
-                                       : std::nullopt);
+  j["car_km"] =
+      json_or_null(co2e_kg ? std::optional<double>(*co2e_kg * 1000.0 / kCarGPerKm) : std::nullopt);
   j["car_g_per_km"] = kCarGPerKm;
   j["car_source"] = kCarSource;
   j["car_lifetime_fraction"] =
-      number_or_null(co2e_kg ? std::optional<double>(*co2e_kg / kCarLifetimeKg) : std::nullopt);
+      json_or_null(co2e_kg ? std::optional<double>(*co2e_kg / kCarLifetimeKg) : std::nullopt);
   j["car_lifetime_kg"] = kCarLifetimeKg;
   j["car_lifetime_lb"] = kCarLifetimeLb;
   j["car_lifetime_source"] = kCarLifetimeSource;
@@ -58,14 +54,14 @@ nlohmann::json cost_json(const CostInputs& in) {
   if (!in.price_per_hour && !in.energy_price_per_kwh) return nullptr;
   const CostResult r = compute_cost(in);
   nlohmann::json j;
-  j["compute"] = number_or_null(r.compute);
-  j["energy"] = number_or_null(r.energy);
-  j["total"] = number_or_null(r.total);
+  j["compute"] = json_or_null(r.compute);
+  j["energy"] = json_or_null(r.energy);
+  j["total"] = json_or_null(r.total);
   j["currency"] = in.currency;
-  j["inputs"] = {{"price_per_hour", number_or_null(in.price_per_hour)},
-                 {"energy_price_per_kwh", number_or_null(in.energy_price_per_kwh)},
-                 {"duration_h", number_or_null(in.duration_h)},
-                 {"energy_kwh", number_or_null(in.energy_kwh)}};
+  j["inputs"] = {{"price_per_hour", json_or_null(in.price_per_hour)},
+                 {"energy_price_per_kwh", json_or_null(in.energy_price_per_kwh)},
+                 {"duration_h", json_or_null(in.duration_h)},
+                 {"energy_kwh", json_or_null(in.energy_kwh)}};
   j["formula"] =
       "compute = price_per_hour * duration_h; energy = energy_price_per_kwh * energy_kwh "
       "(energy_kwh includes PUE); total = compute + energy (parts without a price omitted)";

@@ -62,7 +62,4 @@ nlohmann::json cost_json(const CostInputs& in);
 double estimate_energy_kwh(double hours, double pue, double cpu_w, double ram_w, double devices,
                            double device_w);
 
-/// A finite double as JSON, else null (non-finite numbers never reach a report).
-nlohmann::json number_or_null(std::optional<double> v);
-
 }  // namespace trainmeter::detail

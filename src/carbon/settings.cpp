@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "base/json_value.hpp"
 #include "trainmeter/error.hpp"
 
 namespace trainmeter::detail {
@@ -54,11 +55,6 @@ std::optional<double> number_at(const nlohmann::json& obj, const char* key) {
   double v = it->get<double>();
   if (!std::isfinite(v)) return std::nullopt;
   return v;
-}
-
-nlohmann::json optional_string(const std::optional<std::string>& s) {
-  if (!s) return nullptr;
-  return *s;
 }
 
 // A time-weighted mean over [start, end]: 1 J spread uniformly (an instant when end <= start).
@@ -299,13 +295,16 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
                   std::optional<std::int64_t> run_start_unix_ns, Diagnostics* diagnostics,
                   const std::vector<EnergyInterval>* step_energy) {
   const std::optional<double> energy_j = report_energy_j(report);
-  const std::optional<double> energy_kwh =
-      energy_j ? std::optional<double>(*energy_j / kJoulesPerKwh) : std::nullopt;
-  const std::optional<double> energy_kwh_pue =
-      energy_kwh ? std::optional<double>(*energy_kwh * settings.pue) : std::nullopt;
+  // Assigned, not built with `c ? optional(x) : nullopt` (GCC 12 -O2 then warns
+  // maybe-uninitialized).
+  std::optional<double> energy_kwh, energy_kwh_pue;
+  if (energy_j) {
+    energy_kwh = *energy_j / kJoulesPerKwh;
+    energy_kwh_pue = *energy_kwh * settings.pue;
+  }
   if (report.contains("energy") && report["energy"].is_object()) {
     report["energy"]["pue"] = settings.pue;
-    report["energy"]["total_kwh_with_pue"] = number_or_null(energy_kwh_pue);
+    report["energy"]["total_kwh_with_pue"] = json_or_null(energy_kwh_pue);
   }
   std::optional<double> duration_s;
   if (report.contains("run")) duration_s = number_at(report["run"], "duration_s");
@@ -414,14 +413,14 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
   nlohmann::json carbon;
   carbon["intensity_g_per_kwh"] = g;
   carbon["intensity_source"] = choice.source;
-  carbon["region"] = optional_string(choice.region);
-  carbon["region_name"] = optional_string(choice.region_name);
+  carbon["region"] = json_or_null(choice.region);
+  carbon["region_name"] = json_or_null(choice.region_name);
   carbon["data_source"] = choice.data_source;
   carbon["data_year"] = choice.data_year ? nlohmann::json(*choice.data_year) : nlohmann::json();
   carbon["pue"] = settings.pue;
-  carbon["energy_kwh"] = number_or_null(energy_kwh);
-  carbon["energy_kwh_with_pue"] = number_or_null(energy_kwh_pue);
-  carbon["co2e_kg"] = number_or_null(co2e);
+  carbon["energy_kwh"] = json_or_null(energy_kwh);
+  carbon["energy_kwh_with_pue"] = json_or_null(energy_kwh_pue);
+  carbon["co2e_kg"] = json_or_null(co2e);
   carbon["formula"] = "co2e_kg = energy_kwh * pue * intensity_g_per_kwh / 1000";
   carbon["equivalents"] = equivalents_json(co2e);
   carbon["time_series"] = series_json;

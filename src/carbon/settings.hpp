@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/diagnostics.hpp"
 #include "carbon/intensity.hpp"
 #include "carbon/model.hpp"
-#include "core/diagnostics.hpp"
 #include "trainmeter/config.hpp"
 
 namespace trainmeter::detail {

@@ -127,8 +127,8 @@ std::optional<double> Args::number_in(const std::string& name, const char* key,
   return x;
 }
 
-nlohmann::json load_report(const std::string& path) {
-  auto loaded = detail::load_json_file(path);
+nlohmann::json load_report(const std::string& path, bool with_steps) {
+  auto loaded = with_steps ? detail::load_json_file(path) : detail::load_report_sections(path);
   if (!loaded.value) throw CliError{loaded.error};
   nlohmann::json& doc = *loaded.value;
   if (!doc.is_object())
@@ -146,8 +146,8 @@ nlohmann::json load_report(const std::string& path) {
   return std::move(doc);
 }
 
-nlohmann::json load_valid_report(const std::string& path) {
-  nlohmann::json report = load_report(path);
+nlohmann::json load_valid_report(const std::string& path, bool with_steps) {
+  nlohmann::json report = load_report(path, with_steps);
   const auto errors = detail::validate_schema(report, detail::report_schema(), 1);
   if (!errors.empty())
     throw CliError{

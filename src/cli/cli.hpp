@@ -70,11 +70,13 @@ std::string without_prefix(const std::string& message);
 
 /// Loads a report file: CliError (one line: file, and line:column for malformed JSON; a newer
 /// schema_version; not an object) on any problem.
-nlohmann::json load_report(const std::string& path);
+/// With `with_steps` false the entries of steps[] are not loaded (the array is empty): for
+/// commands that read only the sections, at a memory cost independent of the step count.
+nlohmann::json load_report(const std::string& path, bool with_steps = true);
 
 /// load_report() that also checks the report against docs/report.schema.json: CliError "<path>:
 /// not a valid report: <first problem> (see trainmeter validate)" otherwise.
-nlohmann::json load_valid_report(const std::string& path);
+nlohmann::json load_valid_report(const std::string& path, bool with_steps = true);
 
 /// Refuses (CliError, exit 2) an output path that is one of the command's inputs: the same file
 /// by device and inode, so also through symbolic and hard links and other spellings of the path.

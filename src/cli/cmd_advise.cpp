@@ -23,14 +23,15 @@ std::vector<std::string> split_list(const std::string& text) {
 }  // namespace
 
 int cmd_advise(const std::vector<std::string>& args) {
-  Args a("advise", "REPORT.json [--json] [--regions R1,R2,...] [--intensity-file FILE]");
+  Args a("advise", "REPORT.json [--json] [--regions R1,R2,...] [--carbon-intensity-file FILE]");
   a.flag("--json", "print the findings section as JSON ({\"items\", \"not_checked\"})");
   a.option("--regions",
            "candidates for the carbon what-if: provider:region or country codes, comma-separated "
            "(default: every bundled cloud region)");
-  a.option("--intensity-file",
+  a.option("--carbon-intensity-file",
            "an intensity time series (CSV timestamp_utc,g_per_kwh): the cleanest window of the "
-           "run's duration");
+           "run's duration",
+           "--intensity-file");
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string& path = a.positional()[0];
   const nlohmann::json report = load_valid_report(path);
@@ -39,11 +40,11 @@ int cmd_advise(const std::vector<std::string>& args) {
     options.regions = split_list(a.get("--regions"));
     if (options.regions.empty()) throw CliError{"--regions: empty list"};
   }
-  if (a.has("--intensity-file")) {
+  if (a.has("--carbon-intensity-file")) {
     try {
-      options.series = detail::load_intensity_series(a.get("--intensity-file"));
+      options.series = detail::load_intensity_series(a.get("--carbon-intensity-file"));
     } catch (const std::exception& e) {
-      throw CliError{"--intensity-file: " + without_prefix(e.what())};
+      throw CliError{"--carbon-intensity-file: " + without_prefix(e.what())};
     }
   }
   // A report written with findings keeps them unless options ask for a different what-if.

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/json_value.hpp"
 #include "carbon/model.hpp"
 #include "carbon/settings.hpp"
 #include "cli/cli.hpp"
@@ -32,21 +33,19 @@ constexpr double kMaxHours = 1e6;
 
 // The location options, at most one; errors from the tables become one-line CLI errors.
 detail::IntensityChoice intensity_from_options(const Args& a) {
-  int given = a.has("--intensity") + a.has("--country") + a.has("--region");
-  if (given > 1) throw CliError{"give at most one of --intensity, --country, --region"};
+  int given = a.has("--carbon-intensity") + a.has("--country") + a.has("--cloud-region");
+  if (given > 1)
+    throw CliError{"give at most one of --carbon-intensity, --country, --cloud-region"};
   try {
-    if (a.has("--intensity"))
-      return detail::intensity_from_value(*a.number("--intensity"), "--intensity");
+    if (a.has("--carbon-intensity"))
+      return detail::intensity_from_value(*a.number("--carbon-intensity"), "--carbon-intensity");
     if (a.has("--country")) return detail::intensity_from_country(a.get("--country"), "--country");
-    if (a.has("--region")) return detail::intensity_from_region(a.get("--region"), "--region");
+    if (a.has("--cloud-region"))
+      return detail::intensity_from_region(a.get("--cloud-region"), "--cloud-region");
   } catch (const Error& e) {
     throw CliError{e.what()};
   }
   return detail::IntensityChoice{};
-}
-
-json optional_text(const std::optional<std::string>& s) {
-  return s ? json(*s) : json(nullptr);
 }
 
 }  // namespace
@@ -62,9 +61,9 @@ int cmd_estimate(const std::vector<std::string>& args) {
       .option("--cpu", "CPU model looked up in the CPU TDP table")
       .option("--ram-power-w", "average memory power, watts (default 0)")
       .option("--pue", "data-centre power usage effectiveness, >= 1 (default 1.0)")
-      .option("--intensity", "grid intensity, g CO2e/kWh")
+      .option("--carbon-intensity", "grid intensity, g CO2e/kWh", "--intensity")
       .option("--country", "ISO 3166 alpha-2 or alpha-3 country code")
-      .option("--region", "cloud region provider:region, e.g. gcp:europe-west9")
+      .option("--cloud-region", "cloud region provider:region, e.g. gcp:europe-west9", "--region")
       .option("--price-per-hour", "instance price per hour, USD")
       .option("--energy-price-per-kwh", "energy price per kWh, USD")
       .flag("--json", "print JSON {energy_kwh, co2e_kg, cost_usd, inputs}");
@@ -150,18 +149,18 @@ int cmd_estimate(const std::vector<std::string>& args) {
   inputs["pue"] = pue;
   inputs["intensity_g_per_kwh"] = intensity.g_per_kwh;
   inputs["intensity_source"] = intensity.source;
-  inputs["region"] = optional_text(intensity.region);
-  inputs["region_name"] = optional_text(intensity.region_name);
+  inputs["region"] = detail::json_or_null(intensity.region);
+  inputs["region_name"] = detail::json_or_null(intensity.region_name);
   inputs["intensity_data_source"] = intensity.data_source;
   inputs["intensity_data_year"] = intensity.data_year ? json(*intensity.data_year) : json(nullptr);
-  inputs["price_per_hour"] = detail::number_or_null(price_per_hour);
-  inputs["energy_price_per_kwh"] = detail::number_or_null(energy_price);
+  inputs["price_per_hour"] = detail::json_or_null(price_per_hour);
+  inputs["energy_price_per_kwh"] = detail::json_or_null(energy_price);
 
   if (a.has("--json")) {
     json out;
     out["energy_kwh"] = energy_kwh;
     out["co2e_kg"] = co2e_kg;
-    out["cost_usd"] = detail::number_or_null(cost.total);
+    out["cost_usd"] = detail::json_or_null(cost.total);
     out["equivalents"] = detail::equivalents_json(co2e_kg);
     out["inputs"] = std::move(inputs);
     out["formula"] =

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "cli/cli.hpp"
+#include "base/values.hpp"
 #include "export/exports.hpp"
 #include "report/schema.hpp"
 
@@ -17,29 +18,19 @@ int cmd_export(const std::vector<std::string>& args) {
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string& path = a.positional()[0];
   const std::string format = a.get("--format");
-  bool known = false;
-  std::string accepted;
-  for (const char* f : detail::kExportFormats) {
-    known = known || format == f;
-    accepted += (accepted.empty() ? "" : ", ") + std::string(f);
-  }
+  const detail::ExportFormat* const known = detail::find_export_format(format);
+  const std::string accepted = detail::export_format_names(", ");
   if (!a.has("--format"))
     throw CliError{fmt::format("--format (-f) is required; accepted: {}", accepted)};
   if (!known)
     throw CliError{fmt::format("--format: '{}' is not a format; accepted: {}", format, accepted)};
-  const nlohmann::json report = load_valid_report(path);
+  // Formats that do not read steps[] are made from the report's sections alone, loaded without
+  // the steps (memory: the sections, whatever the number of steps).
+  const nlohmann::json report = load_valid_report(path, known->needs_steps);
   const std::string out = a.get("--out", detail::export_path(path, format));
   refuse_output_over_input(out, {path});
   if (out == "-") {
-    if (format == "csv")
-      fmt::print("{}{}", detail::csv_header_line(), detail::csv_row_line(report));
-    else if (format == "prom")
-      fmt::print("{}", detail::prometheus_text(report));
-    else if (format == "trace")
-      fmt::print("{}\n", detail::chrome_trace(report).dump(
-                             -1, ' ', false, nlohmann::json::error_handler_t::replace));
-    else
-      fmt::print("{}", detail::html_page(report));
+    fmt::print("{}", detail::export_text(report, format));
     return kExitOk;
   }
   const std::string error = detail::write_export(report, format, out);

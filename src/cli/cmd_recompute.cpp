@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "base/diagnostics.hpp"
 #include "carbon/settings.hpp"
 #include "cli/cli.hpp"
-#include "core/diagnostics.hpp"
 #include "report/json_io.hpp"
 #include "report/schema.hpp"
 #include "report/units.hpp"
@@ -55,12 +55,14 @@ std::string kg_text(const json& carbon) {
 
 int cmd_recompute(const std::vector<std::string>& args) {
   Args a("recompute",
-         "REPORT.json [--country CC | --region P:R | --intensity G | --intensity-file CSV] "
+         "REPORT.json [--country CC | --cloud-region P:R | --carbon-intensity G | "
+         "--carbon-intensity-file CSV] "
          "[--pue P] [--price-per-hour X] [--energy-price-per-kwh X] [-o OUT.json] [--json]");
   a.option("--country", "ISO 3166 alpha-2 or alpha-3 country code")
-      .option("--region", "cloud region provider:region, e.g. azure:westeurope")
-      .option("--intensity", "grid intensity, g CO2e/kWh")
-      .option("--intensity-file", "CSV time series timestamp_utc,g_per_kwh")
+      .option("--cloud-region", "cloud region provider:region, e.g. azure:westeurope", "--region")
+      .option("--carbon-intensity", "grid intensity, g CO2e/kWh", "--intensity")
+      .option("--carbon-intensity-file", "CSV time series timestamp_utc,g_per_kwh",
+              "--intensity-file")
       .option("--pue", "power usage effectiveness, >= 1 (default: the report's)")
       .option("--price-per-hour", "instance price per hour (default: the report's)")
       .option("--energy-price-per-kwh", "energy price per kWh (default: the report's)")
@@ -70,17 +72,19 @@ int cmd_recompute(const std::vector<std::string>& args) {
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string path = a.positional()[0];
   bool changes = false;
-  for (const char* o : {"--country", "--region", "--intensity", "--intensity-file", "--pue",
-                        "--price-per-hour", "--energy-price-per-kwh", "--currency"})
+  for (const char* o :
+       {"--country", "--cloud-region", "--carbon-intensity", "--carbon-intensity-file", "--pue",
+        "--price-per-hour", "--energy-price-per-kwh", "--currency"})
     changes = changes || a.has(o);
   if (!changes)
     throw CliError{
-        "nothing to recompute: give at least one of --country, --region, --intensity, "
-        "--intensity-file, --pue, --price-per-hour, --energy-price-per-kwh, --currency"};
+        "nothing to recompute: give at least one of --country, --cloud-region, "
+        "--carbon-intensity, --carbon-intensity-file, --pue, --price-per-hour, "
+        "--energy-price-per-kwh, --currency"};
   if (a.has("--out")) {
     if (a.get("--out").empty()) throw CliError{"--out (-o) needs a file path"};
     std::vector<std::string> inputs = {path};
-    if (a.has("--intensity-file")) inputs.push_back(a.get("--intensity-file"));
+    if (a.has("--carbon-intensity-file")) inputs.push_back(a.get("--carbon-intensity-file"));
     refuse_output_over_input(a.get("--out"), inputs);
   }
   json report = load_valid_report(path);
@@ -88,23 +92,25 @@ int cmd_recompute(const std::vector<std::string>& args) {
   const json original_cost = report.contains("cost") ? report["cost"] : json();
   const json energy = report.contains("energy") ? report["energy"] : json();
 
-  const int given =
-      a.has("--country") + a.has("--region") + a.has("--intensity") + a.has("--intensity-file");
+  const int given = a.has("--country") + a.has("--cloud-region") + a.has("--carbon-intensity") +
+                    a.has("--carbon-intensity-file");
   if (given > 1)
-    throw CliError{"give at most one of --country, --region, --intensity, --intensity-file"};
+    throw CliError{
+        "give at most one of --country, --cloud-region, --carbon-intensity, "
+        "--carbon-intensity-file"};
 
   detail::CarbonSettings s;
   try {
-    if (a.has("--intensity")) {
-      s.intensity = detail::intensity_from_value(*a.number_in("--intensity", "carbon_intensity"),
-                                                 "--intensity");
+    if (a.has("--carbon-intensity")) {
+      s.intensity = detail::intensity_from_value(
+          *a.number_in("--carbon-intensity", "carbon_intensity"), "--carbon-intensity");
     } else if (a.has("--country")) {
       s.intensity = detail::intensity_from_country(a.get("--country"), "--country");
-    } else if (a.has("--region")) {
-      s.intensity = detail::intensity_from_region(a.get("--region"), "--region");
-    } else if (a.has("--intensity-file")) {
-      s.intensity =
-          detail::intensity_from_series(detail::load_intensity_series(a.get("--intensity-file")));
+    } else if (a.has("--cloud-region")) {
+      s.intensity = detail::intensity_from_region(a.get("--cloud-region"), "--cloud-region");
+    } else if (a.has("--carbon-intensity-file")) {
+      s.intensity = detail::intensity_from_series(
+          detail::load_intensity_series(a.get("--carbon-intensity-file")));
     } else {
       s.intensity = intensity_from_report(original_carbon);
     }

@@ -15,7 +15,10 @@ int cmd_recover(const std::vector<std::string>& args) {
   const std::string& stream = a.positional()[0];
   if (a.has("--out") && a.get("--out").empty())
     throw CliError{"--out (-o) needs a file path; omit it for the default beside the stream"};
-  detail::RecoverResult r = detail::recover_stream(stream);
+  // Steps are not kept in memory: they are copied from the stream in a second pass while the
+  // report is written (bounded memory for streams of any length).
+  detail::RecoverResult r =
+      detail::recover_stream(stream, std::size_t(64) << 30, /*keep_steps=*/false);
   if (!r.report) {
     // A finished report given instead of its stream: say so rather than quote the JSON Lines
     // parser's complaint about a multi-line document.
@@ -40,7 +43,7 @@ int cmd_recover(const std::vector<std::string>& args) {
               : stream + ".recovered.json";
   }
   refuse_output_over_input(out, {stream});
-  const std::string error = detail::write_file_atomic(out, detail::dump_report(*r.report));
+  const std::string error = detail::write_recovered_report(stream, r, out);
   if (!error.empty()) throw CliError{error};
   fmt::print("recovered {} step{} from {} into {} (status {}{})\n", r.steps,
              r.steps == 1 ? "" : "s", stream, out, detail::string_at(*r.report, "/run/status"),

@@ -1,10 +1,10 @@
 // The built-in components of every session, in the order they contribute to the report: each
 // may read the sections written by those before it (carbon reads energy; exports read all).
-#include "core/component.hpp"
-#include "memory/process_memory.hpp"
-#include "energy/energy.hpp"
 #include "carbon/carbon.hpp"
+#include "core/composition.hpp"
+#include "energy/energy.hpp"
 #include "export/outputs.hpp"
+#include "memory/process_memory.hpp"
 
 namespace trainmeter::detail {
 

@@ -17,7 +17,9 @@
 #include "trainmeter/config.hpp"
 
 #include "carbon/intensity.hpp"
+#include "base/values.hpp"
 #include "energy/source.hpp"
+#include "platform/text.hpp"
 
 extern char** environ;
 
@@ -25,12 +27,9 @@ TRAINMETER_BEGIN_NAMESPACE
 
 namespace {
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
+using trainmeter::detail::export_format_names;
+using trainmeter::detail::kExportFormats;
+using trainmeter::detail::trim;
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -298,13 +297,16 @@ const std::vector<Row>& rows() {
     TM_STRING(stream, "path", "", "a writable file path", "outputs",
               "JSON Lines stream written while the run goes on (crash-safe).");
     TM_UINT(flush_interval_ms, "1000", 10, 3600000, "outputs", "How often the stream is flushed.");
+    // The accepted formats come from the export-format table (base/values.hpp).
+    texts.push_back("a comma-separated subset of " + export_format_names());
     add(
-        {"exports", "list", "", "a comma-separated subset of csv,prom,trace,html",
+        {"exports", "list", "", texts.back().c_str(),
          "Extra outputs written beside the report at finish().", "outputs"},
         [](Config& c, const std::string& v) {
           auto items = parse_list(v);
-          check_subset(items, {"csv", "prom", "trace", "html"},
-                       "a comma-separated subset of csv,prom,trace,html");
+          std::vector<std::string> formats;
+          for (const auto& f : kExportFormats) formats.emplace_back(f.name);
+          check_subset(items, formats, "a comma-separated subset of " + export_format_names());
           c.exports = items;
         },
         [](const Config& c) { return join(c.exports); });
@@ -513,9 +515,13 @@ void Config::validate() const {
   if (local_rank >= local_world_size)
     problems.push_back(fmt::format("local_rank {} is not below local_world_size {}", local_rank,
                                    local_world_size));
-  if (pue < 1.0 || pue > 3.0 || !std::isfinite(pue))
-    problems.push_back(
-        fmt::format("pue {} is outside 1.0 to 3.0; accepted: a number from 1.0 to 3.0", pue));
+  // The bounds are the key table's (one place: the same check as TRAINMETER_PUE and --pue).
+  const ConfigKey& pue_key = config_key("pue");
+  if (pue < pue_key.min_value || pue > pue_key.max_value || !std::isfinite(pue))
+    problems.push_back(fmt::format(
+        "pue {} is outside {:.1f} to {:.1f}; accepted: a number from "
+        "{:.1f} to {:.1f}",
+        pue, pue_key.min_value, pue_key.max_value, pue_key.min_value, pue_key.max_value));
   if (sample_interval_ms == 0) problems.push_back("sample_interval_ms must be at least 1");
   if (!problems.empty()) throw_problems(problems);
 }

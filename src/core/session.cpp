@@ -10,13 +10,14 @@
 
 #include <fmt/format.h>
 
+#include "base/values.hpp"
+#include "core/composition.hpp"
 #include "core/log.hpp"
+#include "core/run_id.hpp"
 #include "core/session_impl.hpp"
 #include "core/signals.hpp"
 #include "platform/file.hpp"
 #include "platform/host.hpp"
-#include "report/builder.hpp"
-#include "report/json_io.hpp"
 
 TRAINMETER_BEGIN_NAMESPACE
 
@@ -41,16 +42,6 @@ std::int64_t unix_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string generated_run_id(std::int64_t unix_ns) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  std::random_device rd;
-  return fmt::format("{}-{:08x}", stamp, rd());
 }
 
 // Default report path: runs/<name>.json, with the rank before ".json" in multi-rank runs; a
@@ -109,7 +100,7 @@ SessionImpl::SessionImpl(Config config) {
   if (config.run_id.empty()) {
     const char* elastic = std::getenv("TORCHELASTIC_RUN_ID");
     config.run_id =
-        (elastic != nullptr && *elastic != '\0') ? elastic : generated_run_id(ctx_.start_unix_ns);
+        (elastic != nullptr && *elastic != '\0') ? elastic : generate_run_id(ctx_.start_unix_ns);
   }
   ctx_.report_path = resolve_output(config);
   ctx_.config = std::move(config);
@@ -124,8 +115,8 @@ SessionImpl::SessionImpl(Config config) {
   hot_.owner = this;
   hot_.step_cpu_time = ctx_.config.step_cpu_time;
   state_.phases.resize(1);
-  state_.phases[0].name = "train";
-  phase_names_[0] = "train";
+  state_.phases[0].name = kDefaultPhase;
+  phase_names_[0] = kDefaultPhase;
   phase_ptrs_[0].store(phase_names_[0].c_str());
   phase_count_.store(1);
   state_.tags = ctx_.config.tags;
@@ -533,6 +524,16 @@ Report SessionImpl::finish() noexcept {
 
 ThreadRing* attach_thread(HotState* hot) noexcept {
   return static_cast<SessionImpl*>(hot->owner)->attach_thread();
+}
+
+std::string generate_run_id(std::int64_t unix_ns) {
+  const std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  std::random_device rd;
+  return fmt::format("{}-{:08x}", stamp, rd());
 }
 
 }  // namespace detail

@@ -16,9 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
+#include "base/stats.hpp"
 #include "core/gpu_timing.hpp"
-#include "report/stats.hpp"
 #include "trainmeter/report.hpp"
 #include "trainmeter/session.hpp"
 

@@ -18,7 +18,7 @@
 
 #include <cstdint>
 
-#include "core/diagnostics.hpp"
+#include "base/diagnostics.hpp"
 
 namespace trainmeter::detail {
 

@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-#include "core/diagnostics.hpp"
+#include "base/diagnostics.hpp"
 #include "energy/dynamic_library.hpp"
 #include "energy/source.hpp"
 

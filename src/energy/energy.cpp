@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "base/json_value.hpp"
 #include "energy/proc_cpu.hpp"
 #include "energy/source.hpp"
 #include "trainmeter/error.hpp"
@@ -17,10 +18,6 @@ namespace trainmeter::detail {
 namespace {
 
 using nlohmann::json;
-
-json nullable(std::optional<double> v) {
-  return v && std::isfinite(*v) ? json(*v) : json(nullptr);
-}
 
 // The sampler: owns the energy sources of energy_source_registry() that energy_sources enables,
 // in registry order, and their channels; attributes machine-level energy to this process, keeps
@@ -357,7 +354,7 @@ class EnergyComponent final : public Component {
                             : "a preferred source measured the same component"});
     }
     energy["components"] = components;
-    energy["total_j"] = nullable(total);
+    energy["total_j"] = json_or_null(total);
     energy["total_kwh"] = total ? json(*total / 3.6e6) : json(nullptr);
     energy["sample_interval_ms"] = ctx_.config.sample_interval_ms;
     energy["samples"] = ticks_;

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 
 namespace trainmeter::detail {
 

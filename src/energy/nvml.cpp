@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "core/diagnostics.hpp"
+#include "base/diagnostics.hpp"
 #include "energy/estimator.hpp"
 #include "energy/source.hpp"
 

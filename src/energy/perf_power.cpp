@@ -13,21 +13,12 @@
 
 #include <fmt/format.h>
 
-#include "core/diagnostics.hpp"
+#include "base/diagnostics.hpp"
 #include "energy/source.hpp"
 #include "platform/file.hpp"
+#include "platform/text.hpp"
 
 namespace trainmeter::detail {
-namespace {
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  std::size_t b = 0;
-  while (b < s.size() && s[b] == ' ') ++b;
-  return s.substr(b);
-}
-
-}  // namespace
 
 bool parse_perf_event_config(const std::string& text, std::uint64_t* config) noexcept {
   const std::string t = trim(text);

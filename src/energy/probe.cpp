@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "core/diagnostics.hpp"
+#include "base/diagnostics.hpp"
 #include "energy/energy.hpp"
 #include "energy/estimator.hpp"
 #include "energy/perf_power.hpp"

@@ -8,16 +8,12 @@
 
 #include <fmt/format.h>
 
-#include "core/diagnostics.hpp"
+#include "base/diagnostics.hpp"
 #include "energy/source.hpp"
+#include "platform/text.hpp"
 
 namespace trainmeter::detail {
 namespace {
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
-}
 
 struct Zone {
   std::string entry;  // "intel-rapl:0:1"

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/diagnostics.hpp"
+#include "base/diagnostics.hpp"
 #include "energy/counter.hpp"
 #include "energy/source_status.hpp"
 #include "trainmeter/config.hpp"

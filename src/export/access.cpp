@@ -1,4 +1,5 @@
 #include "export/access.hpp"
+#include "base/values.hpp"
 
 #include <cmath>
 
@@ -69,7 +70,7 @@ std::vector<double> retained_step_times(const nlohmann::json& report, const std:
 std::string main_phase(const nlohmann::json& report) {
   const auto phases = report.find("phases");
   if (phases == report.end() || !phases->is_object() || phases->empty()) return "";
-  if (phases->contains("train")) return "train";
+  if (phases->contains(std::string(kDefaultPhase))) return std::string(kDefaultPhase);
   std::string best;
   double most = -1;
   for (auto it = phases->begin(); it != phases->end(); ++it) {

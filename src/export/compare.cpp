@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "base/stats.hpp"
 #include "export/access.hpp"
-#include "report/stats.hpp"
 #include "report/units.hpp"
 
 namespace trainmeter::detail {

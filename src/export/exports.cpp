@@ -6,11 +6,13 @@
 
 #include <fmt/format.h>
 
+#include "base/values.hpp"
 #include "export/access.hpp"
 #include "export/csv.hpp"
 #include "export/exports.hpp"
 #include "platform/file.hpp"
 #include "report/json_io.hpp"
+#include "trainmeter/error.hpp"
 
 namespace trainmeter::detail {
 
@@ -45,16 +47,9 @@ std::string append_csv(const nlohmann::json& report, const std::string& path) {
   out += csv_row_line(report);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return path + ": cannot open: " + errno_text(errno);
-  std::size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n = ::write(fd, out.data() + done, out.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      return path + ": cannot write: " + errno_text(e);
-    }
-    done += static_cast<std::size_t>(n);
+  if (const int e = write_all(fd, out.data(), out.size()); e != 0) {
+    ::close(fd);
+    return path + ": cannot write: " + errno_text(e);
   }
   if (::close(fd) != 0) return path + ": cannot close: " + errno_text(errno);
   return "";
@@ -63,27 +58,29 @@ std::string append_csv(const nlohmann::json& report, const std::string& path) {
 }  // namespace
 
 std::string export_path(const std::string& report_path, const std::string& format) {
-  if (format == "csv") return beside_report(report_path, ".csv");
-  if (format == "prom") return beside_report(report_path, ".prom");
-  if (format == "trace") return beside_report(report_path, ".trace.json");
-  return beside_report(report_path, ".html");
+  const ExportFormat* f = find_export_format(format);
+  return beside_report(report_path, std::string(f != nullptr ? f->suffix : ".html"));
+}
+
+std::string export_text(const nlohmann::json& report, const std::string& format) {
+  if (format == "csv") return csv_header_line() + csv_row_line(report);
+  if (format == "prom") return prometheus_text(report);
+  if (format == "trace")
+    return chrome_trace(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\n";
+  if (format == "html") return html_page(report);
+  throw Error(
+      fmt::format("unknown export format '{}'; accepted: {}", format, export_format_names(", ")));
 }
 
 std::string write_export(const nlohmann::json& report, const std::string& format,
                          const std::string& path) noexcept {
   try {
+    if (find_export_format(format) == nullptr)
+      return fmt::format("unknown export format '{}'; accepted: {}", format,
+                         export_format_names(", "));
     if (format == "csv") return append_csv(report, path);
-    std::string text;
-    if (format == "prom")
-      text = prometheus_text(report);
-    else if (format == "trace")
-      text = chrome_trace(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-             "\n";
-    else if (format == "html")
-      text = html_page(report);
-    else
-      return fmt::format("unknown export format '{}'; accepted: csv, prom, trace, html", format);
-    return write_file_atomic(path, text);
+    return write_file_atomic(path, export_text(report, format));
   } catch (const std::exception& e) {
     return fmt::format("{}: cannot export {}: {}", path, format, e.what());
   }

@@ -12,9 +12,6 @@
 
 namespace trainmeter::detail {
 
-/// Export formats, by their configuration / CLI names.
-inline constexpr const char* kExportFormats[] = {"csv", "prom", "trace", "html"};
-
 /// CodeCarbon's emissions.csv columns, in its order (EmissionsData, codecarbon v2/v3).
 const std::vector<std::string>& csv_columns();
 /// One CSV line (RFC 4180 quoting, "\n" terminated) with the column names.
@@ -40,5 +37,9 @@ std::string export_path(const std::string& report_path, const std::string& forma
 /// atomically. Returns "" or a one-line error naming the file.
 std::string write_export(const nlohmann::json& report, const std::string& format,
                          const std::string& path) noexcept;
+
+/// The export's whole text (csv: the header line and the run's row), for a format of
+/// kExportFormats (base/values.hpp); throws Error for another name.
+std::string export_text(const nlohmann::json& report, const std::string& format);
 
 }  // namespace trainmeter::detail

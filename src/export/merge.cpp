@@ -10,9 +10,10 @@
 
 #include <fmt/format.h>
 
+#include "base/diagnostics.hpp"
+#include "base/json_value.hpp"
+#include "base/stats.hpp"
 #include "carbon/model.hpp"
-#include "core/diagnostics.hpp"
-#include "report/stats.hpp"
 #include "trainmeter/error.hpp"
 #include "trainmeter/version.hpp"
 
@@ -52,10 +53,6 @@ const json& section(const json& report, const char* key) {
   if (!report.is_object()) return kNull;
   const auto it = report.find(key);
   return it == report.end() ? kNull : *it;
-}
-
-json nullable(std::optional<double> v) {
-  return v ? json(*v) : json(nullptr);
 }
 
 // Sum of a field over ranks: null when any rank has it null or absent (a partial sum would pass
@@ -231,7 +228,7 @@ json rank_summary(const json& report, const std::string& origin, const std::stri
             {"status", text(run, "status", "completed")},
             {"start_utc", text(run, "start_utc")},
             {"end_utc", text(run, "end_utc")},
-            {"duration_s", nullable(num(run, "duration_s"))},
+            {"duration_s", json_or_null(num(run, "duration_s"))},
             {"cpu_time_s", pick(section(run, "cpu_time_s"), {"user", "system"})}};
   for (const char* k : {"steps_recorded", "steps_dropped", "steps_retained"})
     s[k] = integer(run, k) ? json(*integer(run, k)) : json(nullptr);
@@ -678,7 +675,7 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     for (const json* ph : rank_phases) energy_seen = energy_seen || ph->contains("energy_j");
     if (energy_seen)
       out["energy_j"] = rank_phases.size() == ranks.size()
-                            ? nullable(sum_all(rank_phases, "energy_j"))
+                            ? json_or_null(sum_all(rank_phases, "energy_j"))
                             : json(nullptr);
     phases[p] = std::move(out);
   }
@@ -720,7 +717,9 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
       }
     }
     json components = json::array();
-    std::optional<double> machine_total = 0.0;
+    // A plain sum and a flag, not an optional (GCC 12 -O2 reports a maybe-uninitialized payload).
+    double machine_sum = 0.0;
+    bool machine_known = true;
     json per_host = json::object();
     for (const Group& g : groups) {
       json c = g.first;
@@ -741,17 +740,17 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
       }
       c["host"] = label.at(g.host);
       c["ranks"] = g.ranks;
-      c["energy_j"] = nullable(attributed);
-      if (c.contains("machine_energy_j")) c["machine_energy_j"] = nullable(machine);
+      c["energy_j"] = json_or_null(attributed);
+      if (c.contains("machine_energy_j")) c["machine_energy_j"] = json_or_null(machine);
       if (c.contains("attributed_share"))
         // Ranks read the counter over slightly different windows: keep the share a fraction.
         c["attributed_share"] = attributed && machine && *machine > 0
                                     ? json(std::min(*attributed / *machine, 1.0))
                                     : json(nullptr);
       if (c.contains("average_power_w"))
-        c["average_power_w"] = nullable(sum_all(g.parts, "average_power_w"));
+        c["average_power_w"] = json_or_null(sum_all(g.parts, "average_power_w"));
       if (c.contains("machine_average_power_w"))
-        c["machine_average_power_w"] = nullable(machine_power);
+        c["machine_average_power_w"] = json_or_null(machine_power);
       if (c.contains("samples")) c["samples"] = samples;
       if (c.contains("discarded_intervals")) c["discarded_intervals"] = discarded;
       if (c.contains("failed_reads")) c["failed_reads"] = failed;
@@ -765,10 +764,10 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
         c["notes"] = std::move(notes);
       }
       const std::optional<double> counted = machine ? machine : attributed;
-      if (counted && machine_total)
-        *machine_total += *counted;
+      if (counted)
+        machine_sum += *counted;
       else
-        machine_total.reset();
+        machine_known = false;
       json& h = per_host[label.at(g.host)];
       if (!h.is_object())
         h = {{"ranks", json::array()}, {"energy_j", 0.0}, {"machine_energy_j", 0.0}};
@@ -788,12 +787,12 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     energy["components"] = std::move(components);
     const bool all_ranks = rank_energy.size() == ranks.size();
     const auto total = all_ranks ? sum_all(rank_energy, "total_j") : std::nullopt;
-    energy["total_j"] = nullable(total);
+    energy["total_j"] = json_or_null(total);
     energy["total_kwh"] = total ? json(*total / kJoulesPerKwh) : json(nullptr);
     if (energy.contains("total_kwh_with_pue"))
       energy["total_kwh_with_pue"] =
-          all_ranks ? nullable(sum_all(rank_energy, "total_kwh_with_pue")) : json(nullptr);
-    energy["machine_total_j"] = nullable(machine_total);
+          all_ranks ? json_or_null(sum_all(rank_energy, "total_kwh_with_pue")) : json(nullptr);
+    energy["machine_total_j"] = machine_known ? json_or_null(machine_sum) : json(nullptr);
     energy["per_host"] = std::move(per_host);
     std::uint64_t ticks = 0;
     for (const json* e : rank_energy)
@@ -819,17 +818,21 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
       same = same && num(c, "intensity_g_per_kwh") == num(carbon, "intensity_g_per_kwh") &&
              num(c, "pue") == num(carbon, "pue");
       per_rank.push_back({{"rank", k.rank},
-                          {"intensity_g_per_kwh", nullable(num(c, "intensity_g_per_kwh"))},
-                          {"pue", nullable(num(c, "pue"))},
-                          {"co2e_kg", nullable(num(c, "co2e_kg"))}});
+                          {"intensity_g_per_kwh", json_or_null(num(c, "intensity_g_per_kwh"))},
+                          {"pue", json_or_null(num(c, "pue"))},
+                          {"co2e_kg", json_or_null(num(c, "co2e_kg"))}});
     }
     const bool all = parts.size() == ranks.size();
-    const auto kwh = all ? sum_all(parts, "energy_kwh") : std::nullopt;
-    const auto kwh_pue = all ? sum_all(parts, "energy_kwh_with_pue") : std::nullopt;
-    const auto kg = all ? sum_all(parts, "co2e_kg") : std::nullopt;
-    carbon["energy_kwh"] = nullable(kwh);
-    carbon["energy_kwh_with_pue"] = nullable(kwh_pue);
-    carbon["co2e_kg"] = nullable(kg);
+    // Assigned, not `all ? sum : nullopt` (GCC 12 -O2 then warns maybe-uninitialized).
+    std::optional<double> kwh, kwh_pue, kg;
+    if (all) {
+      kwh = sum_all(parts, "energy_kwh");
+      kwh_pue = sum_all(parts, "energy_kwh_with_pue");
+      kg = sum_all(parts, "co2e_kg");
+    }
+    carbon["energy_kwh"] = json_or_null(kwh);
+    carbon["energy_kwh_with_pue"] = json_or_null(kwh_pue);
+    carbon["co2e_kg"] = json_or_null(kg);
     carbon["equivalents"] = equivalents_json(kg);
     if (!same && kg && kwh_pue && *kwh_pue > 0) {
       // Ranks in different grids: the merged intensity is the energy-weighted mean.
@@ -872,10 +875,11 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     cost["energy"] = energy_ok ? json(energy_cost) : json(nullptr);
     cost["total"] = total_ok ? json(total) : json(nullptr);
     if (cost["inputs"].is_object()) {
-      cost["inputs"]["duration_h"] = nullable(duration_h);
+      cost["inputs"]["duration_h"] = json_or_null(duration_h);
       std::vector<const json*> inputs;
       for (const json* c : parts) inputs.push_back(&(*c)["inputs"]);
-      cost["inputs"]["energy_kwh"] = all ? nullable(sum_all(inputs, "energy_kwh")) : json(nullptr);
+      cost["inputs"]["energy_kwh"] =
+          all ? json_or_null(sum_all(inputs, "energy_kwh")) : json(nullptr);
     }
     cost["formula"] = text(cost, "formula") +
                       " Merged over ranks: the instance price counts once per host (the longest "
@@ -922,15 +926,15 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
          {"run_id", text(run, "run_id")},
          {"status", text(run, "status", "completed")},
          {"start_utc", text(run, "start_utc")},
-         {"duration_s", nullable(num(run, "duration_s"))},
+         {"duration_s", json_or_null(num(run, "duration_s"))},
          {"steps_recorded",
           integer(run, "steps_recorded") ? json(*integer(run, "steps_recorded")) : json(nullptr)},
          {"steps_complete", run.value("steps_complete", false)},
          {"slowest_steps", steps_it != slowest_total.end() ? steps_it->second : 0},
          {"phases", std::move(phase_stats)},
          {"memory", section(run, "memory")},
-         {"energy_j", nullable(num(section(run, "energy"), "total_j"))},
-         {"co2e_kg", nullable(num(section(run, "carbon"), "co2e_kg"))}});
+         {"energy_j", json_or_null(num(section(run, "energy"), "total_j"))},
+         {"co2e_kg", json_or_null(num(section(run, "carbon"), "co2e_kg"))}});
   }
   json hosts_json = json::object();
   for (const auto& [h, rs] : hosts) hosts_json[h] = rs;

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/live.hpp"
+#include "base/live.hpp"
 
 namespace trainmeter::detail {
 

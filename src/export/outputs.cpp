@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "base/json_value.hpp"
+#include "base/stats.hpp"
 #include "carbon/model.hpp"
 #include "carbon/settings.hpp"
 #include "core/log.hpp"
@@ -19,7 +21,7 @@
 #include "export/metrics_server.hpp"
 #include "platform/file.hpp"
 #include "platform/host.hpp"
-#include "report/stats.hpp"
+#include "platform/text.hpp"
 #include "report/step_json.hpp"
 #include "report/units.hpp"
 #include "trainmeter/report.hpp"
@@ -39,20 +41,6 @@ constexpr int kMaxConsecutiveFailures = 3;
 constexpr std::int64_t kProgressIntervalNs = 500'000'000;
 // samples/s on the metrics endpoint: the rate over a window at least this long.
 constexpr std::int64_t kRateWindowNs = 1'000'000'000;
-
-std::string iso_utc(std::int64_t unix_ns) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03d}Z", buf, static_cast<int>((unix_ns / 1000000) % 1000));
-}
-
-template <class T>
-json opt(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
 
 std::string short_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -198,11 +186,11 @@ class OutputsComponent final : public Component {
         append({{"type", "footer"},
                 {"status", string_at(report, "/run/status", "completed")},
                 {"end_utc", string_at(report, "/run/end_utc")},
-                {"duration_s", opt(number_at(report, "/run/duration_s"))},
-                {"steps_recorded", opt(number_at(report, "/run/steps_recorded"))},
+                {"duration_s", json_or_null(number_at(report, "/run/duration_s"))},
+                {"steps_recorded", json_or_null(number_at(report, "/run/steps_recorded"))},
                 {"phases", report.value("phases", json::object())},
-                {"energy_total_j", opt(number_at(report, "/energy/total_j"))},
-                {"co2e_kg", opt(number_at(report, "/carbon/co2e_kg"))},
+                {"energy_total_j", json_or_null(number_at(report, "/energy/total_j"))},
+                {"co2e_kg", json_or_null(number_at(report, "/carbon/co2e_kg"))},
                 {"report", ctx_.report_path}});
       } catch (...) {
         ctx_.diagnostics.add(kSource, diag::kDropped, "out of memory formatting the footer");
@@ -242,12 +230,12 @@ class OutputsComponent final : public Component {
               {"tags", c.tags},
               {"report", ctx_.report_path}}},
             {"host",
-             {{"hostname", opt(host.hostname)},
-              {"os", opt(host.os)},
-              {"kernel", opt(host.kernel)},
-              {"cpu_model", opt(host.cpu_model)},
-              {"logical_cpus", opt(host.logical_cpus)},
-              {"memory_bytes", opt(host.memory_bytes)},
+             {{"hostname", json_or_null(host.hostname)},
+              {"os", json_or_null(host.os)},
+              {"kernel", json_or_null(host.kernel)},
+              {"cpu_model", json_or_null(host.cpu_model)},
+              {"logical_cpus", json_or_null(host.logical_cpus)},
+              {"memory_bytes", json_or_null(host.memory_bytes)},
               {"gpus", json::array()},
               {"torch_version", nullptr},
               {"cuda_version", nullptr}}},
@@ -268,7 +256,7 @@ class OutputsComponent final : public Component {
   json sample_line(std::int64_t now) {
     const LiveSnapshot l = ctx_.live.read();
     json line = {{"type", "sample"}, {"t_offset_ns", now - ctx_.start_ns}};
-    line["rss_bytes"] = l.rss_bytes >= 0 ? json(l.rss_bytes) : opt(read_rss());
+    line["rss_bytes"] = l.rss_bytes >= 0 ? json(l.rss_bytes) : json_or_null(read_rss());
     const auto num = [](double x) { return std::isfinite(x) ? json(x) : json(nullptr); };
     if (l.energy_t_ns >= 0 && l.energy_samples != streamed_energy_samples_) {
       streamed_energy_samples_ = l.energy_samples;
@@ -333,16 +321,7 @@ class OutputsComponent final : public Component {
       return;
     }
     std::size_t done = 0;
-    int err = 0;
-    while (done < buffer_.size()) {
-      const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        err = errno;
-        break;
-      }
-      done += static_cast<std::size_t>(n);
-    }
+    int err = write_all(fd_, buffer_.data(), buffer_.size(), &done);
     if (err == 0 && ::fdatasync(fd_) != 0 && errno != EINVAL && errno != EROFS) err = errno;
     if (err == 0) {
       failures_ = 0;

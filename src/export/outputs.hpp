@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 
 namespace trainmeter::detail {
 

@@ -1,18 +1,23 @@
 #include "export/recover.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <fstream>
 #include <map>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "base/json_value.hpp"
+#include "base/stats.hpp"
 #include "carbon/settings.hpp"
 #include "export/outputs.hpp"
 #include "platform/file.hpp"
+#include "platform/text.hpp"
 #include "report/json_io.hpp"
-#include "report/stats.hpp"
 #include "trainmeter/version.hpp"
 
 namespace trainmeter::detail {
@@ -91,15 +96,6 @@ const json& need_object(const json& obj, const char* key) {
   return v;
 }
 
-std::string iso_utc(std::int64_t unix_ns) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03d}Z", buf, static_cast<int>((unix_ns / 1000000) % 1000));
-}
-
 struct PhaseAcc {
   std::uint64_t steps = 0, warmup = 0, samples = 0, tokens = 0;
   double wall_sum_ns = 0;
@@ -128,28 +124,97 @@ json stats_json(const RunningStats& s, std::vector<double>& values) {
           {"percentiles_exact", true}};
 }
 
+
+// Reads a file line by line (bounded memory: one line at a time). A last line without its
+// newline is reported as not terminated.
+class LineReader {
+ public:
+  explicit LineReader(const std::string& path) : in_(path, std::ios::binary) {}
+  bool is_open() const { return in_.is_open(); }
+  bool next(std::string& line, bool& terminated) {
+    if (!std::getline(in_, line)) return false;
+    terminated = !in_.eof();
+    return terminated || !line.empty();
+  }
+  bool failed() const { return in_.bad(); }
+
+ private:
+  std::ifstream in_;
+};
+
+// A step line's fields, validated, and the step as the recovered report writes it.
+struct StepLine {
+  json step;
+  std::string phase;
+  std::int64_t index = 0, start = 0, wall = 0, cpu = 0, samples = 0, tokens = 0, tensor = 0;
+  bool cpu_null = true, tensor_null = true, warm = false;
+  std::optional<double> loss;
+};
+
+StepLine parse_step_line(const json& v) {
+  StepLine l;
+  l.index = need_int(v, "index", true, false);
+  l.phase = need_string(v, "phase");
+  l.start = need_int(v, "start_offset_ns", false, false);
+  l.wall = need_int(v, "wall_ns", true, false);
+  l.cpu = need_int(v, "cpu_ns", true, true, &l.cpu_null);
+  l.samples = need_int(v, "samples", true, false);
+  l.tokens = need_int(v, "tokens", true, false);
+  l.warm = need_bool(v, "warmup");
+  l.loss = need_number_or_null(v, "loss", true);
+  l.tensor = need_int(v, "peak_tensor_bytes", true, true, &l.tensor_null);
+  const std::optional<double> energy = need_number_or_null(v, "energy_j", true);
+  std::int64_t thread = 0;
+  if (v.contains("thread")) thread = need_int(v, "thread", true, false);
+  if (l.start > INT64_MAX - l.wall)
+    throw LineError{"key 'wall_ns': start_offset_ns + wall_ns overflows"};
+  l.step = {{"index", l.index},
+            {"phase", l.phase},
+            {"thread", thread},
+            {"start_offset_ns", l.start},
+            {"wall_ns", l.wall},
+            {"cpu_ns", l.cpu_null ? json(nullptr) : json(l.cpu)},
+            {"samples", l.samples},
+            {"tokens", l.tokens},
+            {"warmup", l.warm},
+            {"loss", json_or_null(l.loss)},
+            {"peak_tensor_bytes", l.tensor_null ? json(nullptr) : json(l.tensor)}};
+  if (energy) l.step["energy_j"] = *energy;
+  // Per-step CUDA figures, as streamed (gpu_ns is resolved after streaming: null there).
+  for (const char* key : {"gpu_ns", "peak_cuda_tensor_bytes"}) {
+    const auto it = v.find(key);
+    if (it != v.end() && (it->is_null() || it->is_number_unsigned() || it->is_object()))
+      l.step[key] = *it;
+  }
+  return l;
+}
+
 }  // namespace
 
-RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
+RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, bool keep_steps) {
   RecoverResult out;
-  int err = 0;
-  auto text = read_text_file(path, max_bytes + 1, &err);
-  if (!text) {
-    out.error = path + ": cannot read: " + errno_text(err);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    out.error = path + ": cannot read: " + errno_text(errno);
     return out;
   }
-  if (text->size() > max_bytes) {
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
     out.error = fmt::format("{}: larger than {} bytes", path, max_bytes);
     return out;
   }
-  const std::string& t = *text;
-  if (t.empty()) {
+  LineReader reader(path);
+  if (!reader.is_open()) {
+    out.error = path + ": cannot read: " + errno_text(errno);
+    return out;
+  }
+  if (st.st_size == 0) {
     out.error = path + ": empty file (no stream header)";
     return out;
   }
 
   json header;
-  json steps = json::array();
+  json steps = json::array();  // keep_steps only
+  std::uint64_t step_count = 0;
   json points = json::array();
   std::vector<std::string> phase_order;
   std::map<std::string, PhaseAcc> phases;
@@ -163,14 +228,12 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
   json energy_rows = json::array();  // [t_offset_ns, total_j|null]
   std::size_t torn_bytes = 0;
 
-  std::size_t pos = 0, line_no = 0;
+  std::size_t line_no = 0;
+  std::string line;
+  bool terminated = true;
   try {
-    while (pos < t.size()) {
+    while (reader.next(line, terminated)) {
       ++line_no;
-      const std::size_t nl = t.find('\n', pos);
-      const bool terminated = nl != std::string::npos;
-      const std::string line = t.substr(pos, terminated ? nl - pos : std::string::npos);
-      pos = terminated ? nl + 1 : t.size();
       JsonLoad parsed = parse_json_text(line);
       if (!parsed.value) {
         // A killed writer leaves at most its last line torn, never one followed by others.
@@ -232,46 +295,19 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
       }
       if (footer) throw LineError{"a line after the footer"};
       if (type == "step") {
-        const std::int64_t index = need_int(v, "index", true, false);
+        StepLine l = parse_step_line(v);
+        const std::int64_t index = l.index;
         if (last_index && std::uint64_t(index) <= *last_index)
           throw LineError{fmt::format("step index {} does not follow {}", index, *last_index)};
         last_index = static_cast<std::uint64_t>(index);
-        const std::string phase = need_string(v, "phase");
-        const std::int64_t start = need_int(v, "start_offset_ns", false, false);
-        const std::int64_t wall = need_int(v, "wall_ns", true, false);
-        bool cpu_null = true, tensor_null = true;
-        const std::int64_t cpu = need_int(v, "cpu_ns", true, true, &cpu_null);
-        const std::int64_t samples_n = need_int(v, "samples", true, false);
-        const std::int64_t tokens_n = need_int(v, "tokens", true, false);
-        const bool warm = need_bool(v, "warmup");
-        const std::optional<double> loss = need_number_or_null(v, "loss", true);
-        const std::int64_t tensor = need_int(v, "peak_tensor_bytes", true, true, &tensor_null);
-        const std::optional<double> energy = need_number_or_null(v, "energy_j", true);
-        std::int64_t thread = 0;
-        if (v.contains("thread")) thread = need_int(v, "thread", true, false);
-        if (start > INT64_MAX - wall)
-          throw LineError{"key 'wall_ns': start_offset_ns + wall_ns overflows"};
-
-        json s = {{"index", index},
-                  {"phase", phase},
-                  {"thread", thread},
-                  {"start_offset_ns", start},
-                  {"wall_ns", wall},
-                  {"cpu_ns", cpu_null ? json(nullptr) : json(cpu)},
-                  {"samples", samples_n},
-                  {"tokens", tokens_n},
-                  {"warmup", warm},
-                  {"loss", loss ? json(*loss) : json(nullptr)},
-                  {"peak_tensor_bytes", tensor_null ? json(nullptr) : json(tensor)}};
-        if (energy) s["energy_j"] = *energy;
-        // Per-step CUDA figures, as streamed (gpu_ns is resolved after streaming: null there).
-        for (const char* key : {"gpu_ns", "peak_cuda_tensor_bytes"}) {
-          const auto it = v.find(key);
-          if (it != v.end() && (it->is_null() || it->is_number_unsigned() || it->is_object()))
-            s[key] = *it;
-        }
+        const std::string& phase = l.phase;
+        const std::int64_t start = l.start, wall = l.wall, cpu = l.cpu;
+        const std::int64_t samples_n = l.samples, tokens_n = l.tokens, tensor = l.tensor;
+        const bool cpu_null = l.cpu_null, tensor_null = l.tensor_null, warm = l.warm;
+        const std::optional<double> loss = l.loss;
         if (!tensor_null) peak_step_tensor = std::max(peak_step_tensor, tensor);
-        steps.push_back(std::move(s));
+        ++step_count;
+        if (keep_steps) steps.push_back(std::move(l.step));
         last_end_ns = std::max(last_end_ns, start + wall);
 
         if (!phases.count(phase)) phase_order.push_back(phase);
@@ -334,6 +370,10 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
         throw LineError{fmt::format("unknown line type '{}'", type)};
       }
     }
+    if (reader.failed()) {
+      out.error = fmt::format("{}: line {}: read error: {}", path, line_no + 1, errno_text(errno));
+      return out;
+    }
   } catch (const LineError& e) {
     out.error = fmt::format("{}: line {}: {}", path, line_no, e.what);
     return out;
@@ -365,9 +405,9 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
               {"command_line", hrun["command_line"]},
               {"tags", hrun["tags"]},
               {"cpu_time_s", nullptr},
-              {"steps_recorded", steps.size()},
+              {"steps_recorded", step_count},
               {"steps_dropped", 0},
-              {"steps_retained", steps.size()},
+              {"steps_retained", step_count},
               {"recovered_from", path}};
   if (hrun.contains("local_rank") && hrun["local_rank"].is_number_unsigned())
     run["local_rank"] = hrun["local_rank"];
@@ -557,10 +597,79 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes) {
                      {"count", 1},
                      {"message", "carbon and cost not recomputed: " + carbon_problem}});
   report["diagnostics"] = std::move(diags);
-  out.steps = report["steps"].size();
+  out.steps = step_count;
   out.had_footer = footer.has_value();
   out.report = std::move(report);
   return out;
+}
+
+std::string write_recovered_report(const std::string& stream_path, const RecoverResult& result,
+                                   const std::string& out_path) noexcept {
+  try {
+    if (!result.report) return "nothing recovered";
+    AtomicFile file;
+    if (!file.open(out_path)) return file.error();
+    constexpr auto kReplace = json::error_handler_t::replace;
+    std::string chunk = "{";
+    bool first = true;
+    const auto flush = [&](bool force) {
+      if (force || chunk.size() >= AtomicFile::kBufferBytes / 2) {
+        file.append(chunk);
+        chunk.clear();
+      }
+    };
+    for (auto it = result.report->begin(); it != result.report->end(); ++it) {
+      chunk += first ? "\n  " : ",\n  ";
+      first = false;
+      chunk += json(it.key()).dump(-1, ' ', false, kReplace);
+      chunk += ": ";
+      if (it.key() != "steps" || result.steps == 0) {
+        chunk += dump_report_value(*it);
+        flush(false);
+        continue;
+      }
+      if (!it->empty()) {  // recovered with keep_steps: the steps are in the document
+        chunk += '[';
+        for (std::size_t i = 0; i < it->size(); ++i) {
+          chunk += i == 0 ? "\n    " : ",\n    ";
+          chunk += (*it)[i].dump(-1, ' ', false, kReplace);
+          flush(false);
+        }
+        chunk += "\n  ]";
+        continue;
+      }
+      // steps[]: a second pass over the stream, one step line at a time, written as
+      // dump_report() writes each step (one compact object per line).
+      LineReader reader(stream_path);
+      std::string line;
+      bool terminated = true;
+      std::uint64_t written = 0;
+      chunk += '[';
+      while (written < result.steps && reader.next(line, terminated)) {
+        JsonLoad parsed = parse_json_text(line);
+        if (!parsed.value || !parsed.value->is_object() ||
+            parsed.value->value("type", "") != "step")
+          continue;
+        chunk += written == 0 ? "\n    " : ",\n    ";
+        chunk += parse_step_line(*parsed.value).step.dump(-1, ' ', false, kReplace);
+        ++written;
+        flush(false);
+      }
+      if (written != result.steps)
+        return fmt::format("{}: changed while it was recovered ({} of {} steps read again)",
+                           stream_path, written, result.steps);
+      chunk += "\n  ]";
+      flush(false);
+    }
+    chunk += "\n}\n";
+    flush(true);
+    if (!file.commit()) return file.error();
+    return "";
+  } catch (const LineError& e) {
+    return stream_path + ": changed while it was recovered: " + e.what;
+  } catch (const std::exception& e) {
+    return std::string("cannot write the recovered report: ") + e.what();
+  }
 }
 
 }  // namespace trainmeter::detail

@@ -23,6 +23,18 @@ struct RecoverResult {
 /// percentiles, warm-up excluded); memory timeline from the sample lines. A final line without
 /// its newline (the writer was killed mid-write) is dropped and counted in diagnostics; any other
 /// malformed, wrongly typed or out-of-range line is an error naming the line.
-RecoverResult recover_stream(const std::string& path, std::size_t max_bytes = std::size_t(4) << 30);
+///
+/// The stream is read one line at a time. With `keep_steps` false the report's steps[] is left
+/// empty (RecoverResult::steps still counts them) and write_recovered_report() writes them from a
+/// second pass over the stream: memory is then bounded by the report's sections plus 16 bytes a
+/// step (the exact percentiles' wall and CPU times), whatever the stream's length.
+RecoverResult recover_stream(const std::string& path, std::size_t max_bytes = std::size_t(4) << 30,
+                             bool keep_steps = true);
+
+/// Writes `result` (from recover_stream(stream_path, ..., false) or with its steps) to
+/// `out_path` through a temporary file and rename: the bytes dump_report() writes for the same
+/// report with its steps. Returns "" or a one-line error.
+std::string write_recovered_report(const std::string& stream_path, const RecoverResult& result,
+                                   const std::string& out_path) noexcept;
 
 }  // namespace trainmeter::detail

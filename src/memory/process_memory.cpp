@@ -10,21 +10,15 @@
 
 #include <fmt/format.h>
 
+#include "base/json_value.hpp"
 #include "platform/file.hpp"
+#include "platform/text.hpp"
 
 namespace trainmeter::detail {
 
 namespace {
 
 constexpr const char* kSource = "memory.process";
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return s;
-}
 
 const char* status_for_errno(int err) noexcept {
   if (err == EACCES || err == EPERM) return diag::kPermissionDenied;
@@ -65,10 +59,10 @@ std::optional<std::int64_t> parse_status_kib_field(std::string_view status,
     pos = end + 1;
     if (line.size() <= key.size() || line.substr(0, key.size()) != key || line[key.size()] != ':')
       continue;
-    std::string_view value = trim(line.substr(key.size() + 1));
+    std::string_view value = trim_view(line.substr(key.size() + 1));
     // The kernel always writes "kB" (meaning KiB) for these fields.
     if (value.size() < 3 || value.substr(value.size() - 2) != "kB") return std::nullopt;
-    value = trim(value.substr(0, value.size() - 2));
+    value = trim_view(value.substr(0, value.size() - 2));
     auto kib = parse_int64(value.data(), value.data() + value.size());
     if (!kib || *kib < 0 || *kib > (INT64_MAX / 1024)) return std::nullopt;
     return *kib * 1024;
@@ -175,9 +169,6 @@ class ProcessMemoryComponent final : public Component {
     try {
       nlohmann::json& m = report["memory"];
       if (!m.is_object()) m = nlohmann::json::object();
-      auto opt = [](const std::optional<std::int64_t>& v) -> nlohmann::json {
-        return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-      };
       nlohmann::json notes = nlohmann::json::array();
       if (vm_hwm_) {
         m["peak_rss_bytes"] = *vm_hwm_;
@@ -190,9 +181,9 @@ class ProcessMemoryComponent final : public Component {
         m["peak_rss_bytes"] = nullptr;
         m["peak_rss_source"] = nullptr;
       }
-      m["current_rss_bytes"] = opt(current_rss_);
-      m["getrusage_max_rss_bytes"] = opt(rusage_max_);
-      m["sampled_peak_rss_bytes"] = opt(sampled_peak_);
+      m["current_rss_bytes"] = json_or_null(current_rss_);
+      m["getrusage_max_rss_bytes"] = json_or_null(rusage_max_);
+      m["sampled_peak_rss_bytes"] = json_or_null(sampled_peak_);
       if (!m.contains("peak_tensor_bytes")) m["peak_tensor_bytes"] = nullptr;
       if (!m.contains("cuda")) m["cuda"] = nullptr;
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 
 namespace trainmeter::detail {
 

@@ -57,6 +57,22 @@ long KeptOpenFile::read(char* buf, std::size_t size) const noexcept {
   return static_cast<long>(total);
 }
 
+int write_all(int fd, const char* data, std::size_t size, std::size_t* written) noexcept {
+  std::size_t done = 0;
+  int err = 0;
+  while (done < size) {
+    const ssize_t n = ::write(fd, data + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      err = errno;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (written != nullptr) *written = done;
+  return err;
+}
+
 std::optional<std::int64_t> parse_int64(const char* begin, const char* end) noexcept {
   auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; };
   while (begin < end && is_space(*begin)) ++begin;

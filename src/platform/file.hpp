@@ -46,6 +46,10 @@ std::optional<std::string> read_text_file(const std::string& path, std::size_t m
 /// Parses one decimal integer with optional surrounding whitespace. nullopt otherwise.
 std::optional<std::int64_t> parse_int64(const char* begin, const char* end) noexcept;
 
+/// Writes all `size` bytes to `fd` (retrying short writes and EINTR). 0, or the errno of the
+/// write that failed; `written` (optional) gets the bytes that reached the file either way.
+int write_all(int fd, const char* data, std::size_t size, std::size_t* written = nullptr) noexcept;
+
 /// "text (errno N: strerror)"
 std::string errno_text(int err);
 

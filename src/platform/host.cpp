@@ -7,17 +7,9 @@
 #include <sstream>
 
 #include "platform/file.hpp"
+#include "platform/text.hpp"
 
 namespace trainmeter::detail {
-
-namespace {
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n\"");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n\"");
-  return s.substr(b, e - b + 1);
-}
-}  // namespace
 
 HostInfo read_host_info(const std::string& proc_root) {
   HostInfo h;
@@ -30,7 +22,8 @@ HostInfo read_host_info(const std::string& proc_root) {
     std::istringstream in(*text);
     std::string line;
     while (std::getline(in, line))
-      if (line.rfind("PRETTY_NAME=", 0) == 0) h.os = trim(line.substr(12));
+      if (line.rfind("PRETTY_NAME=", 0) == 0)
+        h.os = trim(std::string_view(line).substr(12), " \t\r\n\"");
   }
   if (!h.os) h.os = std::string(u.sysname);
   if (auto text = read_text_file(proc_root + "/cpuinfo", 4 << 20)) {

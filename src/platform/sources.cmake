@@ -1,3 +1,4 @@
 list(APPEND TM_CORE_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/file.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/host.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/host.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/text.cpp)

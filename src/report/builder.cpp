@@ -6,9 +6,11 @@
 
 #include <fmt/format.h>
 
+#include "base/json_value.hpp"
 #include "carbon/settings.hpp"
 #include "core/log.hpp"
 #include "platform/host.hpp"
+#include "platform/text.hpp"
 #include "report/findings.hpp"
 #include "report/json_io.hpp"
 #include "report/step_json.hpp"
@@ -23,25 +25,6 @@ namespace trainmeter::detail {
 namespace {
 
 using nlohmann::json;
-
-json nullable(double x) {
-  return std::isfinite(x) ? json(x) : json(nullptr);
-}
-
-std::string iso_utc(std::int64_t unix_ns) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
-  const auto ms = static_cast<int>((unix_ns / 1000000) % 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return fmt::format("{}.{:03d}Z", buf, ms);
-}
-
-template <class T>
-json opt(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
 
 // Duration statistics: moments from the running stats; percentiles exact from the retained
 // steps when every counted step is retained, else from the sketch.
@@ -86,9 +69,9 @@ json between_steps_json(const PhaseAggregate& p) {
   return {{"count", p.gap.count()},
           {"total_ns", static_cast<std::int64_t>(p.gap_sum_ns)},
           {"share_of_wall", covered > 0 ? json(p.gap_sum_ns / covered) : json(nullptr)},
-          {"p50_ns", nullable(p.gap_sketch.quantile(0.5))},
-          {"p90_ns", nullable(p.gap_sketch.quantile(0.9))},
-          {"max_ns", nullable(p.gap.max())},
+          {"p50_ns", json_or_null(p.gap_sketch.quantile(0.5))},
+          {"p90_ns", json_or_null(p.gap_sketch.quantile(0.9))},
+          {"max_ns", json_or_null(p.gap.max())},
           {"relative_accuracy", p.gap_sketch.relative_accuracy()}};
 }
 
@@ -138,12 +121,12 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
   doc["run"] = std::move(run);
 
   const HostInfo host = read_host_info(c.proc_root);
-  doc["host"] = {{"hostname", opt(host.hostname)},
-                 {"os", opt(host.os)},
-                 {"kernel", opt(host.kernel)},
-                 {"cpu_model", opt(host.cpu_model)},
-                 {"logical_cpus", opt(host.logical_cpus)},
-                 {"memory_bytes", opt(host.memory_bytes)},
+  doc["host"] = {{"hostname", json_or_null(host.hostname)},
+                 {"os", json_or_null(host.os)},
+                 {"kernel", json_or_null(host.kernel)},
+                 {"cpu_model", json_or_null(host.cpu_model)},
+                 {"logical_cpus", json_or_null(host.logical_cpus)},
+                 {"memory_bytes", json_or_null(host.memory_bytes)},
                  {"gpus", json::array()},
                  {"torch_version", nullptr},
                  {"cuda_version", nullptr}};
@@ -185,10 +168,10 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
     }
     json loss = nullptr;
     if (p.loss.count() > 0)
-      loss = {{"first", nullable(p.first_loss)},
-              {"last", nullable(p.last_loss)},
-              {"min", nullable(p.loss.min())},
-              {"mean", nullable(p.loss.mean())}};
+      loss = {{"first", json_or_null(p.first_loss)},
+              {"last", json_or_null(p.last_loss)},
+              {"min", json_or_null(p.loss.min())},
+              {"mean", json_or_null(p.loss.mean())}};
     phases[p.name] = {
         {"steps", s.steps},
         {"warmup_steps", s.warmup_steps},
@@ -200,8 +183,8 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
         {"gpu_time_ns", stats_json(gpu, p.gpu_sketch.relative_accuracy())},
         {"gpu_busy_fraction",
          p.gpu_wall_sum_ns > 0 ? json(p.gpu_sum_ns / p.gpu_wall_sum_ns) : json(nullptr)},
-        {"samples_per_s", opt(s.samples_per_s)},
-        {"tokens_per_s", opt(s.tokens_per_s)},
+        {"samples_per_s", json_or_null(s.samples_per_s)},
+        {"tokens_per_s", json_or_null(s.tokens_per_s)},
         {"loss", loss},
         {"between_steps", between_steps_json(p)}};
     if (out != nullptr) out->phases.push_back(std::move(s));

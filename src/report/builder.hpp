@@ -7,7 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
+#include "core/composition.hpp"
 #include "core/session_impl.hpp"
 #include "trainmeter/report.hpp"
 
@@ -20,11 +21,7 @@ nlohmann::json build_report(const RunContext& ctx, const RunState& state, Report
 /// Writes diagnostics into the document and copies headline figures into `out`.
 void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out);
 
-/// The whole report step of finish(): builds the document from the collector's state, lets the
-/// components fill their sections, writes it to ctx.report_path (temp file + rename) and fills
-/// `out` (status, headline figures, path, text); then the components' after_write(). Failures
-/// become diagnostics. The golden test (tests/core/test_golden.cpp) pins its output.
-void write_run_report(RunContext& ctx, const RunState& state,
-                      const std::vector<std::unique_ptr<Component>>& components, Report* out);
+// write_run_report(), the report step of finish(), is declared in core/composition.hpp (the
+// session calls it) and defined in builder.cpp.
 
 }  // namespace trainmeter::detail

@@ -95,15 +95,8 @@ bool AtomicFile::fail(std::string error) noexcept {
 }
 
 bool AtomicFile::write_out(const char* data, std::size_t size) noexcept {
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::write(fd_, data + done, size - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("cannot write " + tmp_ + ": " + errno_text(errno));
-    }
-    done += static_cast<std::size_t>(n);
-  }
+  const int err = write_all(fd_, data, size);
+  if (err != 0) return fail("cannot write " + tmp_ + ": " + errno_text(err));
   return true;
 }
 
@@ -186,6 +179,39 @@ JsonLoad load_json_file(const std::string& path, std::size_t max_bytes) {
   }
   out = parse_json_text(*text);
   if (!out.value) out.error = path + ": " + out.error;
+  return out;
+}
+
+JsonLoad load_report_sections(const std::string& path, std::size_t* steps_skipped) {
+  JsonLoad out;
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    out.error = path + ": cannot read: " + errno_text(errno);
+    return out;
+  }
+  bool in_steps = false;
+  std::size_t skipped = 0;
+  // Top-level keys arrive at depth 1; each element of steps[] ends at depth 2 (an object's end,
+  // or a scalar value): dropping it there keeps one step in memory at a time.
+  const nlohmann::json::parser_callback_t drop_steps =
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        using E = nlohmann::json::parse_event_t;
+        if (depth == 1 && event == E::key) in_steps = parsed == "steps";
+        if (in_steps && depth == 2 &&
+            (event == E::object_end || event == E::array_end || event == E::value)) {
+          ++skipped;
+          return false;
+        }
+        return true;
+      };
+  try {
+    out.value = nlohmann::json::parse(in, drop_steps);
+  } catch (const nlohmann::json::parse_error& e) {
+    out.error = path + ": byte " + std::to_string(e.byte) + ": " + e.what();
+  } catch (const std::exception& e) {
+    out.error = path + ": " + e.what();
+  }
+  if (steps_skipped != nullptr) *steps_skipped = skipped;
   return out;
 }
 

@@ -65,4 +65,9 @@ JsonLoad load_json_file(const std::string& path, std::size_t max_bytes = std::si
 /// Parses text; errors are "line L, column C: <what>".
 JsonLoad parse_json_text(const std::string& text);
 
+/// Loads a report's sections without the entries of its top-level steps[] (the array stays, empty;
+/// `steps_skipped` gets their count): parsed from the file as a stream, one step in memory at a
+/// time, so a report of any length costs its sections only. Errors name the byte offset.
+JsonLoad load_report_sections(const std::string& path, std::size_t* steps_skipped = nullptr);
+
 }  // namespace trainmeter::detail

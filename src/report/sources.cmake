@@ -1,7 +1,6 @@
 trainmeter_embed_file(${TM_GENERATED_DIR}/report_schema.cpp kReportSchemaJson
                       ${PROJECT_SOURCE_DIR}/docs/report.schema.json)
 list(APPEND TM_CORE_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/stats.cpp
   ${CMAKE_CURRENT_LIST_DIR}/json_io.cpp
   ${CMAKE_CURRENT_LIST_DIR}/schema.cpp
   ${CMAKE_CURRENT_LIST_DIR}/builder.cpp

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 
 namespace trainmeter::detail {
 

@@ -1,6 +1,6 @@
 // The one JSON form of a step record, used by the report (steps[], streamed by StepWriter) and
 // the JSONL stream (step lines, step_json()), so that the two can never disagree on a key. The
-// record's own fields and the components' per-step columns (core/step_table.hpp) are written
+// record's own fields and the components' per-step columns (base/step_table.hpp) are written
 // together, keys in byte order, exactly as nlohmann::json would dump the same object.
 #pragma once
 
@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/step_table.hpp"
+#include "base/step_table.hpp"
 #include "trainmeter/step.hpp"
 
 namespace trainmeter::detail {

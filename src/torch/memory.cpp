@@ -1,5 +1,6 @@
-// trainmeter::torch tensor-memory tracking: the allocator reporter, the MemoryTracking guard,
-// CUDA caching-allocator statistics and the component that writes them into the report.
+// trainmeter::torch tensor-memory tracking: the allocator reporter, its start and stop for the
+// Instrumentation guard (instrument.cpp), CUDA caching-allocator statistics and the component that
+// writes them into the report.
 #include <ATen/Parallel.h>
 #include <c10/core/Allocator.h>
 #include <c10/util/ThreadLocalDebugInfo.h>
@@ -21,6 +22,8 @@
 
 #include "core/session_impl.hpp"
 #include "torch/cuda_events.hpp"
+#include "torch/integration.hpp"
+#include "torch/registry.hpp"
 #include "torch/torch_state.hpp"
 #include "trainmeter/torch.hpp"
 
@@ -455,15 +458,6 @@ class TorchMemoryComponent final : public Component {
   std::vector<Cuda> cuda_;
 };
 
-struct Registry {
-  std::mutex mutex;
-  std::vector<std::pair<SessionImpl*, std::weak_ptr<TorchState>>> entries;
-};
-Registry& registry() {
-  static Registry r;  // function-local: nothing runs at static initialisation
-  return r;
-}
-
 }  // namespace
 
 std::shared_ptr<TorchState> make_torch_state() {
@@ -482,25 +476,18 @@ std::unique_ptr<Component> make_torch_memory_component(std::shared_ptr<TorchStat
 std::shared_ptr<TorchState> torch_state_for(SessionImpl* session) noexcept {
   if (session == nullptr) return nullptr;
   try {
-    Registry& reg = registry();
-    std::lock_guard<std::mutex> lock(reg.mutex);
-    auto& entries = reg.entries;
-    entries.erase(std::remove_if(entries.begin(), entries.end(),
-                                 [](const auto& e) { return e.second.expired(); }),
-                  entries.end());
-    for (const auto& e : entries)
-      if (e.first == session)
-        if (auto s = e.second.lock()) {
-          std::lock_guard<std::mutex> state_lock(s->mutex);
-          if (s->session == session) return s;
-        }
-    auto state = std::make_shared<TorchState>();
-    state->session = session;
-    if (!session->add_component(
-            make_torch_memory_component(state, &session->context(), session->hot())))
-      return nullptr;
-    entries.emplace_back(session, state);
-    return state;
+    bool made = false;
+    return find_or_make_session_state<TorchState>(
+        session,
+        [session]() -> std::shared_ptr<TorchState> {
+          auto state = std::make_shared<TorchState>();
+          state->session = session;
+          if (!session->add_component(
+                  make_torch_memory_component(state, &session->context(), session->hot())))
+            return nullptr;
+          return state;
+        },
+        made);
   } catch (...) {
     return nullptr;
   }
@@ -535,41 +522,23 @@ bool uninstall_reporter(TorchState& state) noexcept {
 
 }  // namespace trainmeter::detail
 
-TRAINMETER_BEGIN_NAMESPACE
-namespace torch {
+namespace trainmeter::detail {
 
-struct MemoryTracking::Installed {
-  std::shared_ptr<detail::TorchState> state;
-  std::thread::id owner;
-};
-
-MemoryTracking::MemoryTracking(std::unique_ptr<Installed> installed) noexcept
-    : installed_(std::move(installed)) {}
-MemoryTracking::MemoryTracking(MemoryTracking&& other) noexcept = default;
-MemoryTracking& MemoryTracking::operator=(MemoryTracking&& other) noexcept {
-  if (this != &other) {
-    reset();
-    installed_ = std::move(other.installed_);
-  }
-  return *this;
-}
-MemoryTracking::~MemoryTracking() {
-  reset();
-}
-
-void MemoryTracking::reset() noexcept {
-  if (!installed_) return;
-  std::unique_ptr<Installed> inst = std::move(installed_);
-  detail::TorchState& s = *inst->state;
-  if (std::this_thread::get_id() != inst->owner) {
+void stop_memory_tracking(torch::Instrumentation::Installed& inst) noexcept {
+  if (!inst.memory) return;
+  const std::shared_ptr<TorchState> state = std::move(inst.memory);
+  TorchState& s = *state;
+  if (std::this_thread::get_id() != inst.owner) {
     // Another thread's thread-local slot cannot be reached from here; the reporter stays there
     // (its counters are kept alive by it), harmless but no longer reported.
-    s.add_diagnostic(detail::diag::kError,
-                     "MemoryTracking destroyed on another thread than the one that created it: "
-                     "the reporter stays installed on the creating thread");
-  } else if (!detail::uninstall_reporter(s)) {
-    s.add_diagnostic(detail::diag::kError,
-                     "MemoryTracking could not remove the reporter: a later debug-info entry "
+    s.add_diagnostic(
+        diag::kError,
+        "the trainmeter::torch guard was destroyed on another thread than the one that "
+        "created it: the memory reporter stays installed on the creating thread");
+  } else if (!uninstall_reporter(s)) {
+    s.add_diagnostic(diag::kError,
+                     "the trainmeter::torch guard could not remove the memory reporter: a later "
+                     "debug-info entry "
                      "(e.g. a profiler started inside the tracked scope and not stopped) is still "
                      "installed on this thread; the reporter stays installed");
   }
@@ -578,57 +547,50 @@ void MemoryTracking::reset() noexcept {
     // No thread reports any more: step records must say "not measured" rather than repeat a
     // stale level.
     s.hot->tensor.store(nullptr, std::memory_order_relaxed);
-    detail::remove_step_hooks(*s.hot, s.hook_slot, &s.hooks);
-    detail::remove_step_hooks(*s.hot, s.tensor_hook_slot, &s.tensor_hooks);
+    remove_step_hooks(*s.hot, s.hook_slot, &s.hooks);
+    remove_step_hooks(*s.hot, s.tensor_hook_slot, &s.tensor_hooks);
     s.hook_slot = s.tensor_hook_slot = -1;
   }
 }
 
-MemoryTracking track_memory(Session& session) noexcept {
-  if (!session.enabled() || session.impl() == nullptr) return MemoryTracking();
-  // GPU step time comes with the libtorch integration by default (config.gpu_step_time); it
-  // starts once the program uses a CUDA device.
-  (void)detail::start_gpu_timing(session.impl());
-  if (!session.config().track_tensor_memory) return MemoryTracking();
-  auto state = detail::torch_state_for(session.impl());
-  if (!state) return MemoryTracking();
+bool start_memory_tracking(Session& session, torch::Instrumentation::Installed& inst) noexcept {
+  if (inst.memory || !session.enabled() || session.impl() == nullptr ||
+      !session.config().track_tensor_memory)
+    return false;
+  auto state = torch_state_for(session.impl());
+  if (!state) return false;
   try {
     c10::DebugInfoBase* current =
         c10::ThreadLocalDebugInfo::get(c10::DebugInfoKind::PROFILER_STATE);
-    if (current == state->reporter.get()) return MemoryTracking();  // already tracked here
+    if (current == state->reporter.get()) return false;  // already tracked here
     if (current != nullptr) {
-      const bool profiler = detail::prof::profilerEnabled();
+      const bool profiler = prof::profilerEnabled();
       state->add_diagnostic(
-          detail::diag::kSkipped,
+          diag::kSkipped,
           profiler ? "a libtorch profiler is active on this thread: tensor-memory tracking "
                      "stepped aside (it shares libtorch's PROFILER_STATE slot)"
                    : "another memory reporter occupies libtorch's PROFILER_STATE slot on this "
                      "thread: tensor-memory tracking stepped aside");
-      return MemoryTracking();
+      return false;
     }
-    auto inst = std::make_unique<MemoryTracking::Installed>();
-    inst->state = state;
-    inst->owner = std::this_thread::get_id();
     {
       std::lock_guard<std::mutex> lock(state->mutex);
-      if (state->hot == nullptr) return MemoryTracking();  // session finished meanwhile
+      if (state->hot == nullptr) return false;  // session finished meanwhile
       if (state->installs == 0) {
-        const detail::RunContext* ctx = state->ctx;
-        const int devices =
-            std::min(detail::cuda_device_count(), detail::CudaStepPeaks::kMaxDevices);
+        const RunContext* ctx = state->ctx;
+        const int devices = std::min(cuda_device_count(), CudaStepPeaks::kMaxDevices);
         if (ctx != nullptr && ctx->config.cuda_peak_reset && devices > 0 &&
             state->step_peaks.slots.empty()) {
           state->step_peaks.slots.resize(
               static_cast<std::size_t>(std::max<std::uint64_t>(ctx->config.max_retained_steps, 1)));
           state->step_peaks.devices = devices;
-          state->hooks =
-              detail::StepHooks{&detail::on_step_begin, &detail::on_step_end, state.get()};
+          state->hooks = StepHooks{&on_step_begin, &on_step_end, state.get()};
         }
       }
     }
-    if (!detail::install_reporter(*state)) {
-      state->add_diagnostic(detail::diag::kError, "could not install the allocator reporter");
-      return MemoryTracking();
+    if (!install_reporter(*state)) {
+      state->add_diagnostic(diag::kError, "could not install the allocator reporter");
+      return false;
     }
     std::lock_guard<std::mutex> lock(state->mutex);
     ++state->installs;
@@ -636,25 +598,24 @@ MemoryTracking track_memory(Session& session) noexcept {
     if (state->hot != nullptr) {
       state->hot->tensor.store(&state->memory->cpu_step, std::memory_order_relaxed);
       if (state->step_peaks.devices > 0 && state->hook_slot < 0)
-        state->hook_slot = detail::add_step_hooks(*state->hot, &state->hooks);
+        state->hook_slot = add_step_hooks(*state->hot, &state->hooks);
       // Per-step CUDA tensor peaks, by default. Registered in CPU builds too (a step pays one
       // load and returns while no CUDA allocation was ever reported), so that the same code
       // path is tested on machines without a GPU.
       if (state->tensor_hook_slot < 0) {
-        state->tensor_hooks = detail::StepHooks{&detail::on_tensor_step_begin,
-                                                &detail::on_tensor_step_end, state.get()};
-        state->tensor_hook_slot = detail::add_step_hooks(*state->hot, &state->tensor_hooks);
+        state->tensor_hooks = StepHooks{&on_tensor_step_begin, &on_tensor_step_end, state.get()};
+        state->tensor_hook_slot = add_step_hooks(*state->hot, &state->tensor_hooks);
       }
     }
-    return MemoryTracking(std::move(inst));
+    inst.memory = std::move(state);
+    return true;
   } catch (...) {
-    state->add_diagnostic(detail::diag::kError, "could not start tensor-memory tracking");
-    return MemoryTracking();
+    state->add_diagnostic(diag::kError, "could not start tensor-memory tracking");
+    return false;
   }
 }
 
-}  // namespace torch
-TRAINMETER_END_NAMESPACE
+}  // namespace trainmeter::detail
 
 namespace trainmeter::detail {
 void store_model(TorchState& state, nlohmann::json model) noexcept {

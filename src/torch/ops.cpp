@@ -24,8 +24,11 @@
 
 #include <fmt/format.h>
 
+#include "base/json_value.hpp"
 #include "core/session_impl.hpp"
+#include "torch/integration.hpp"
 #include "torch/ops.hpp"
+#include "torch/registry.hpp"
 #include "trainmeter/torch_ops.hpp"
 
 namespace trainmeter::detail {
@@ -570,10 +573,6 @@ void on_step_end(void* p, std::uint32_t /*token*/, StepRecord& r) noexcept {
   static_cast<OpsState*>(p)->end_step(r);
 }
 
-nlohmann::json number_or_null(double v, bool known) {
-  return known ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
-
 class OpsComponent final : public Component {
  public:
   OpsComponent(std::shared_ptr<OpsState> state, RunContext* ctx)
@@ -644,7 +643,7 @@ class OpsComponent final : public Component {
           {"calls_per_step", double(e.calls) / steps},
           {"self_cpu_ns", e.self_ns},
           {"total_cpu_ns", e.total_ns},
-          {"flops", number_or_null(e.flops, flops_known)},
+          {"flops", json_or_null(e.flops, flops_known)},
       });
     }
     std::uint64_t unknown = 0;
@@ -657,19 +656,18 @@ class OpsComponent final : public Component {
         {"steps_accounted", s.steps_accounted},
         {"steps_skipped_profiler", s.steps_skipped_profiler},
         {"distinct_ops", rows.size()},
-        {"calls_per_step", number_or_null(double(s.calls_total) / steps, any)},
+        {"calls_per_step", json_or_null(double(s.calls_total) / steps, any)},
         {"top", std::move(top)},
-        {"flops_per_step", number_or_null(s.flops_total / steps, any)},
-        {"achieved_flops_per_s",
-         number_or_null(s.flops_total / (1e-9 * double(s.accounted_wall_ns)),
-                        any && s.accounted_wall_ns > 0)},
-        {"coverage", number_or_null(double(s.covered_ns) / double(s.accounted_wall_ns),
-                                    any && s.accounted_wall_ns > 0)},
+        {"flops_per_step", json_or_null(s.flops_total / steps, any)},
+        {"achieved_flops_per_s", json_or_null(s.flops_total / (1e-9 * double(s.accounted_wall_ns)),
+                                              any && s.accounted_wall_ns > 0)},
+        {"coverage", json_or_null(double(s.covered_ns) / double(s.accounted_wall_ns),
+                                  any && s.accounted_wall_ns > 0)},
         {"accounted_wall_ns", s.accounted_wall_ns},
         {"covered_ns", s.covered_ns},
         {"flops_unknown_calls", unknown},
         {"ops_on_other_threads", s.other_thread_ops},
-        {"callback_install_ns_per_step", number_or_null(double(s.install_ns) / steps, any)},
+        {"callback_install_ns_per_step", json_or_null(double(s.install_ns) / steps, any)},
         {"notes",
          {"time: host-side elapsed time around each op on the training thread (steady clock), like "
           "the 'CPU time' columns of libtorch's profiler; self = total minus nested ops",
@@ -715,106 +713,68 @@ class OpsComponent final : public Component {
   RunContext* ctx_;
 };
 
-struct Registry {
-  std::mutex mutex;
-  std::vector<std::pair<SessionImpl*, std::weak_ptr<OpsState>>> entries;
-};
-Registry& registry() {
-  static Registry r;  // function-local: nothing runs at static initialisation
-  return r;
-}
-
 }  // namespace
 
-}  // namespace trainmeter::detail
-
-TRAINMETER_BEGIN_NAMESPACE
-namespace torch {
-
-struct OpAccounting::Installed {
-  std::shared_ptr<detail::OpsState> state;
-};
-
-OpAccounting::OpAccounting(std::unique_ptr<Installed> installed) noexcept
-    : installed_(std::move(installed)) {}
-OpAccounting::OpAccounting(OpAccounting&& other) noexcept = default;
-OpAccounting& OpAccounting::operator=(OpAccounting&& other) noexcept {
-  if (this != &other) {
-    reset();
-    installed_ = std::move(other.installed_);
-  }
-  return *this;
-}
-OpAccounting::~OpAccounting() {
-  reset();
-}
-
-void OpAccounting::reset() noexcept {
-  if (!installed_) return;
-  std::unique_ptr<Installed> inst = std::move(installed_);
-  detail::OpsState& s = *inst->state;
+void stop_op_accounting(torch::Instrumentation::Installed& inst) noexcept {
+  if (!inst.ops) return;
+  const std::shared_ptr<OpsState> state = std::move(inst.ops);
+  OpsState& s = *state;
   std::lock_guard<std::mutex> lock(s.mutex);
   if (std::this_thread::get_id() == s.owner) {
     s.stop_on_owner();
   } else if (s.ctx != nullptr) {
-    s.ctx->diagnostics.add(detail::kSource, detail::diag::kError,
-                           "OpAccounting destroyed on another thread than the one that created it");
+    s.ctx->diagnostics.add(kSource, diag::kError,
+                           "the trainmeter::torch guard was destroyed on another thread than the "
+                           "one that created it: op accounting stopped counting");
   }
-  if (s.hot != nullptr) detail::remove_step_hooks(*s.hot, s.hook_slot, &s.hooks);
+  if (s.hot != nullptr) remove_step_hooks(*s.hot, s.hook_slot, &s.hooks);
   s.hook_slot = -1;
   // The component keeps the state (and what was counted) for the report.
 }
 
-OpAccounting account_ops(Session& session) noexcept {
-  if (!session.enabled() || session.impl() == nullptr || !session.config().ops)
-    return OpAccounting();
-  detail::SessionImpl* impl = session.impl();
+bool start_op_accounting(Session& session, torch::Instrumentation::Installed& inst) noexcept {
+  if (inst.ops || !session.enabled() || session.impl() == nullptr || !session.config().ops)
+    return false;
+  SessionImpl* impl = session.impl();
   try {
-    detail::Registry& reg = detail::registry();
-    std::lock_guard<std::mutex> lock(reg.mutex);
-    auto& entries = reg.entries;
-    entries.erase(std::remove_if(entries.begin(), entries.end(),
-                                 [](const auto& e) { return e.second.expired(); }),
-                  entries.end());
-    for (const auto& e : entries)
-      if (e.first == impl)
-        if (auto existing = e.second.lock()) {
-          std::lock_guard<std::mutex> state_lock(existing->mutex);
-          if (existing->session == impl) {
-            impl->context().diagnostics.add(
-                detail::kSource, detail::diag::kSkipped,
-                "account_ops called again for a session that already "
-                "accounts ops: the first call's thread keeps accounting");
-            return OpAccounting();
-          }
-        }
     const Config& cfg = session.config();
-    const std::size_t slots = static_cast<std::size_t>(std::min<std::uint64_t>(
-        cfg.max_retained_steps / std::max<std::uint64_t>(cfg.ops_every, 1) + 1, 100000));
-    auto state = std::make_shared<detail::OpsState>(cfg.ops_every, cfg.warmup_steps, slots);
-    state->owner = std::this_thread::get_id();
-    state->session = impl;
-    state->ctx = &impl->context();
-    state->hot = impl->hot();
-    if (!impl->add_component(std::make_unique<detail::OpsComponent>(state, &impl->context())))
-      return OpAccounting();
-    entries.emplace_back(impl, state);
-    // Our own hook slot: independent of other integrations' hooks and of their order.
-    state->hook_slot = detail::add_step_hooks(*state->hot, &state->hooks);
-    if (state->hook_slot < 0) {
-      impl->context().diagnostics.add(detail::kSource, detail::diag::kError,
-                                      "no free step-hook slot: op accounting is off");
-      return OpAccounting();
+    bool made = false;
+    auto state = find_or_make_session_state<OpsState>(
+        impl,
+        [&]() -> std::shared_ptr<OpsState> {
+          const std::size_t slots = static_cast<std::size_t>(std::min<std::uint64_t>(
+              cfg.max_retained_steps / std::max<std::uint64_t>(cfg.ops_every, 1) + 1, 100000));
+          auto made_state = std::make_shared<OpsState>(cfg.ops_every, cfg.warmup_steps, slots);
+          made_state->owner = std::this_thread::get_id();
+          made_state->session = impl;
+          made_state->ctx = &impl->context();
+          made_state->hot = impl->hot();
+          if (!impl->add_component(std::make_unique<OpsComponent>(made_state, &impl->context())))
+            return nullptr;
+          return made_state;
+        },
+        made);
+    if (!state) return false;
+    if (!made) {
+      impl->context().diagnostics.add(kSource, diag::kSkipped,
+                                      "op accounting was started again for a session that "
+                                      "already accounts ops: the first call's thread keeps "
+                                      "accounting");
+      return false;
     }
-    auto inst = std::make_unique<OpAccounting::Installed>();
-    inst->state = std::move(state);
-    return OpAccounting(std::move(inst));
+    // Our own hook slot: independent of other integrations' hooks and of their order.
+    state->hook_slot = add_step_hooks(*state->hot, &state->hooks);
+    if (state->hook_slot < 0) {
+      impl->context().diagnostics.add(kSource, diag::kError,
+                                      "no free step-hook slot: op accounting is off");
+      return false;
+    }
+    inst.ops = std::move(state);
+    return true;
   } catch (...) {
-    impl->context().diagnostics.add(detail::kSource, detail::diag::kError,
-                                    "could not start op accounting");
-    return OpAccounting();
+    impl->context().diagnostics.add(kSource, diag::kError, "could not start op accounting");
+    return false;
   }
 }
 
-}  // namespace torch
-TRAINMETER_END_NAMESPACE
+}  // namespace trainmeter::detail

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "torch/tensor_memory.hpp"
 
 namespace trainmeter::detail {

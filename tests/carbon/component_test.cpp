@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "base/component.hpp"
 #include "carbon/carbon.hpp"
-#include "core/component.hpp"
 #include "support/test_support.hpp"
 #include "trainmeter/error.hpp"
 

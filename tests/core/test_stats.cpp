@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "report/stats.hpp"
+#include "base/stats.hpp"
 
 using namespace trainmeter::detail;
 

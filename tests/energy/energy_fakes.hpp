@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "energy/energy.hpp"
 #include "report/step_json.hpp"
 #include "support/test_support.hpp"

@@ -13,9 +13,11 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
+#include "base/values.hpp"
 #include "export/csv.hpp"
 #include "export/exports.hpp"
 #include "export/report_fixture.hpp"
+#include "report/json_io.hpp"
 #include "report/summary.hpp"
 #include "support/test_support.hpp"
 
@@ -533,4 +535,35 @@ TEST_CASE("summary: energy, carbon, cost and diagnostics lines", "[export][summa
   CHECK(bare.find("carbon") == std::string::npos);
   CHECK(bare.find("cost") == std::string::npos);
   CHECK(bare.find("diagnostics") == std::string::npos);
+}
+
+TEST_CASE("export without steps: the sections alone give the same csv and prom text",
+          "[export][sections]") {
+  TempDir dir;
+  const std::string path = dir / "run.json";
+  const json report = make_report();
+  trainmeter::test::write_report(path, report);
+  std::size_t skipped = 0;
+  const auto sections = trainmeter::detail::load_report_sections(path, &skipped);
+  REQUIRE(sections.value);
+  CHECK(skipped == report["steps"].size());
+  CHECK(skipped == 5);
+  CHECK((*sections.value)["steps"] == json::array());
+  json without = report;
+  without["steps"] = json::array();
+  CHECK(*sections.value == without);
+  for (const auto& f : trainmeter::detail::kExportFormats)
+    if (!f.needs_steps)
+      CHECK(d::export_text(*sections.value, std::string(f.name)) ==
+            d::export_text(report, std::string(f.name)));
+  // The CLI takes that path for csv and prom: the same text as from the whole report.
+  const auto cli = trainmeter::test::run_cli("export '" + path + "' -f prom -o -");
+  CHECK(cli.exit_code == 0);
+  CHECK(cli.output == d::export_text(report, "prom"));
+  // Truncated: the error names the file and the byte.
+  const std::string text = trainmeter::test::read_file(path);
+  trainmeter::test::write_file(dir / "cut.json", text.substr(0, text.size() / 2));
+  const auto cut = trainmeter::detail::load_report_sections(dir / "cut.json");
+  CHECK_FALSE(cut.value);
+  CHECK(cut.error.find("cut.json: byte ") != std::string::npos);
 }

@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "export/outputs.hpp"
 #include "export/recover.hpp"
 #include "report/json_io.hpp"
@@ -154,6 +154,22 @@ TEST_CASE("Stream: header, every step, samples, footer; recover rebuilds the pha
   CHECK(cli.exit_code == 0);
   CHECK(trainmeter::test::read_json(out)["run"]["status"] == "crashed");
   CHECK(trainmeter::test::run_cli("validate '" + out + "'").exit_code == 0);
+  // The CLI keeps no steps in memory (recover_stream without them, then a second pass over the
+  // stream while writing): its file has the bytes of the report with every step in memory.
+  CHECK(trainmeter::test::read_file(out) == d::dump_report(*torn.report));
+  const d::RecoverResult lean = d::recover_stream(torn_path, std::size_t(1) << 30, false);
+  REQUIRE(lean.error.empty());
+  CHECK((*lean.report)["steps"].empty());
+  CHECK(lean.steps == torn.steps);
+  CHECK(lean.steps == 29);
+  const std::string lean_out = dir / "lean.json";
+  REQUIRE(d::write_recovered_report(torn_path, lean, lean_out) == "");
+  CHECK(trainmeter::test::read_file(lean_out) == d::dump_report(*torn.report));
+  // A stream that lost step lines between the passes is refused, not half-written.
+  write_file(torn_path, text.substr(0, text.find("\"type\":\"step\"")));
+  CHECK(d::write_recovered_report(torn_path, lean, dir / "lean2.json").find("changed while") !=
+        std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "lean2.json"));
 }
 
 TEST_CASE("Stream on a full disk: diagnostics, training continues, report written",

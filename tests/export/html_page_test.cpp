@@ -108,7 +108,8 @@ TEST_CASE("HTML page: a merged report's ranks", "[export][html]") {
   const std::string html = d::html_page(r);
   CHECK_THAT(html,
              Catch::Contains("<tr><td>0</td><td>a</td><td>completed</td><td>2.00 s</td>"
-                             "<td>5</td><td>1</td><td>1.00 Wh</td><td>12.3 g CO2e</td></tr>"));
+                             "<td>5</td><td>n/a</td><td>n/a</td><td>n/a</td><td>1</td>"
+                             "<td>1.00 Wh</td><td>12.3 g CO2e</td></tr>"));
   CHECK_THAT(html, Catch::Contains("<td>n/a</td><td>n/a</td></tr>"));
   CHECK_THAT(html, Catch::Contains("<p>straggler: rank 1</p>"));
 }

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "base/stats.hpp"
 #include "report/json_io.hpp"
-#include "report/stats.hpp"
 #include "support/test_support.hpp"
 
 namespace trainmeter::test {

@@ -18,7 +18,7 @@
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 
 namespace trainmeter::test {
 using detail::StepRecord;  // energy_fakes.hpp names it unqualified

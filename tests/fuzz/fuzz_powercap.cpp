@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "energy/energy.hpp"
 #include "energy/rapl.hpp"
 #include "fuzz_support.hpp"

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "memory/process_memory.hpp"
 #include "support/test_support.hpp"
 #include "trainmeter/session.hpp"

@@ -18,7 +18,7 @@
 
 #include <trainmeter/trainmeter.hpp>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "core/session_impl.hpp"
 #include "support/test_support.hpp"
 

@@ -383,7 +383,7 @@ TEST_CASE("findings: trainmeter advise and summary", "[report][findings][cli]") 
 
   const auto bad = t::run_cli("advise " + dir / "r.json --intensity-file " + dir / "missing.csv");
   CHECK(bad.exit_code == 2);
-  CHECK(bad.output.find("--intensity-file") != std::string::npos);
+  CHECK(bad.output.find("--carbon-intensity-file") != std::string::npos);
 }
 
 TEST_CASE("findings: odd shapes are no evidence, never an exception", "[report][findings]") {

@@ -12,7 +12,7 @@
 #include <regex>
 #include <sstream>
 
-#include "core/component.hpp"
+#include "base/component.hpp"
 #include "core/session_impl.hpp"
 #include "energy/energy_fakes.hpp"
 #include "report/builder.hpp"

@@ -336,3 +336,127 @@ TEST_CASE("ops: steps aside while libtorch's profiler runs", "[torch][ops]") {
     if (d["source"] == "ops" && d["status"] == "skipped") skipped = d["count"].get<std::uint64_t>();
   CHECK(skipped == 4);
 }
+
+// --- instrument(): one guard, parts independent of their order --------------------------------
+
+namespace {
+
+// ops on every step from the first, with tensor-memory tracking on too.
+trainmeter::Config memory_ops_config(const trainmeter::test::TempDir& dir) {
+  auto cfg = ops_config(dir, 1, 0);
+  cfg.track_tensor_memory = true;
+  return cfg;
+}
+
+// One step that allocates 24 + 48 + 32 bytes of float32 tensors and runs one 2x3 by 3x4 mm
+// (2 x 2 x 3 x 4 = 48 FLOPs).
+void mm_step(trainmeter::Session& session) {
+  auto step = session.step(1);
+  torch::NoGradGuard no_grad;
+  const auto a = torch::empty({2, 3}, torch::kFloat32);
+  const auto b = torch::empty({3, 4}, torch::kFloat32);
+  const auto c = torch::mm(a, b);
+}
+
+}  // namespace
+
+TEST_CASE("instrument: memory and ops together, started and stopped in either order",
+          "[torch][ops][instrument]") {
+  at::set_num_threads(1);
+  for (const bool memory_first : {true, false})
+    for (const bool stop_memory_first : {true, false}) {
+      INFO("started " << (memory_first ? "memory, then ops" : "ops, then memory") << "; stopped "
+                      << (stop_memory_first ? "memory first" : "ops first"));
+      trainmeter::test::TempDir dir;
+      {
+        trainmeter::Session session(memory_ops_config(dir));
+        trainmeter::torch::Instrumentation memory, ops;
+        if (memory_first) {
+          memory = trainmeter::torch::track_memory(session);
+          ops = trainmeter::torch::account_ops(session);
+        } else {
+          ops = trainmeter::torch::account_ops(session);
+          memory = trainmeter::torch::track_memory(session);
+        }
+        REQUIRE(memory.memory_active());
+        REQUIRE_FALSE(memory.ops_active());
+        REQUIRE(ops.ops_active());
+        REQUIRE_FALSE(ops.memory_active());
+        mm_step(session);
+        mm_step(session);
+        (stop_memory_first ? memory : ops).reset();
+        mm_step(session);
+        (stop_memory_first ? ops : memory).reset();
+        CHECK_FALSE(at::hasThreadLocalCallbacks());
+        mm_step(session);
+        session.finish();
+      }
+      const auto report = trainmeter::test::read_json(dir / "report.json");
+      CHECK(trainmeter::test::schema_errors(dir / "report.json") == "");
+      const auto& steps = report["steps"];
+      REQUIRE(steps.size() == 4);
+      for (int i = 0; i < 2; ++i) {
+        CHECK(steps[i]["peak_tensor_bytes"] == 24 + 48 + 32);
+        CHECK(steps[i].value("ops_accounted", false));
+        CHECK(steps[i]["ops_flops"].get<double>() == 48.0);
+      }
+      // The part still running after the first stop keeps measuring; the stopped one says null
+      // (memory) or not accounted (ops).
+      if (stop_memory_first) {
+        CHECK(steps[2]["peak_tensor_bytes"].is_null());
+        CHECK(steps[2].value("ops_accounted", false));
+        CHECK(steps[2]["ops_flops"].get<double>() == 48.0);
+      } else {
+        CHECK(steps[2]["peak_tensor_bytes"] == 24 + 48 + 32);
+        CHECK_FALSE(steps[2].value("ops_accounted", false));
+      }
+      CHECK(steps[3]["peak_tensor_bytes"].is_null());
+      CHECK_FALSE(steps[3].value("ops_accounted", false));
+      CHECK(report["ops"]["steps_accounted"] == (stop_memory_first ? 3 : 2));
+      CHECK(report["memory"]["peak_tensor_bytes"]["cpu"] == 24 + 48 + 32);
+      for (const auto& d : report["diagnostics"]) CHECK(d["status"] != "error");
+    }
+}
+
+TEST_CASE("instrument: one guard for every part, each following its configuration key",
+          "[torch][ops][instrument]") {
+  at::set_num_threads(1);
+  trainmeter::test::TempDir dir;
+  {
+    trainmeter::Session session(memory_ops_config(dir));
+    auto tm = trainmeter::torch::instrument(session);
+    REQUIRE(tm.memory_active());
+    REQUIRE(tm.ops_active());
+    // A second guard for the same session starts nothing: each part already runs.
+    auto again = trainmeter::torch::instrument(session);
+    CHECK_FALSE(again.active());
+    mm_step(session);
+    tm.reset_ops();
+    CHECK(tm.memory_active());
+    CHECK_FALSE(tm.ops_active());
+    mm_step(session);
+    tm.reset();
+    CHECK_FALSE(tm.active());
+    mm_step(session);
+  }
+  auto report = trainmeter::test::read_json(dir / "report.json");
+  CHECK(report["ops"]["steps_accounted"] == 1);
+  CHECK(report["steps"][1]["peak_tensor_bytes"] == 24 + 48 + 32);
+  CHECK(report["steps"][2]["peak_tensor_bytes"].is_null());
+
+  // ops off (its default): instrument() starts memory alone, and says nothing about ops.
+  trainmeter::test::TempDir dir2;
+  auto cfg = memory_ops_config(dir2);
+  cfg.ops = false;
+  {
+    trainmeter::Session session(cfg);
+    auto tm = trainmeter::torch::instrument(session);
+    CHECK(tm.memory_active());
+    CHECK_FALSE(tm.ops_active());
+    mm_step(session);
+  }
+  report = trainmeter::test::read_json(dir2 / "report.json");
+  CHECK(report["ops"].is_null());
+  CHECK(report["steps"][0]["peak_tensor_bytes"] == 24 + 48 + 32);
+  for (const auto& d : report["diagnostics"]) CHECK(d["source"] != "ops");
+}

@@ -1,4 +1,4 @@
-#include "core/diagnostics.hpp"
+#include "base/diagnostics.hpp"
 
 namespace trainmeter::detail {
 

@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/diagnostics.hpp"
-#include "core/live.hpp"
-#include "core/step_table.hpp"
+#include "base/diagnostics.hpp"
+#include "base/live.hpp"
+#include "base/step_table.hpp"
 #include "trainmeter/config.hpp"
 #include "trainmeter/step.hpp"
 
@@ -26,7 +26,7 @@ struct RunContext {
   std::int64_t start_ns = 0;       ///< steady clock at start
   std::int64_t start_unix_ns = 0;  ///< system clock at start (ns since the Unix epoch)
   Diagnostics diagnostics;
-  /// Figures the measuring components publish while the run goes on (core/live.hpp).
+  /// Figures the measuring components publish while the run goes on (base/live.hpp).
   LiveState live;
   /// Name of a phase id; thread-safe, any thread. Set by the session.
   std::function<std::string(std::uint16_t)> phase_name;
@@ -72,9 +72,5 @@ class Component {
   /// After the report was written to `report_path` (exports beside it).
   virtual void after_write(const nlohmann::json& /*report*/) noexcept {}
 };
-
-/// The built-in components for a run, in contribution order. Throws Error on configuration
-/// problems a component finds at construction (unknown country, unreadable time series...).
-std::vector<std::unique_ptr<Component>> make_builtin_components(RunContext& ctx);
 
 }  // namespace trainmeter::detail

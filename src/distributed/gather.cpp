@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "core/log.hpp"
+#include "core/run_id.hpp"
 #include "core/session_impl.hpp"
 #include "export/merge.hpp"
 #include "platform/file.hpp"
@@ -26,16 +27,6 @@ using nlohmann::json;
 
 // A run id travels as a fixed-size byte tensor so one broadcast carries it.
 constexpr std::int64_t kRunIdBytes = 128;
-
-std::string new_run_id() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  std::random_device rd;
-  return fmt::format("{}-{:08x}", stamp, rd());
-}
 
 std::chrono::milliseconds remaining(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -114,7 +105,10 @@ Config distributed_config(Config config, c10d::ProcessGroup& group,
     std::string chosen = config.run_id;
     const char* elastic = std::getenv("TORCHELASTIC_RUN_ID");
     if (chosen.empty() && elastic != nullptr && *elastic != '\0') chosen = elastic;
-    if (chosen.empty()) chosen = new_run_id();
+    if (chosen.empty())
+      chosen = detail::generate_run_id(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
     if (static_cast<std::int64_t>(chosen.size()) >= kRunIdBytes)
       throw Error(
           fmt::format("trainmeter: invalid configuration:\n  run_id: '{}' is {} bytes; "
