@@ -182,7 +182,14 @@ JsonLoad load_json_file(const std::string& path, std::size_t max_bytes) {
   return out;
 }
 
-JsonLoad load_report_sections(const std::string& path, std::size_t* steps_skipped) {
+namespace {
+
+// Parses the report at `path` as a stream. Top-level keys arrive at depth 1; each element of
+// steps[] ends at depth 2 (an object's end, or a scalar value): it is shown to `on_step` and
+// dropped there, which keeps one step in memory at a time. With `keep_sections` false every other
+// top-level value is dropped when it ends, too.
+JsonLoad parse_report_stream(const std::string& path, std::size_t* steps_seen,
+                             const StepVisitor& on_step, bool keep_sections) {
   JsonLoad out;
   std::ifstream in(path, std::ios::binary);
   if (!in.is_open()) {
@@ -190,29 +197,80 @@ JsonLoad load_report_sections(const std::string& path, std::size_t* steps_skippe
     return out;
   }
   bool in_steps = false;
-  std::size_t skipped = 0;
-  // Top-level keys arrive at depth 1; each element of steps[] ends at depth 2 (an object's end,
-  // or a scalar value): dropping it there keeps one step in memory at a time.
-  const nlohmann::json::parser_callback_t drop_steps =
+  std::size_t seen = 0;
+  const nlohmann::json::parser_callback_t visit =
       [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
         using E = nlohmann::json::parse_event_t;
+        const bool ends = event == E::object_end || event == E::array_end || event == E::value;
         if (depth == 1 && event == E::key) in_steps = parsed == "steps";
-        if (in_steps && depth == 2 &&
-            (event == E::object_end || event == E::array_end || event == E::value)) {
-          ++skipped;
+        if (in_steps && depth == 2 && ends) {
+          if (on_step) on_step(parsed, seen);
+          ++seen;
           return false;
         }
+        if (!keep_sections && depth == 1 && ends && !in_steps) return false;
         return true;
       };
   try {
-    out.value = nlohmann::json::parse(in, drop_steps);
+    out.value = nlohmann::json::parse(in, visit);
   } catch (const nlohmann::json::parse_error& e) {
+    out.value.reset();
     out.error = path + ": byte " + std::to_string(e.byte) + ": " + e.what();
   } catch (const std::exception& e) {
+    out.value.reset();
     out.error = path + ": " + e.what();
   }
-  if (steps_skipped != nullptr) *steps_skipped = skipped;
+  if (steps_seen != nullptr) *steps_seen = seen;
   return out;
+}
+
+}  // namespace
+
+JsonLoad load_report_sections(const std::string& path, std::size_t* steps_skipped,
+                              const StepVisitor& on_step) {
+  return parse_report_stream(path, steps_skipped, on_step, true);
+}
+
+std::string for_each_step(const std::string& path, const StepVisitor& on_step) {
+  return parse_report_stream(path, nullptr, on_step, false).error;
+}
+
+void stream_report_text(const nlohmann::json& doc, std::size_t steps,
+                        const StepAppender& append_step,
+                        const std::function<void(const std::string&)>& write) {
+  if (!doc.is_object()) {
+    write(dump_report(doc));
+    return;
+  }
+  std::string chunk;
+  chunk.reserve(AtomicFile::kBufferBytes);
+  const auto emit = [&](bool force) {
+    if (!force && chunk.size() < AtomicFile::kBufferBytes / 2) return;
+    write(chunk);
+    chunk.clear();
+  };
+  chunk += '{';
+  bool first = true;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    chunk += first ? "\n  " : ",\n  ";
+    first = false;
+    chunk += nlohmann::json(it.key()).dump(-1, ' ', false, kReplace);
+    chunk += ": ";
+    if (it.key() == "steps" && steps > 0) {
+      chunk += '[';
+      for (std::size_t i = 0; i < steps; ++i) {
+        chunk += i == 0 ? "\n    " : ",\n    ";
+        append_step(i, chunk);
+        emit(false);
+      }
+      chunk += "\n  ]";
+    } else {
+      chunk += dump_report_value(it.value());
+    }
+    emit(false);
+  }
+  chunk += "\n}\n";
+  emit(true);
 }
 
 }  // namespace trainmeter::detail

@@ -2,6 +2,7 @@
 // the file, line and column.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,9 +66,30 @@ JsonLoad load_json_file(const std::string& path, std::size_t max_bytes = std::si
 /// Parses text; errors are "line L, column C: <what>".
 JsonLoad parse_json_text(const std::string& text);
 
+/// Called with each element of a report's top-level steps[] as the file is parsed, in order, with
+/// its position in the array. The element is dropped after the call (copy what you keep).
+using StepVisitor = std::function<void(const nlohmann::json& step, std::size_t index)>;
+
 /// Loads a report's sections without the entries of its top-level steps[] (the array stays, empty;
 /// `steps_skipped` gets their count): parsed from the file as a stream, one step in memory at a
 /// time, so a report of any length costs its sections only. Errors name the byte offset.
-JsonLoad load_report_sections(const std::string& path, std::size_t* steps_skipped = nullptr);
+/// `on_step`, when given, sees every element of steps[] as it is parsed (an exception it throws
+/// ends the load with that message as the error).
+JsonLoad load_report_sections(const std::string& path, std::size_t* steps_skipped = nullptr,
+                              const StepVisitor& on_step = {});
+
+/// Every element of a report's steps[], in order, one in memory at a time, without keeping the
+/// sections: "" or the load's error. For a second pass over a file whose sections are loaded.
+std::string for_each_step(const std::string& path, const StepVisitor& on_step);
+
+/// dump_report(doc)'s text handed to `write` in pieces of about 32 KiB, with the `steps` elements
+/// of steps[] made one at a time by `append_step(index, text)` (which appends the step's compact
+/// JSON to `text`): doc["steps"] itself is not read when `steps` > 0. For writers that must not
+/// hold a document of every step (merge; the session's builder and recover have their own loops
+/// that could use it).
+using StepAppender = std::function<void(std::size_t index, std::string& text)>;
+void stream_report_text(const nlohmann::json& doc, std::size_t steps,
+                        const StepAppender& append_step,
+                        const std::function<void(const std::string&)>& write);
 
 }  // namespace trainmeter::detail
