@@ -127,8 +127,10 @@ std::optional<double> Args::number_in(const std::string& name, const char* key,
   return x;
 }
 
-nlohmann::json load_report(const std::string& path, bool with_steps) {
-  auto loaded = with_steps ? detail::load_json_file(path) : detail::load_report_sections(path);
+nlohmann::json load_report(const std::string& path, bool with_steps,
+                           const std::function<void(const nlohmann::json&, std::size_t)>& on_step) {
+  auto loaded = with_steps ? detail::load_json_file(path)
+                           : detail::load_report_sections(path, nullptr, on_step);
   if (!loaded.value) throw CliError{loaded.error};
   nlohmann::json& doc = *loaded.value;
   if (!doc.is_object())

@@ -1,6 +1,7 @@
 // Shared pieces of the trainmeter command-line tool.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -71,8 +72,11 @@ std::string without_prefix(const std::string& message);
 /// Loads a report file: CliError (one line: file, and line:column for malformed JSON; a newer
 /// schema_version; not an object) on any problem.
 /// With `with_steps` false the entries of steps[] are not loaded (the array is empty): for
-/// commands that read only the sections, at a memory cost independent of the step count.
-nlohmann::json load_report(const std::string& path, bool with_steps = true);
+/// commands that read only the sections, at a memory cost independent of the step count;
+/// `on_step` then sees each entry of steps[] (and its position) as it is read.
+nlohmann::json load_report(
+    const std::string& path, bool with_steps = true,
+    const std::function<void(const nlohmann::json&, std::size_t)>& on_step = {});
 
 /// load_report() that also checks the report against docs/report.schema.json: CliError "<path>:
 /// not a valid report: <first problem> (see trainmeter validate)" otherwise.

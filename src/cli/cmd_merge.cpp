@@ -2,6 +2,7 @@
 // with the same function trainmeter::torch::gather() uses on rank 0.
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -31,8 +32,13 @@ int cmd_merge(const std::vector<std::string>& args) {
     throw CliError{"--out (-o) is required: where to write the merged report"};
   refuse_output_over_input(a.get("--out"), a.positional());
 
-  std::vector<detail::RankReport> inputs;
-  for (const std::string& path : a.positional()) inputs.push_back({path, load_report(path)});
+  // Each rank is read once as its sections and its steps' compact fields, one file at a time:
+  // memory is those fields (about 80 bytes a step and rank), never a DOM of the steps.
+  detail::RankFiles inputs = detail::read_rank_files(
+      a.positional(), [](const std::string& path, const detail::StepVisitor& on_step) {
+        return load_report(path, false, on_step);
+      });
+  const std::size_t given = a.positional().size();
   detail::MergeOptions options;
   options.merged_by = "merge";
   options.allow_mixed_run_ids = a.has("--allow-mixed-ids");
@@ -53,28 +59,23 @@ int cmd_merge(const std::vector<std::string>& args) {
   // Every rank not given is listed as missing; a world size far above the ranks given is a typo
   // or the wrong files, not a run (1,000,000 would write a 600 MB list of missing ranks).
   long long world = options.world_size;
-  for (const auto& in : inputs)
-    if (options.world_size == 0 && in.report.contains("run") && in.report["run"].is_object() &&
-        in.report["run"].contains("world_size") &&
-        in.report["run"]["world_size"].is_number_integer())
-      world = std::max(world, in.report["run"]["world_size"].get<long long>());
-  if (world > kMaxMissingPerGiven * static_cast<long long>(inputs.size()))
+  if (options.world_size == 0) world = std::max(world, inputs.world_size);
+  if (world > kMaxMissingPerGiven * static_cast<long long>(given))
     throw CliError{fmt::format(
         "world size {} with {} report(s) given: at least 1 rank in {} must be given (the others "
         "are listed as missing); check --world-size and the files",
-        world, inputs.size(), kMaxMissingPerGiven)};
+        world, given, kMaxMissingPerGiven)};
 
+  // The merged report is written as its steps are made (the bytes of dump_report()).
+  const std::string out = a.get("--out");
   nlohmann::json merged;
   try {
-    merged = detail::merge_reports(inputs, options);
+    merged = detail::write_merged_files(std::move(inputs), options, out);
   } catch (const Error& e) {
     throw CliError{e.what()};
   }
-  const std::string out = a.get("--out");
-  const std::string error = detail::write_file_atomic(out, detail::dump_report(merged));
-  if (!error.empty()) throw CliError{error};
   const auto& missing = merged["run"]["missing_ranks"];
-  fmt::print("{}: merged {} of {} rank(s){}\n", out, inputs.size(),
+  fmt::print("{}: merged {} of {} rank(s){}\n", out, given,
              merged["ranks"]["world_size"].get<int>(),
              missing.empty() ? std::string() : fmt::format("; missing: {}", missing.dump()));
   return kExitOk;

@@ -14,6 +14,7 @@
 #include "base/json_value.hpp"
 #include "base/stats.hpp"
 #include "carbon/model.hpp"
+#include "report/json_io.hpp"
 #include "trainmeter/error.hpp"
 #include "trainmeter/version.hpp"
 
@@ -204,7 +205,14 @@ json pick(const json& obj, std::initializer_list<const char*> keys) {
 
 }  // namespace
 
-json rank_summary(const json& report, const std::string& origin, const std::string& host_key) {
+namespace {
+
+using PhaseCounts = std::vector<std::pair<std::string, std::int64_t>>;
+
+// rank_summary() with the facts of steps[] given: whether it is an array, its elements and the
+// retained steps per phase in order of first appearance.
+json summary_of(const json& report, const std::string& origin, const std::string& host_key,
+                bool steps_array, std::size_t elements, const PhaseCounts& step_counts) {
   const json& run = section(report, "run");
   const auto r = integer(run, "rank");
   const auto w = integer(run, "world_size");
@@ -234,20 +242,12 @@ json rank_summary(const json& report, const std::string& origin, const std::stri
     s[k] = integer(run, k) ? json(*integer(run, k)) : json(nullptr);
 
   // Steps retained per phase, in order of first appearance.
-  const json& steps = section(report, "steps");
-  bool complete = steps.is_array();
-  json counts = json::array();
-  std::map<std::string, std::int64_t> n;
-  if (steps.is_array()) {
+  bool complete = steps_array;
+  if (steps_array)
     if (const auto rec = integer(run, "steps_recorded"))
-      complete = static_cast<std::size_t>(*rec) == steps.size();
-    for (const json& st : steps) {
-      if (!st.is_object() || !integer(st, "wall_ns")) continue;
-      const std::string p = text(st, "phase", "train");
-      if (n[p]++ == 0) counts.push_back(p);
-    }
-  }
-  for (json& c : counts) c = json::array({c, n[c.get<std::string>()]});
+      complete = static_cast<std::size_t>(*rec) == elements;
+  json counts = json::array();
+  for (const auto& [phase, n] : step_counts) counts.push_back(json::array({phase, n}));
   s["steps_complete"] = complete;
   s["step_counts"] = std::move(counts);
 
@@ -304,6 +304,30 @@ json rank_summary(const json& report, const std::string& origin, const std::stri
   return s;
 }
 
+}  // namespace
+
+json rank_summary(const json& report, const std::string& origin, const std::string& host_key) {
+  const json& steps = section(report, "steps");
+  PhaseCounts counts;
+  if (steps.is_array()) {
+    std::map<std::string, std::int64_t> n;
+    for (const json& st : steps) {
+      if (!st.is_object() || !integer(st, "wall_ns")) continue;
+      const std::string p = text(st, "phase", "train");
+      if (n[p]++ == 0) counts.emplace_back(p, 0);
+    }
+    for (auto& [phase, count] : counts) count = n[phase];
+  }
+  return summary_of(report, origin, host_key, steps.is_array(), steps.is_array() ? steps.size() : 0,
+                    counts);
+}
+
+json rank_summary(const json& sections, const LocalSteps& steps, const std::string& origin,
+                  const std::string& host_key) {
+  return summary_of(sections, origin, host_key, section(sections, "steps").is_array(),
+                    steps.elements(), steps.counts());
+}
+
 std::int64_t StepPlan::total() const {
   std::int64_t t = 0;
   for (std::int64_t c : counts) t += c;
@@ -357,12 +381,57 @@ void identity_steps(std::int64_t n, std::int64_t* max, std::int64_t* sum) {
 }
 
 LocalSteps::LocalSteps(const json& report, const json& summary) {
-  rank_ = static_cast<int>(integer(summary, "rank").value_or(0));
-  start_unix_ns_ = parse_utc(text(summary, "start_utc"));
+  bind(summary);
   const json& steps = section(report, "steps");
   if (!steps.is_array()) return;
-  for (const json& s : steps)
-    if (s.is_object() && integer(s, "wall_ns")) by_phase_[text(s, "phase", "train")].push_back(&s);
+  for (const json& s : steps) add(s);
+}
+
+void LocalSteps::bind(const json& summary) {
+  rank_ = static_cast<int>(integer(summary, "rank").value_or(0));
+  start_unix_ns_ = parse_utc(text(summary, "start_utc"));
+}
+
+void LocalSteps::add(const json& s) {
+  ++elements_;
+  const auto wall = integer(s, "wall_ns");
+  if (!s.is_object() || !wall) return;
+  const std::string phase = text(s, "phase", "train");
+  auto it = by_phase_.find(phase);
+  if (it == by_phase_.end()) {
+    order_.push_back(phase);
+    it = by_phase_.emplace(phase, std::vector<Step>()).first;
+  }
+  Step st{};
+  st.wall_ns = *wall;
+  st.cpu_ns = std::max<std::int64_t>(integer(s, "cpu_ns").value_or(-1), -1);
+  st.peak_tensor_bytes = std::max<std::int64_t>(integer(s, "peak_tensor_bytes").value_or(-1), -1);
+  const auto warm = s.find("warmup");
+  st.warmup = warm != s.end() && warm->is_boolean() && warm->get<bool>();
+  if (const auto off = integer(s, "start_offset_ns")) {
+    st.has_start_offset = true;
+    st.start_offset_ns = *off;
+  }
+  st.index = integer(s, "index").value_or(0);
+  st.samples = integer(s, "samples").value_or(0);
+  st.tokens = integer(s, "tokens").value_or(0);
+  if (const auto l = num(s, "loss")) {
+    st.has_loss = true;
+    st.loss_micro = std::llround(std::clamp(*l, -9e12, 9e12) * 1e6);
+  }
+  st.energy_seen = s.contains("energy_j");
+  if (const auto e = num(s, "energy_j")) {
+    st.energy_known = true;
+    st.energy_micro_j = std::llround(std::clamp(*e, 0.0, 9e12) * 1e6);
+  }
+  it->second.push_back(st);
+}
+
+std::vector<std::pair<std::string, std::int64_t>> LocalSteps::counts() const {
+  std::vector<std::pair<std::string, std::int64_t>> out;
+  for (const std::string& p : order_)
+    out.emplace_back(p, static_cast<std::int64_t>(by_phase_.at(p).size()));
+  return out;
 }
 
 void LocalSteps::encode(const StepPlan& plan, std::int64_t first, std::int64_t n, std::int64_t* max,
@@ -380,38 +449,108 @@ void LocalSteps::encode(const StepPlan& plan, std::int64_t first, std::int64_t n
     for (std::int64_t t = lo; it != by_phase_.end() && t < hi; ++t) {
       const std::size_t ordinal = static_cast<std::size_t>(t - base);
       if (ordinal >= it->second.size()) break;
-      const json& s = *it->second[ordinal];
+      const Step& s = it->second[ordinal];
       std::int64_t* m = max + (t - first) * kStepMaxFields;
       std::int64_t* u = sum + (t - first) * kStepSumFields;
-      const std::int64_t w = std::clamp<std::int64_t>(*integer(s, "wall_ns"), 0, wall_limit);
+      const std::int64_t w = std::clamp<std::int64_t>(s.wall_ns, 0, wall_limit);
       m[kWallKey] = (w << plan.rank_bits) | mine;
       m[kNegWallMin] = -w;
-      m[kCpuNs] = std::max<std::int64_t>(integer(s, "cpu_ns").value_or(-1), -1);
-      m[kPeakTensor] = std::max<std::int64_t>(integer(s, "peak_tensor_bytes").value_or(-1), -1);
-      m[kWarmup] = s.contains("warmup") && s["warmup"].is_boolean() && s["warmup"].get<bool>();
-      const auto off = integer(s, "start_offset_ns");
-      if (start_unix_ns_ && off) m[kNegAbsStart] = -(*start_unix_ns_ + *off);
-      m[kOrderKey] = (mine << kIndexBits) |
-                     std::clamp<std::int64_t>(integer(s, "index").value_or(0), 0, index_limit);
+      m[kCpuNs] = s.cpu_ns;
+      m[kPeakTensor] = s.peak_tensor_bytes;
+      m[kWarmup] = s.warmup;
+      if (start_unix_ns_ && s.has_start_offset)
+        m[kNegAbsStart] = -(*start_unix_ns_ + s.start_offset_ns);
+      m[kOrderKey] = (mine << kIndexBits) | std::clamp<std::int64_t>(s.index, 0, index_limit);
       u[kRanks] = 1;
-      u[kSamples] = integer(s, "samples").value_or(0);
-      u[kTokens] = integer(s, "tokens").value_or(0);
-      if (const auto l = num(s, "loss")) {
+      u[kSamples] = s.samples;
+      u[kTokens] = s.tokens;
+      if (s.has_loss) {
         u[kLossCount] = 1;
-        u[kLossMicro] = std::llround(std::clamp(*l, -9e12, 9e12) * 1e6);
+        u[kLossMicro] = s.loss_micro;
       }
-      u[kEnergySeen] = s.contains("energy_j");
-      if (const auto e = num(s, "energy_j")) {
+      u[kEnergySeen] = s.energy_seen;
+      if (s.energy_known) {
         u[kEnergyKnown] = 1;
-        u[kEnergyMicroJ] = std::llround(std::clamp(*e, 0.0, 9e12) * 1e6);
+        u[kEnergyMicroJ] = s.energy_micro_j;
       }
     }
     base += count;
   }
 }
 
+MergedSteps::MergedSteps(const StepPlan& plan, const ReducedSteps& reduced,
+                         const std::vector<json>& summaries)
+    : plan_(&plan), reduced_(&reduced) {
+  for (const json& s : summaries)
+    if (const auto st = parse_utc(text(s, "start_utc")))
+      run_start_ns_ = std::min(run_start_ns_.value_or(*st), *st);
+  std::int64_t t = 0;
+  const std::size_t cells = reduced.max.size() / kStepMaxFields;
+  for (std::size_t pi = 0; pi < plan.phases.size(); ++pi)
+    for (std::int64_t i = 0; i < plan.counts[pi] && static_cast<std::size_t>(t) < cells; ++i, ++t) {
+      const std::int64_t* m = &reduced.max[static_cast<std::size_t>(t * kStepMaxFields)];
+      if (m[kWallKey] < 0) continue;  // no present rank retained it
+      aligned_.push_back({t, pi, m[kOrderKey] & ((std::int64_t(1) << kIndexBits) - 1)});
+    }
+  std::stable_sort(aligned_.begin(), aligned_.end(), [](const Aligned& a, const Aligned& b) {
+    if (a.sort_index != b.sort_index) return a.sort_index < b.sort_index;
+    return a.phase_order < b.phase_order;
+  });
+}
+
+MergedSteps::Step MergedSteps::decode(std::size_t i) const {
+  const Aligned& a = aligned_[i];
+  const std::int64_t* m = &reduced_->max[static_cast<std::size_t>(a.t * kStepMaxFields)];
+  const std::int64_t* u = &reduced_->sum[static_cast<std::size_t>(a.t * kStepSumFields)];
+  const std::int64_t mask = rank_mask(plan_->rank_bits);
+  Step s{};
+  s.phase = &plan_->phases[a.phase_order];
+  s.wall_max = m[kWallKey] >> plan_->rank_bits;
+  s.slowest = static_cast<int>(mask - (m[kWallKey] & mask));
+  s.wall_min = -m[kNegWallMin];
+  s.multi = u[kRanks] >= 2;
+  s.warmup = m[kWarmup] > 0;
+  s.samples = static_cast<std::uint64_t>(u[kSamples]);
+  s.tokens = static_cast<std::uint64_t>(u[kTokens]);
+  s.offset = 0;
+  if (m[kNegAbsStart] != std::numeric_limits<std::int64_t>::min() && run_start_ns_)
+    s.offset = -m[kNegAbsStart] - *run_start_ns_;
+  s.cpu_ns = m[kCpuNs];
+  s.peak_tensor_bytes = m[kPeakTensor];
+  s.ranks = u[kRanks];
+  s.loss_count = u[kLossCount];
+  s.loss_micro = u[kLossMicro];
+  s.energy_seen = u[kEnergySeen];
+  s.energy_known = u[kEnergyKnown];
+  s.energy_micro_j = u[kEnergyMicroJ];
+  return s;
+}
+
+json MergedSteps::at(std::size_t i) const {
+  const Step st = decode(i);
+  json s = {
+      {"index", i},
+      {"phase", *st.phase},
+      {"start_offset_ns", st.offset},
+      {"wall_ns", st.wall_max},
+      {"cpu_ns", st.cpu_ns >= 0 ? json(st.cpu_ns) : json(nullptr)},
+      {"samples", st.samples},
+      {"tokens", st.tokens},
+      {"warmup", st.warmup},
+      {"loss", st.loss_count > 0 ? json(1e-6 * double(st.loss_micro) / double(st.loss_count))
+                                 : json(nullptr)},
+      {"peak_tensor_bytes", st.peak_tensor_bytes >= 0 ? json(st.peak_tensor_bytes) : json(nullptr)},
+      {"ranks", st.ranks},
+      {"slowest_rank", st.slowest},
+      {"spread_ns", st.multi ? json(st.wall_max - st.wall_min) : json(nullptr)}};
+  if (st.energy_seen > 0)
+    s["energy_j"] =
+        st.energy_known == st.ranks ? json(1e-6 * double(st.energy_micro_j)) : json(nullptr);
+  return s;
+}
+
 json merge_compact(const json& base, const std::vector<json>& summaries, const StepPlan& plan,
-                   const ReducedSteps& reduced, const MergeOptions& options) {
+                   const ReducedSteps& reduced, const MergeOptions& options, bool with_steps) {
   if (summaries.empty()) throw Error("cannot merge: no reports given");
   std::vector<Rank> ranks;
   for (const json& s : summaries)
@@ -490,33 +629,11 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
          {"last_message", nullptr}});
 
   // --- aligned steps, from the reduced fields --------------------------------------------------
-  struct Aligned {
-    std::int64_t t = 0;  // plan index
-    std::size_t phase_order = 0;
-    std::int64_t sort_index = 0;
-  };
-  std::vector<Aligned> aligned;
-  {
-    std::int64_t t = 0;
-    for (std::size_t pi = 0; pi < plan.phases.size(); ++pi)
-      for (std::int64_t i = 0; i < plan.counts[pi]; ++i, ++t) {
-        const std::int64_t* m = &reduced.max[static_cast<std::size_t>(t * kStepMaxFields)];
-        if (m[kWallKey] < 0) continue;  // no present rank retained it
-        aligned.push_back({t, pi, m[kOrderKey] & ((std::int64_t(1) << kIndexBits) - 1)});
-      }
-  }
-  std::stable_sort(aligned.begin(), aligned.end(), [](const Aligned& a, const Aligned& b) {
-    if (a.sort_index != b.sort_index) return a.sort_index < b.sort_index;
-    return a.phase_order < b.phase_order;
-  });
-
-  std::optional<std::int64_t> run_start_ns, run_end_ns;
-  for (const Rank& k : ranks) {
-    if (const auto st = parse_utc(text(*k.s, "start_utc")))
-      run_start_ns = std::min(run_start_ns.value_or(*st), *st);
+  const MergedSteps merged(plan, reduced, summaries);
+  std::optional<std::int64_t> run_start_ns = merged.run_start_ns_, run_end_ns;
+  for (const Rank& k : ranks)
     if (const auto end = parse_utc(text(*k.s, "end_utc")))
       run_end_ns = std::max(run_end_ns.value_or(*end), *end);
-  }
 
   struct PhaseAcc {
     std::uint64_t steps = 0, warmup = 0, samples = 0, tokens = 0, multi = 0;
@@ -527,42 +644,15 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
   std::map<std::string, PhaseAcc> acc;
   std::map<int, std::uint64_t> slowest_total;
   std::uint64_t multi_total = 0;
-  const std::int64_t mask = rank_mask(plan.rank_bits);
   json steps = json::array();
-  for (std::size_t i = 0; i < aligned.size(); ++i) {
-    const Aligned& a = aligned[i];
-    const std::string& phase = plan.phases[a.phase_order];
-    const std::int64_t* m = &reduced.max[static_cast<std::size_t>(a.t * kStepMaxFields)];
-    const std::int64_t* u = &reduced.sum[static_cast<std::size_t>(a.t * kStepSumFields)];
-    const std::int64_t wall_max = m[kWallKey] >> plan.rank_bits;
-    const int slowest = static_cast<int>(mask - (m[kWallKey] & mask));
-    const std::int64_t wall_min = -m[kNegWallMin];
-    const bool multi = u[kRanks] >= 2;
-    const bool warmup = m[kWarmup] > 0;
-    const auto samples = static_cast<std::uint64_t>(u[kSamples]);
-    const auto tokens = static_cast<std::uint64_t>(u[kTokens]);
-    std::int64_t offset = 0;
-    if (m[kNegAbsStart] != std::numeric_limits<std::int64_t>::min() && run_start_ns)
-      offset = -m[kNegAbsStart] - *run_start_ns;
-    json s = {
-        {"index", i},
-        {"phase", phase},
-        {"start_offset_ns", offset},
-        {"wall_ns", wall_max},
-        {"cpu_ns", m[kCpuNs] >= 0 ? json(m[kCpuNs]) : json(nullptr)},
-        {"samples", samples},
-        {"tokens", tokens},
-        {"warmup", warmup},
-        {"loss", u[kLossCount] > 0 ? json(1e-6 * double(u[kLossMicro]) / double(u[kLossCount]))
-                                   : json(nullptr)},
-        {"peak_tensor_bytes", m[kPeakTensor] >= 0 ? json(m[kPeakTensor]) : json(nullptr)},
-        {"ranks", u[kRanks]},
-        {"slowest_rank", slowest},
-        {"spread_ns", multi ? json(wall_max - wall_min) : json(nullptr)}};
-    if (u[kEnergySeen] > 0)
-      s["energy_j"] =
-          u[kEnergyKnown] == u[kRanks] ? json(1e-6 * double(u[kEnergyMicroJ])) : json(nullptr);
-    steps.push_back(std::move(s));
+  for (std::size_t i = 0; i < merged.size(); ++i) {
+    const MergedSteps::Step st = merged.decode(i);
+    const std::string& phase = *st.phase;
+    const std::int64_t wall_max = st.wall_max, wall_min = st.wall_min;
+    const int slowest = st.slowest;
+    const bool multi = st.multi, warmup = st.warmup;
+    const std::uint64_t samples = st.samples, tokens = st.tokens;
+    if (with_steps) steps.push_back(merged.at(i));
 
     PhaseAcc& pa = acc[phase];
     ++pa.steps;
@@ -949,7 +1039,7 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
       {"step_alignment",
        "the k-th step of each phase on every rank is one step of the run; its wall_ns is the "
        "slowest rank's, spread_ns = slowest - fastest"},
-      {"aligned_steps", aligned.size()},
+      {"aligned_steps", merged.size()},
       {"compared_steps", multi_total},
       {"slowest_rank_counts", counts_json(slowest_total)},
       {"straggler_rank", most_often(slowest_total)},
@@ -1038,6 +1128,42 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
   return doc;
 }
 
+namespace {
+
+// Steps reduced at a time by merge_reports() and write_merged_files(), as gather() does in
+// blocks: the temporary encoding of one rank is this many steps, not the whole run.
+constexpr std::int64_t kReduceBlock = 4096;
+
+// The elementwise MAX and SUM over ranks of every aligned step of `plan`.
+ReducedSteps reduce_ranks(const std::vector<const LocalSteps*>& ranks, const StepPlan& plan) {
+  const std::int64_t total = plan.total();
+  ReducedSteps reduced;
+  reduced.max.resize(static_cast<std::size_t>(total * kStepMaxFields));
+  reduced.sum.resize(static_cast<std::size_t>(total * kStepSumFields));
+  identity_steps(total, reduced.max.data(), reduced.sum.data());
+  std::vector<std::int64_t> max(static_cast<std::size_t>(kReduceBlock * kStepMaxFields));
+  std::vector<std::int64_t> sum(static_cast<std::size_t>(kReduceBlock * kStepSumFields));
+  for (const LocalSteps* rank : ranks)
+    for (std::int64_t first = 0; first < total; first += kReduceBlock) {
+      const std::int64_t n = std::min(kReduceBlock, total - first);
+      rank->encode(plan, first, n, max.data(), sum.data());
+      std::int64_t* rm = reduced.max.data() + first * kStepMaxFields;
+      std::int64_t* rs = reduced.sum.data() + first * kStepSumFields;
+      for (std::int64_t j = 0; j < n * kStepMaxFields; ++j) rm[j] = std::max(rm[j], max[j]);
+      for (std::int64_t j = 0; j < n * kStepSumFields; ++j) rs[j] += sum[j];
+    }
+  return reduced;
+}
+
+int world_of(const std::vector<json>& summaries, const MergeOptions& options) {
+  int world = options.world_size;
+  for (const json& s : summaries)
+    world = std::max(world, static_cast<int>(integer(s, "world_size").value_or(1)));
+  return world;
+}
+
+}  // namespace
+
 json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& options) {
   if (inputs.empty()) throw Error("cannot merge: no reports given");
   std::vector<json> summaries;
@@ -1052,25 +1178,78 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
     }
   }
   if (!problems.empty()) throw Error("cannot merge:" + problems.substr(1));
-  int world = options.world_size;
-  for (const json& s : summaries)
-    world = std::max(world, static_cast<int>(integer(s, "world_size").value_or(1)));
-  const StepPlan plan = step_plan(summaries, world);
-  const std::int64_t total = plan.total();
-  ReducedSteps reduced;
-  reduced.max.resize(static_cast<std::size_t>(total * kStepMaxFields));
-  reduced.sum.resize(static_cast<std::size_t>(total * kStepSumFields));
-  identity_steps(total, reduced.max.data(), reduced.sum.data());
-  // The same elementwise MAX and SUM an allreduce computes, one rank at a time.
-  std::vector<std::int64_t> max(reduced.max.size()), sum(reduced.sum.size());
+  const StepPlan plan = step_plan(summaries, world_of(summaries, options));
+  std::vector<LocalSteps> local;
+  std::vector<const LocalSteps*> ranks;
   std::size_t base = 0;
   for (std::size_t i = 0; i < summaries.size(); ++i) {
-    LocalSteps(*reports[i], summaries[i]).encode(plan, 0, total, max.data(), sum.data());
-    for (std::size_t j = 0; j < max.size(); ++j) reduced.max[j] = std::max(reduced.max[j], max[j]);
-    for (std::size_t j = 0; j < sum.size(); ++j) reduced.sum[j] += sum[j];
+    local.emplace_back(*reports[i], summaries[i]);
     if (integer(summaries[i], "rank") < integer(summaries[base], "rank")) base = i;
   }
-  return merge_compact(*reports[base], summaries, plan, reduced, options);
+  for (const LocalSteps& l : local) ranks.push_back(&l);
+  return merge_compact(*reports[base], summaries, plan, reduce_ranks(ranks, plan), options);
+}
+
+RankFiles read_rank_files(const std::vector<std::string>& paths, const RankFileLoader& load) {
+  RankFiles out;
+  std::optional<std::int64_t> base_rank;
+  for (const std::string& path : paths) {
+    LocalSteps steps;
+    json sections = load(path, [&](const json& element, std::size_t) { steps.add(element); });
+    const json& run = section(sections, "run");
+    if (const auto w = integer(run, "world_size"))
+      out.world_size = std::max<long long>(out.world_size, *w);
+    json summary;
+    try {
+      summary = rank_summary(sections, steps, path);
+    } catch (const Error& e) {
+      out.problems += std::string("; ") + e.what();
+      continue;
+    }
+    steps.bind(summary);
+    // Only the lowest rank's sections are kept (the first file of that rank, as merge_reports()).
+    const std::int64_t rank = integer(summary, "rank").value_or(0);
+    if (!base_rank || rank < *base_rank) {
+      base_rank = rank;
+      out.base = std::move(sections);
+    }
+    out.summaries.push_back(std::move(summary));
+    out.steps.push_back(std::move(steps));
+  }
+  return out;
+}
+
+json write_merged_files(RankFiles files, const MergeOptions& options, const std::string& out_path) {
+  if (files.summaries.empty() && files.problems.empty())
+    throw Error("cannot merge: no reports given");
+  if (!files.problems.empty()) throw Error("cannot merge:" + files.problems.substr(1));
+  const StepPlan plan = step_plan(files.summaries, world_of(files.summaries, options));
+  ReducedSteps reduced;
+  {
+    std::vector<const LocalSteps*> ranks;
+    for (const LocalSteps& l : files.steps) ranks.push_back(&l);
+    reduced = reduce_ranks(ranks, plan);
+    std::vector<LocalSteps>().swap(files.steps);  // the compact steps are reduced: free them
+  }
+  json doc = merge_compact(files.base, files.summaries, plan, reduced, options, false);
+  files.base = nullptr;
+  const MergedSteps merged(plan, reduced, files.summaries);
+  AtomicFile file;
+  std::string error;
+  if (file.open(out_path)) {
+    constexpr auto kReplace = json::error_handler_t::replace;
+    stream_report_text(
+        doc, merged.size(),
+        [&](std::size_t i, std::string& text) {
+          text += merged.at(i).dump(-1, ' ', false, kReplace);
+        },
+        [&](const std::string& text) { file.append(text); });
+    if (!file.commit()) error = file.error();
+  } else {
+    error = file.error();
+  }
+  if (!error.empty()) throw Error(error);
+  return doc;
 }
 
 }  // namespace trainmeter::detail

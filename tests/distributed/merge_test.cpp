@@ -3,6 +3,8 @@
 // counted once per host, carbon, peaks, missing ranks, and inputs that cannot be one run.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include <fmt/format.h>
 
 #include "export/merge.hpp"
@@ -487,4 +489,125 @@ TEST_CASE("merge: the compact path reduced block by block equals the whole-run m
     CHECK(s.dump().size() < 4096);
     CHECK_FALSE(s.contains("steps"));
   }
+}
+
+namespace {
+
+// Three ranks of `n` training and n/4 eval steps each, with the shapes a merge meets: cpu times
+// on some ranks, missing losses and energies, a rank that retained fewer steps, a steps[] entry
+// that is not a step and one without wall_ns.
+std::vector<RankReport> large_ranks(std::size_t n) {
+  std::vector<RankReport> out;
+  for (int r = 0; r < 3; ++r) {
+    std::vector<std::int64_t> train, eval;
+    const std::size_t mine = r == 2 ? n - n / 10 : n;
+    for (std::size_t i = 0; i < mine; ++i)
+      train.push_back(1000 + std::int64_t((i * 7919 + 13 * r) % 5000));
+    for (std::size_t i = 0; i < mine / 4; ++i)
+      eval.push_back(300 + std::int64_t((i * 104729 + r) % 900));
+    json rep = rank_report(r, 3, r == 2 ? "nodeB" : "nodeA", train, eval,
+                           {{"cpu", "rapl:package-0", 100.0 + r, 40.0 + r}}, 1000 * (r + 1));
+    json& steps = rep["steps"];
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      json& s = steps[i];
+      if (r == 0) s["cpu_ns"] = s["wall_ns"].get<std::int64_t>() / 2;
+      if (r == 1 && i % 7 == 0) s["loss"] = nullptr;
+      if (r == 2 && i % 5 == 0) s.erase("energy_j");
+      if (r == 1 && i % 11 == 0) s["energy_j"] = nullptr;
+      s["loss"] = s["loss"].is_null() ? json(nullptr) : json(0.001 * double(i % 1000) + r);
+    }
+    if (r == 1) {
+      steps.push_back("not a step");
+      steps.push_back({{"index", steps.size()}, {"phase", "train"}});
+    }
+    rep["run"]["steps_recorded"] = r == 2 ? steps.size() + 100 : steps.size();
+    out.push_back({"r" + std::to_string(r) + ".json", std::move(rep)});
+  }
+  return out;
+}
+
+// The files of `ranks` written as a session writes them; their origins become the paths.
+std::vector<std::string> write_ranks(const TempDir& dir, std::vector<RankReport>& ranks) {
+  std::vector<std::string> paths;
+  for (RankReport& r : ranks) {
+    r.origin = dir / r.origin;
+    trainmeter::test::write_file(r.origin, trainmeter::detail::dump_report(r.report));
+    paths.push_back(r.origin);
+  }
+  return paths;
+}
+
+std::string quoted(const std::vector<std::string>& paths) {
+  std::string out;
+  for (const std::string& p : paths) out += " '" + p + "'";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("merge from files, one rank at a time and steps streamed: the same bytes", "[merge]") {
+  namespace d = trainmeter::detail;
+  TempDir dir;
+  for (const std::size_t n : {std::size_t(0), std::size_t(20000)}) {
+    INFO("steps per rank: " << n);
+    std::vector<RankReport> ranks = n == 0 ? three_ranks() : large_ranks(n);
+    const std::vector<std::string> paths = write_ranks(dir, ranks);
+    MergeOptions o;
+    o.master_port = 29500;
+    const std::string expected = d::dump_report(merge_reports(ranks, o));
+    std::size_t steps_seen = 0;
+    d::RankFiles files =
+        d::read_rank_files(paths, [&](const std::string& path, const d::StepVisitor& on_step) {
+          auto loaded = d::load_report_sections(path, nullptr, [&](const json& s, std::size_t i) {
+            ++steps_seen;
+            on_step(s, i);
+          });
+          REQUIRE(loaded.value);
+          return std::move(*loaded.value);
+        });
+    std::size_t total = 0;
+    for (const RankReport& r : ranks) total += r.report["steps"].size();
+    CHECK(steps_seen == total);
+    CHECK(files.summaries.size() == 3);
+    CHECK(files.world_size == 3);
+    CHECK(files.base["run"]["rank"] == 0);
+    CHECK(files.base["steps"] == json::array());  // no rank's steps are kept as JSON
+    for (std::size_t r = 0; r < 3; ++r)
+      CHECK(files.summaries[r] == d::rank_summary(ranks[r].report, ranks[r].origin));
+    const std::string out = dir / "merged.json";
+    const json merged = d::write_merged_files(std::move(files), o, out);
+    CHECK(merged["steps"] == json::array());
+    CHECK(trainmeter::test::read_file(out) == expected);
+    if (n > 0) {
+      const json m = trainmeter::test::read_json(out);
+      CHECK(m["ranks"]["aligned_steps"] == n + n / 4);
+      CHECK(m["steps"].size() == n + n / 4);
+      CHECK(trainmeter::test::schema_errors(out) == "");
+    }
+    // The CLI takes the same path.
+    const std::string cli_out = dir / "cli.json";
+    auto res = trainmeter::test::run_cli("merge" + quoted(paths) + " -o '" + cli_out +
+                                         "' --master-port 29500");
+    INFO(res.output);
+    REQUIRE(res.exit_code == 0);
+    CHECK(trainmeter::test::read_file(cli_out) == expected);
+  }
+}
+
+TEST_CASE("merge from files: refusals are those of merge_reports(), nothing is written",
+          "[merge]") {
+  namespace d = trainmeter::detail;
+  TempDir dir;
+  std::vector<RankReport> ranks = three_ranks();
+  ranks[1].report["run"].erase("rank");
+  const std::vector<std::string> paths = write_ranks(dir, ranks);
+  const auto load = [](const std::string& path, const d::StepVisitor& on_step) {
+    return *d::load_report_sections(path, nullptr, on_step).value;
+  };
+  const std::string out = dir / "merged.json";
+  CHECK_THROWS_WITH(d::write_merged_files(d::read_rank_files(paths, load), MergeOptions(), out),
+                    Catch::Contains("r1.json: not a trainmeter report with run.rank"));
+  CHECK_FALSE(std::ifstream(out).good());
+  CHECK_THROWS_WITH(d::write_merged_files(d::read_rank_files({}, load), MergeOptions(), out),
+                    "cannot merge: no reports given");
 }
