@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
-#include "cli/cli.hpp"
 #include "base/values.hpp"
+#include "cli/cli.hpp"
 #include "export/exports.hpp"
 #include "report/schema.hpp"
 
@@ -25,10 +25,18 @@ int cmd_export(const std::vector<std::string>& args) {
   if (!known)
     throw CliError{fmt::format("--format: '{}' is not a format; accepted: {}", format, accepted)};
   // Formats that do not read steps[] are made from the report's sections alone, loaded without
-  // the steps (memory: the sections, whatever the number of steps).
-  const nlohmann::json report = load_valid_report(path, known->needs_steps);
+  // the steps (memory: the sections, whatever the number of steps); trace reads the steps from
+  // the file one at a time as it writes their events.
+  const bool streamed = detail::export_streams_steps(format);
+  const nlohmann::json report = load_valid_report(path, known->needs_steps && !streamed);
   const std::string out = a.get("--out", detail::export_path(path, format));
   refuse_output_over_input(out, {path});
+  if (streamed) {
+    const std::string error = detail::write_export_streamed(report, path, format, out);
+    if (!error.empty()) throw CliError{error};
+    if (out != "-") fmt::print("wrote {}\n", out);
+    return kExitOk;
+  }
   if (out == "-") {
     fmt::print("{}", detail::export_text(report, format));
     return kExitOk;

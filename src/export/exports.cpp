@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include <fmt/format.h>
 
@@ -81,6 +82,32 @@ std::string write_export(const nlohmann::json& report, const std::string& format
                          export_format_names(", "));
     if (format == "csv") return append_csv(report, path);
     return write_file_atomic(path, export_text(report, format));
+  } catch (const std::exception& e) {
+    return fmt::format("{}: cannot export {}: {}", path, format, e.what());
+  }
+}
+
+bool export_streams_steps(const std::string& format) {
+  return format == "trace";
+}
+
+std::string write_export_streamed(const nlohmann::json& sections, const std::string& report_path,
+                                  const std::string& format, const std::string& path) noexcept {
+  try {
+    if (!export_streams_steps(format))
+      return fmt::format("{}: the {} export is not streamed", path, format);
+    if (path == "-") {
+      return write_trace_streamed(sections, report_path, [](const std::string& text) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+      });
+    }
+    AtomicFile file;
+    if (!file.open(path)) return file.error();
+    std::string error = write_trace_streamed(sections, report_path,
+                                             [&](const std::string& text) { file.append(text); });
+    if (error.empty() && !file.error().empty()) error = file.error();
+    if (error.empty() && !file.commit()) error = file.error();
+    return error;
   } catch (const std::exception& e) {
     return fmt::format("{}: cannot export {}: {}", path, format, e.what());
   }

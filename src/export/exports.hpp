@@ -5,6 +5,7 @@
 // never as 0) and never throws except std::bad_alloc.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,11 @@ std::string prometheus_text(const nlohmann::json& report);
 
 /// Chrome Trace Event Format ("JSON Object Format"), timestamps in microseconds from run start.
 nlohmann::json chrome_trace(const nlohmann::json& report);
+/// export_text(report, "trace") of the report file `report_path`, whose sections (steps[] not
+/// loaded: load_report_sections()) are `sections`: the steps are read from the file one at a
+/// time and their events handed to `write` in pieces as they are made. "" or the read's error.
+std::string write_trace_streamed(const nlohmann::json& sections, const std::string& report_path,
+                                 const std::function<void(const std::string&)>& write);
 
 /// One self-contained HTML page with inline SVG charts (no scripts from elsewhere, no network).
 std::string html_page(const nlohmann::json& report);
@@ -37,6 +43,15 @@ std::string export_path(const std::string& report_path, const std::string& forma
 /// atomically. Returns "" or a one-line error naming the file.
 std::string write_export(const nlohmann::json& report, const std::string& format,
                          const std::string& path) noexcept;
+
+/// Whether `format` is made by write_export_streamed() from the report file itself (its steps read
+/// one at a time) rather than from a document of every step: trace.
+bool export_streams_steps(const std::string& format);
+/// write_export() of the report file `report_path` whose sections (steps[] not loaded) are
+/// `sections`, for a format of export_streams_steps(): the same bytes, written as the steps are
+/// read (to stdout for `path` "-"). Returns "" or a one-line error naming the file.
+std::string write_export_streamed(const nlohmann::json& sections, const std::string& report_path,
+                                  const std::string& format, const std::string& path) noexcept;
 
 /// The export's whole text (csv: the header line and the run's row), for a format of
 /// kExportFormats (base/values.hpp); throws Error for another name.

@@ -16,9 +16,11 @@
 #include <catch2/catch.hpp>
 
 #include "base/component.hpp"
+#include "export/exports.hpp"
 #include "export/outputs.hpp"
 #include "export/recover.hpp"
 #include "report/json_io.hpp"
+#include "report_fixture.hpp"
 #include "support/test_support.hpp"
 #include "trainmeter/session.hpp"
 
@@ -442,4 +444,64 @@ TEST_CASE("recover: the memory section from the stream's samples and steps' tens
   const d::RecoverResult bare = d::recover_stream(dir / "bare.jsonl");
   REQUIRE(bare.report);
   CHECK((*bare.report)["memory"].is_null());
+}
+
+TEST_CASE("export trace from the file, steps read one at a time: the whole-report trace's bytes",
+          "[export][sections]") {
+  TempDir dir;
+  trainmeter::test::FixtureOptions o;
+  o.walls_ns.clear();
+  for (int i = 0; i < 3000; ++i) o.walls_ns.push_back(1e6 + 1000.0 * (i * 37 % 101));
+  json report = trainmeter::test::make_report(o);
+  // Two threads, phase runs that switch, a step without a start, an entry that is not a step.
+  json& steps = report["steps"];
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (i % 10 == 3) steps[i]["thread"] = 1;
+    if (i % 500 >= 490) steps[i]["phase"] = kPhase;
+    if (i % 7 == 0) steps[i]["energy_j"] = 0.5;
+  }
+  steps[5].erase("start_offset_ns");
+  steps.push_back(42);
+  const std::string path = dir / "run.json";
+  trainmeter::test::write_report(path, report);
+  const std::string expected = d::export_text(report, "trace");
+
+  // The sections with every step shown to the visitor, in order, then dropped.
+  std::vector<std::size_t> order;
+  std::size_t skipped = 0;
+  const auto sections = d::load_report_sections(path, &skipped, [&](const json& s, std::size_t i) {
+    CHECK(s == steps[i]);
+    order.push_back(i);
+  });
+  REQUIRE(sections.value);
+  CHECK((*sections.value)["steps"] == json::array());
+  CHECK(skipped == steps.size());
+  CHECK(order.size() == steps.size());
+  CHECK(order.back() == steps.size() - 1);
+  std::size_t again = 0;
+  CHECK(d::for_each_step(path, [&](const json&, std::size_t) { ++again; }) == "");
+  CHECK(again == steps.size());
+
+  std::string streamed;
+  CHECK(d::write_trace_streamed(*sections.value, path,
+                                [&](const std::string& t) { streamed += t; }) == "");
+  CHECK(streamed == expected);
+  CHECK(d::write_export_streamed(*sections.value, path, "trace", dir / "w.trace.json") == "");
+  CHECK(read_file(dir / "w.trace.json") == expected);
+  // The CLI takes that path: to stdout and to a file.
+  auto cli = trainmeter::test::run_cli("export '" + path + "' -f trace -o -");
+  CHECK(cli.exit_code == 0);
+  CHECK(cli.output == expected);
+  cli = trainmeter::test::run_cli("export '" + path + "' -f trace");
+  CHECK(cli.exit_code == 0);
+  CHECK(read_file(d::export_path(path, "trace")) == expected);
+
+  // A file cut in the steps: the error names it and the byte; no trace is left behind.
+  const std::string text = read_file(path);
+  write_file(dir / "cut.json", text.substr(0, text.size() * 3 / 4));
+  const std::string err = d::for_each_step(dir / "cut.json", [](const json&, std::size_t) {});
+  CHECK(err.find("cut.json: byte ") != std::string::npos);
+  CHECK(d::write_export_streamed(*sections.value, dir / "cut.json", "trace", dir / "cut.trace") ==
+        err);
+  CHECK_FALSE(std::ifstream(dir / "cut.trace").good());
 }
