@@ -34,29 +34,13 @@ std::string dump_report_value(const nlohmann::json& value) {
 }
 
 std::string dump_report(const nlohmann::json& report) {
-  if (!report.is_object()) return report.dump(2, ' ', false, kReplace);
-  std::string out = "{";
-  bool first = true;
-  for (auto it = report.begin(); it != report.end(); ++it) {
-    out += first ? "\n  " : ",\n  ";
-    first = false;
-    out += nlohmann::json(it.key()).dump(-1, ' ', false, kReplace);
-    out += ": ";
-    const auto& v = it.value();
-    if (it.key() == "steps" && v.is_array() && !v.empty()) {
-      out += "[";
-      bool first_step = true;
-      for (const auto& step : v) {
-        out += first_step ? "\n    " : ",\n    ";
-        first_step = false;
-        out += step.dump(-1, ' ', false, kReplace);
-      }
-      out += "\n  ]";
-    } else {
-      out += dump_report_value(v);
-    }
-  }
-  out += "\n}\n";
+  const auto steps = report.is_object() ? report.find("steps") : report.end();
+  const bool listed = steps != report.end() && steps->is_array();
+  std::string out;
+  stream_report_text(
+      report, listed ? steps->size() : 0,
+      [&](std::size_t i, std::string& text) { text += (*steps)[i].dump(-1, ' ', false, kReplace); },
+      [&](const std::string& text) { out += text; });
   return out;
 }
 
@@ -239,7 +223,7 @@ void stream_report_text(const nlohmann::json& doc, std::size_t steps,
                         const StepAppender& append_step,
                         const std::function<void(const std::string&)>& write) {
   if (!doc.is_object()) {
-    write(dump_report(doc));
+    write(doc.dump(2, ' ', false, kReplace));
     return;
   }
   std::string chunk;
