@@ -54,10 +54,11 @@ struct MergeOptions {
 // templates of each section), one compact summary per rank (rank_summary(), a few KiB at most,
 // independent of the world size), and per aligned step a fixed number of integers reduced over
 // ranks by elementwise MAX and SUM (what allreduce computes). trainmeter::torch::gather() reduces
-// them with allreduce in blocks; merge_reports() reduces them in memory from the rank files; both
-// then call merge_compact(), so both write the same merged report for the same inputs.
+// them with allreduce in blocks; merge_reports() (documents in memory) and write_merged_files()
+// (`trainmeter merge`, from the rank files) reduce them in memory; all then call merge_compact(),
+// so all write the same merged report for the same inputs.
 
-/// Fields of an aligned step reduced by MAX and by SUM (encode_steps()).
+/// Fields of an aligned step reduced by MAX and by SUM (LocalSteps::encode()).
 constexpr int kStepMaxFields = 7;
 constexpr int kStepSumFields = 8;
 
@@ -189,8 +190,8 @@ RankFiles read_rank_files(const std::vector<std::string>& paths, const RankFileL
 /// merge_reports() of the files read by read_rank_files(), written to `out_path` (temp file and
 /// rename) with steps[] streamed: the bytes dump_report(merge_reports(...)) writes. Returns the
 /// merged report without its steps. Throws Error as merge_reports() does, or for a write error.
-/// Memory: the compact steps of every rank (freed rank by rank as they are reduced) and the
-/// reduced fields (120 bytes per aligned step).
+/// Memory: the compact steps of every rank (freed once reduced) and the reduced fields (120 bytes
+/// per aligned step).
 nlohmann::json write_merged_files(RankFiles files, const MergeOptions& options,
                                   const std::string& out_path);
 
@@ -199,7 +200,7 @@ nlohmann::json write_merged_files(RankFiles files, const MergeOptions& options,
 /// Throws Error (naming the origin) when inputs cannot belong to one run: no reports, a report
 /// that is not an object or lacks run.rank/run.world_size, two reports of one rank, different
 /// world sizes, or (unless allowed) different run ids.
-/// The offline path: rank_summary() of each input, encode_steps() of each reduced in memory, then
+/// The offline path: rank_summary() of each input, LocalSteps::encode() of each reduced, then
 /// merge_compact() with the lowest rank's report as the base.
 nlohmann::json merge_reports(const std::vector<RankReport>& ranks, const MergeOptions& options);
 
