@@ -1,5 +1,7 @@
 #include "base/diagnostics.hpp"
 
+#include "base/report_keys.hpp"
+
 namespace trainmeter::detail {
 
 void Diagnostics::add(const std::string& source, const std::string& status,
@@ -37,11 +39,12 @@ nlohmann::json Diagnostics::to_json() const {
   std::lock_guard<std::mutex> lock(mutex_);
   nlohmann::json out = nlohmann::json::array();
   for (const Entry& e : entries_) {
-    nlohmann::json j = {{"source", e.source},
-                        {"status", e.status},
-                        {"count", e.count},
-                        {"message", e.message}};
-    j["last_message"] = e.last_message != e.message ? nlohmann::json(e.last_message) : nlohmann::json();
+    nlohmann::json j = {{rk::source, e.source},
+                        {rk::status, e.status},
+                        {rk::count, e.count},
+                        {rk::message, e.message}};
+    j[rk::last_message] =
+        e.last_message != e.message ? nlohmann::json(e.last_message) : nlohmann::json();
     out.push_back(std::move(j));
   }
   return out;

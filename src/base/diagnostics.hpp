@@ -8,21 +8,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/report_keys.hpp"
+
 namespace trainmeter::detail {
 
 /// Status words used in diagnostics (report key diagnostics[].status). Never rename: dashboards
 /// match on them.
 namespace diag {
-inline constexpr const char* kUnavailable = "unavailable";          // source absent
+inline constexpr const char* kUnavailable = "unavailable";  // source absent
 inline constexpr const char* kPermissionDenied = "permission_denied";
 inline constexpr const char* kUnsupported = "unsupported";
-inline constexpr const char* kReadsZero = "reads_zero";             // counter stuck at 0
-inline constexpr const char* kInvalidReading = "invalid_reading";   // backwards, implausible jump
-inline constexpr const char* kIoError = "io_error";                 // read/write failed
-inline constexpr const char* kDropped = "dropped";                  // steps or samples lost
-inline constexpr const char* kSkipped = "skipped";                  // deliberately stepped aside
-inline constexpr const char* kStale = "stale";                      // input data for other dates
-inline constexpr const char* kError = "error";                      // anything else
+inline constexpr const char* kReadsZero = "reads_zero";            // counter stuck at 0
+inline constexpr const char* kInvalidReading = "invalid_reading";  // backwards, implausible jump
+inline constexpr const char* kIoError = "io_error";                // read/write failed
+inline constexpr const char* kDropped = rk::dropped;               // steps or samples lost
+inline constexpr const char* kSkipped = "skipped";                 // deliberately stepped aside
+inline constexpr const char* kStale = "stale";                     // input data for other dates
+inline constexpr const char* kError = "error";                     // anything else
 }  // namespace diag
 
 class Diagnostics {

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
+
 namespace trainmeter::detail {
 
 namespace {
@@ -16,13 +18,13 @@ class CarbonComponent final : public Component {
   explicit CarbonComponent(RunContext& ctx)
       : ctx_(ctx), settings_(carbon_settings_from_config(ctx.config)) {}
 
-  const char* name() const noexcept override { return "carbon"; }
+  const char* name() const noexcept override { return rk::carbon; }
 
   // The steps' energy at their times, for an intensity time series (energy-weighted mean).
   void step_columns(const std::vector<StepRecord>& records, StepTable& table) noexcept override {
     try {
       step_energy_.reset();
-      const std::vector<double>* energy = table.find_numbers("energy_j");
+      const std::vector<double>* energy = table.find_numbers(rk::energy_j);
       if (energy == nullptr) return;
       step_energy_.emplace();
       for (std::size_t i = 0; i < records.size() && i < energy->size(); ++i) {
@@ -41,10 +43,10 @@ class CarbonComponent final : public Component {
       apply_carbon(report, settings_, ctx_.start_unix_ns, &ctx_.diagnostics,
                    step_energy_ ? &*step_energy_ : nullptr);
     } catch (const std::exception& e) {
-      ctx_.diagnostics.add("carbon", diag::kError,
+      ctx_.diagnostics.add(rk::carbon, diag::kError,
                            fmt::format("carbon and cost not computed: {}", e.what()));
     } catch (...) {
-      ctx_.diagnostics.add("carbon", diag::kError, "carbon and cost not computed");
+      ctx_.diagnostics.add(rk::carbon, diag::kError, "carbon and cost not computed");
     }
   }
 

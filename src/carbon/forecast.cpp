@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "carbon/intensity.hpp"
 #include "carbon/model.hpp"
 #include "carbon/settings.hpp"
@@ -34,7 +35,7 @@ std::optional<double> num(const nlohmann::json& obj, const char* key) {
 }
 
 nlohmann::json predicted_json(const Predicted& p) {
-  return {{"value", json_or_null(p.value)},
+  return {{rk::value, json_or_null(p.value)},
           {"low", json_or_null(p.low)},
           {"high", json_or_null(p.high)}};
 }
@@ -130,34 +131,34 @@ Forecast forecast_run(const ForecastObservation& obs, std::uint64_t total_steps)
 
 nlohmann::json forecast_json(const Forecast& f, const ForecastObservation& obs) {
   nlohmann::json j;
-  j["phase"] = obs.phase;
+  j[rk::phase] = obs.phase;
   j["total_steps"] = f.total_steps;
   j["steps_done"] = f.steps_done;
   j["steps_remaining"] = f.steps_remaining;
   j["observed_steps"] = f.observed_steps;
-  j["step_time_s"] = {{"mean", f.step_mean_s}, {"stddev", json_or_null(f.step_stddev_s)}};
+  j["step_time_s"] = {{rk::mean, f.step_mean_s}, {rk::stddev, json_or_null(f.step_stddev_s)}};
   if (f.energy_per_step_mean_j) {
-    j["energy_per_step_j"] = {{"mean", *f.energy_per_step_mean_j},
-                              {"stddev", json_or_null(f.energy_per_step_stddev_j)}};
+    j["energy_per_step_j"] = {{rk::mean, *f.energy_per_step_mean_j},
+                              {rk::stddev, json_or_null(f.energy_per_step_stddev_j)}};
   } else {
     j["energy_per_step_j"] = nullptr;
   }
   j["predicted"] = {
-      {"duration_s", predicted_json(f.duration_s)},
-      {"energy_kwh", predicted_json(f.energy_kwh)},
-      {"co2e_kg", predicted_json(f.co2e_kg)},
-      {"cost", (obs.price_per_hour || obs.energy_price_per_kwh) ? predicted_json(f.cost_total)
-                                                                : nlohmann::json(nullptr)}};
-  j["currency"] = obs.currency;
-  j["inputs"] = {{"elapsed_s", obs.elapsed_s},
-                 {"energy_j", json_or_null(obs.energy_j)},
-                 {"pue", obs.pue},
-                 {"intensity_g_per_kwh", obs.intensity_g_per_kwh},
-                 {"intensity_source", obs.intensity_source},
-                 {"price_per_hour", json_or_null(obs.price_per_hour)},
-                 {"energy_price_per_kwh", json_or_null(obs.energy_price_per_kwh)}};
+      {rk::duration_s, predicted_json(f.duration_s)},
+      {rk::energy_kwh, predicted_json(f.energy_kwh)},
+      {rk::co2e_kg, predicted_json(f.co2e_kg)},
+      {rk::cost, (obs.price_per_hour || obs.energy_price_per_kwh) ? predicted_json(f.cost_total)
+                                                                  : nlohmann::json(nullptr)}};
+  j[rk::currency] = obs.currency;
+  j[rk::inputs] = {{"elapsed_s", obs.elapsed_s},
+                   {rk::energy_j, json_or_null(obs.energy_j)},
+                   {rk::pue, obs.pue},
+                   {rk::intensity_g_per_kwh, obs.intensity_g_per_kwh},
+                   {rk::intensity_source, obs.intensity_source},
+                   {rk::price_per_hour, json_or_null(obs.price_per_hour)},
+                   {rk::energy_price_per_kwh, json_or_null(obs.energy_price_per_kwh)}};
   j["energy_method"] = f.energy_method;
-  j["method"] =
+  j[rk::method] =
       "duration = elapsed_s + steps_remaining * mean step time; energy = energy so far + "
       "steps_remaining * mean energy per step (per_step_energy) or average power * predicted "
       "duration (average_power); co2e_kg = energy_kwh * pue * intensity_g_per_kwh / 1000; "
@@ -171,50 +172,50 @@ ForecastObservation observation_from_report(const nlohmann::json& report,
                                             const std::string& phase) {
   ForecastObservation obs;
   obs.phase = phase;
-  if (!report.is_object() || !report.contains("phases") || !report["phases"].is_object() ||
-      !report["phases"].contains(phase)) {
+  if (!report.is_object() || !report.contains(rk::phases) || !report[rk::phases].is_object() ||
+      !report[rk::phases].contains(phase)) {
     throw std::invalid_argument(fmt::format("the report has no phase '{}'", phase));
   }
-  const auto& p = report["phases"][phase];
-  auto steps = num(p, "steps");
-  auto warmup = num(p, "warmup_steps");
+  const auto& p = report[rk::phases][phase];
+  auto steps = num(p, rk::steps);
+  auto warmup = num(p, rk::warmup_steps);
   if (!steps) throw std::invalid_argument(fmt::format("phases.{}.steps is missing", phase));
   obs.steps_done = static_cast<std::uint64_t>(*steps);
-  const auto& st = p.contains("step_time_ns") ? p["step_time_ns"] : nlohmann::json();
-  auto mean_ns = num(st, "mean");
+  const auto& st = p.contains(rk::step_time_ns) ? p[rk::step_time_ns] : nlohmann::json();
+  auto mean_ns = num(st, rk::mean);
   if (!mean_ns) {
     throw std::invalid_argument(fmt::format(
         "phase '{}' has no step-time statistics (no post-warm-up step recorded yet)", phase));
   }
   obs.step_s.n = obs.steps_done - static_cast<std::uint64_t>(warmup.value_or(0));
   obs.step_s.mean = *mean_ns * 1e-9;
-  if (auto sd = num(st, "stddev"); sd && obs.step_s.n >= 2) obs.step_s.stddev = *sd * 1e-9;
+  if (auto sd = num(st, rk::stddev); sd && obs.step_s.n >= 2) obs.step_s.stddev = *sd * 1e-9;
 
-  if (report.contains("steps") && report["steps"].is_array()) {
+  if (report.contains(rk::steps) && report[rk::steps].is_array()) {
     std::vector<double> energies;
-    for (const auto& s : report["steps"]) {
-      if (!s.is_object() || s.value("phase", std::string()) != phase) continue;
-      if (s.value("warmup", false)) continue;
-      if (auto e = num(s, "energy_j")) energies.push_back(*e);
+    for (const auto& s : report[rk::steps]) {
+      if (!s.is_object() || s.value(rk::phase, std::string()) != phase) continue;
+      if (s.value(rk::warmup, false)) continue;
+      if (auto e = num(s, rk::energy_j)) energies.push_back(*e);
     }
     if (!energies.empty()) obs.step_energy_j = sample_stats(energies);
   }
 
-  const auto& run = report.contains("run") ? report["run"] : nlohmann::json();
-  obs.elapsed_s = num(run, "duration_s").value_or(0.0);
-  const auto& energy = report.contains("energy") ? report["energy"] : nlohmann::json();
-  if (auto j = num(energy, "total_j")) {
+  const auto& run = report.contains(rk::run) ? report[rk::run] : nlohmann::json();
+  obs.elapsed_s = num(run, rk::duration_s).value_or(0.0);
+  const auto& energy = report.contains(rk::energy) ? report[rk::energy] : nlohmann::json();
+  if (auto j = num(energy, rk::total_j)) {
     obs.energy_j = *j;
-  } else if (auto kwh = num(energy, "total_kwh")) {
+  } else if (auto kwh = num(energy, rk::total_kwh)) {
     obs.energy_j = *kwh * kJoulesPerKwh;
   }
-  const auto& carbon = report.contains("carbon") ? report["carbon"] : nlohmann::json();
-  const auto& cost = report.contains("cost") ? report["cost"] : nlohmann::json();
-  if (!carbon.is_object() && report.contains("config") && report["config"].is_object()) {
+  const auto& carbon = report.contains(rk::carbon) ? report[rk::carbon] : nlohmann::json();
+  const auto& cost = report.contains(rk::cost) ? report[rk::cost] : nlohmann::json();
+  if (!carbon.is_object() && report.contains(rk::config) && report[rk::config].is_object()) {
     // A stream or a crashed run has no carbon section yet: the run's own configuration says
     // which intensity, PUE and prices it would have used.
     try {
-      const CarbonSettings s = carbon_settings_from_config_json(report["config"]);
+      const CarbonSettings s = carbon_settings_from_config_json(report[rk::config]);
       obs.pue = s.pue;
       obs.intensity_g_per_kwh = s.intensity.g_per_kwh;
       obs.intensity_source = s.intensity.source;
@@ -226,19 +227,19 @@ ForecastObservation observation_from_report(const nlohmann::json& report,
       throw std::invalid_argument(fmt::format("the run's carbon configuration: {}", e.what()));
     }
   }
-  obs.pue = num(energy, "pue").value_or(num(carbon, "pue").value_or(1.0));
-  if (auto g = num(carbon, "intensity_g_per_kwh")) {
+  obs.pue = num(energy, rk::pue).value_or(num(carbon, rk::pue).value_or(1.0));
+  if (auto g = num(carbon, rk::intensity_g_per_kwh)) {
     obs.intensity_g_per_kwh = *g;
-    obs.intensity_source = carbon.value("intensity_source", std::string("report"));
+    obs.intensity_source = carbon.value(rk::intensity_source, std::string("report"));
   } else {
     obs.intensity_g_per_kwh = kWorldIntensityGPerKwh;
     obs.intensity_source = "world_default";
   }
   if (cost.is_object()) {
-    const auto& in = cost.contains("inputs") ? cost["inputs"] : nlohmann::json();
-    obs.price_per_hour = num(in, "price_per_hour");
-    obs.energy_price_per_kwh = num(in, "energy_price_per_kwh");
-    obs.currency = cost.value("currency", std::string("USD"));
+    const auto& in = cost.contains(rk::inputs) ? cost[rk::inputs] : nlohmann::json();
+    obs.price_per_hour = num(in, rk::price_per_hour);
+    obs.energy_price_per_kwh = num(in, rk::energy_price_per_kwh);
+    obs.currency = cost.value(rk::currency, std::string("USD"));
   }
   return obs;
 }

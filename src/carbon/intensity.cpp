@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "platform/file.hpp"
 #include "platform/text.hpp"
 #include "trainmeter/error.hpp"
@@ -156,7 +157,7 @@ ParsedTable<CountryIntensity> parse_country_table(std::string_view tsv) {
 
 ParsedTable<RegionIntensity> parse_region_table(std::string_view tsv) {
   ParsedTable<RegionIntensity> out;
-  for_each_tsv_row(tsv, "region", [&](std::size_t line, const std::vector<std::string_view>& f) {
+  for_each_tsv_row(tsv, rk::region, [&](std::size_t line, const std::vector<std::string_view>& f) {
     if (f.size() != 6) {
       out.errors.push_back(fmt::format("line {}: {} fields, expected 6", line, f.size()));
       return;

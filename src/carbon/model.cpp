@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "base/report_keys.hpp"
+
 namespace trainmeter::detail {
 
 double carbon_kg(double energy_kwh, double pue, double g_per_kwh) {
@@ -11,15 +13,15 @@ double carbon_kg(double energy_kwh, double pue, double g_per_kwh) {
 
 nlohmann::json equivalents_json(std::optional<double> co2e_kg) {
   nlohmann::json j;
-  j["car_km"] =
+  j[rk::car_km] =
       json_or_null(co2e_kg ? std::optional<double>(*co2e_kg * 1000.0 / kCarGPerKm) : std::nullopt);
-  j["car_g_per_km"] = kCarGPerKm;
-  j["car_source"] = kCarSource;
-  j["car_lifetime_fraction"] =
+  j[rk::car_g_per_km] = kCarGPerKm;
+  j[rk::car_source] = kCarSource;
+  j[rk::car_lifetime_fraction] =
       json_or_null(co2e_kg ? std::optional<double>(*co2e_kg / kCarLifetimeKg) : std::nullopt);
-  j["car_lifetime_kg"] = kCarLifetimeKg;
-  j["car_lifetime_lb"] = kCarLifetimeLb;
-  j["car_lifetime_source"] = kCarLifetimeSource;
+  j[rk::car_lifetime_kg] = kCarLifetimeKg;
+  j[rk::car_lifetime_lb] = kCarLifetimeLb;
+  j[rk::car_lifetime_source] = kCarLifetimeSource;
   return j;
 }
 
@@ -54,15 +56,15 @@ nlohmann::json cost_json(const CostInputs& in) {
   if (!in.price_per_hour && !in.energy_price_per_kwh) return nullptr;
   const CostResult r = compute_cost(in);
   nlohmann::json j;
-  j["compute"] = json_or_null(r.compute);
-  j["energy"] = json_or_null(r.energy);
-  j["total"] = json_or_null(r.total);
-  j["currency"] = in.currency;
-  j["inputs"] = {{"price_per_hour", json_or_null(in.price_per_hour)},
-                 {"energy_price_per_kwh", json_or_null(in.energy_price_per_kwh)},
-                 {"duration_h", json_or_null(in.duration_h)},
-                 {"energy_kwh", json_or_null(in.energy_kwh)}};
-  j["formula"] =
+  j[rk::compute] = json_or_null(r.compute);
+  j[rk::energy] = json_or_null(r.energy);
+  j[rk::total] = json_or_null(r.total);
+  j[rk::currency] = in.currency;
+  j[rk::inputs] = {{rk::price_per_hour, json_or_null(in.price_per_hour)},
+                   {rk::energy_price_per_kwh, json_or_null(in.energy_price_per_kwh)},
+                   {rk::duration_h, json_or_null(in.duration_h)},
+                   {rk::energy_kwh, json_or_null(in.energy_kwh)}};
+  j[rk::formula] =
       "compute = price_per_hour * duration_h; energy = energy_price_per_kwh * energy_kwh "
       "(energy_kwh includes PUE); total = compute + energy (parts without a price omitted)";
   return j;

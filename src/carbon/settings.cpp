@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "trainmeter/error.hpp"
 
 namespace trainmeter::detail {
@@ -68,7 +69,7 @@ double time_weighted_mean(const IntensitySeries& series, std::int64_t start, std
 }  // namespace
 
 void validate_pue(double pue, const std::string& key) {
-  const ConfigKey& k = config_key("pue");
+  const ConfigKey& k = config_key(rk::pue);
   if (!std::isfinite(pue) || pue < k.min_value || pue > k.max_value) {
     throw Error(fmt::format(
         "{}={}: power usage effectiveness must be a number from {:.1f} (no overhead) to {:.1f} "
@@ -230,8 +231,8 @@ CarbonSettings carbon_settings_from_config_json(const nlohmann::json& config) {
   Config c;
   if (config.is_object()) {
     static constexpr const char* kKeys[] = {
-        "pue",     "carbon_intensity", "carbon_intensity_file", "cloud_region",
-        "country", "price_per_hour",   "energy_price_per_kwh",  "currency"};
+        rk::pue,   "carbon_intensity", "carbon_intensity_file",  "cloud_region",
+        "country", rk::price_per_hour, rk::energy_price_per_kwh, rk::currency};
     for (const char* key : kKeys) {
       auto it = config.find(key);
       if (it == config.end() || !it->is_string() || it->get<std::string>().empty()) continue;
@@ -242,21 +243,21 @@ CarbonSettings carbon_settings_from_config_json(const nlohmann::json& config) {
 }
 
 std::optional<double> report_energy_j(const nlohmann::json& report) {
-  if (!report.is_object() || !report.contains("energy")) return std::nullopt;
-  const auto& energy = report["energy"];
-  if (auto j = number_at(energy, "total_j")) return *j;
-  if (auto kwh = number_at(energy, "total_kwh")) return *kwh * kJoulesPerKwh;
+  if (!report.is_object() || !report.contains(rk::energy)) return std::nullopt;
+  const auto& energy = report[rk::energy];
+  if (auto j = number_at(energy, rk::total_j)) return *j;
+  if (auto kwh = number_at(energy, rk::total_kwh)) return *kwh * kJoulesPerKwh;
   return std::nullopt;
 }
 
 std::vector<EnergyInterval> step_energy_from_report(const nlohmann::json& report,
                                                     std::int64_t run_start_unix_ns) {
   std::vector<EnergyInterval> out;
-  if (report.contains("steps") && report["steps"].is_array()) {
-    for (const auto& step : report["steps"]) {
-      auto e = number_at(step, "energy_j");
-      auto offset = number_at(step, "start_offset_ns");
-      auto wall = number_at(step, "wall_ns");
+  if (report.contains(rk::steps) && report[rk::steps].is_array()) {
+    for (const auto& step : report[rk::steps]) {
+      auto e = number_at(step, rk::energy_j);
+      auto offset = number_at(step, rk::start_offset_ns);
+      auto wall = number_at(step, rk::wall_ns);
       if (!e || !offset || !wall || *e < 0 || *wall < 0) continue;
       const std::int64_t start = run_start_unix_ns + static_cast<std::int64_t>(*offset);
       out.push_back({start, start + static_cast<std::int64_t>(*wall), *e});
@@ -302,12 +303,12 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
     energy_kwh = *energy_j / kJoulesPerKwh;
     energy_kwh_pue = *energy_kwh * settings.pue;
   }
-  if (report.contains("energy") && report["energy"].is_object()) {
-    report["energy"]["pue"] = settings.pue;
-    report["energy"]["total_kwh_with_pue"] = json_or_null(energy_kwh_pue);
+  if (report.contains(rk::energy) && report[rk::energy].is_object()) {
+    report[rk::energy][rk::pue] = settings.pue;
+    report[rk::energy][rk::total_kwh_with_pue] = json_or_null(energy_kwh_pue);
   }
   std::optional<double> duration_s;
-  if (report.contains("run")) duration_s = number_at(report["run"], "duration_s");
+  if (report.contains(rk::run)) duration_s = number_at(report[rk::run], rk::duration_s);
 
   const IntensityChoice& choice = settings.intensity;
   double g = choice.g_per_kwh;
@@ -315,24 +316,24 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
   if (choice.series) {
     const IntensitySeries& series = *choice.series;
     std::optional<std::int64_t> start = run_start_unix_ns;
-    if (!start && report.contains("run") && report["run"].is_object() &&
-        report["run"].contains("start_utc") && report["run"]["start_utc"].is_string()) {
-      start = parse_utc_timestamp(report["run"]["start_utc"].get<std::string>());
+    if (!start && report.contains(rk::run) && report[rk::run].is_object() &&
+        report[rk::run].contains(rk::start_utc) && report[rk::run][rk::start_utc].is_string()) {
+      start = parse_utc_timestamp(report[rk::run][rk::start_utc].get<std::string>());
     }
-    series_json = {{"file", series.file},
-                   {"samples", series.samples.size()},
-                   {"first_utc", format_utc(series.samples.front().unix_ns)},
-                   {"last_utc", format_utc(series.samples.back().unix_ns)}};
+    series_json = {{rk::file, series.file},
+                   {rk::samples, series.samples.size()},
+                   {rk::first_utc, format_utc(series.samples.front().unix_ns)},
+                   {rk::last_utc, format_utc(series.samples.back().unix_ns)}};
     if (!start) {
       // Without the run's start the run cannot be placed on the series: use the whole file.
-      series_json["weighting"] = "whole_series_time";
-      series_json["samples_in_run"] = nullptr;
-      series_json["energy_weighted_mean_g_per_kwh"] = nullptr;
-      series_json["time_weighted_mean_g_per_kwh"] = g;
-      series_json["energy_before_first_sample_fraction"] = nullptr;
-      series_json["energy_after_last_sample_fraction"] = nullptr;
+      series_json[rk::weighting] = "whole_series_time";
+      series_json[rk::samples_in_run] = nullptr;
+      series_json[rk::energy_weighted_mean_g_per_kwh] = nullptr;
+      series_json[rk::time_weighted_mean_g_per_kwh] = g;
+      series_json[rk::energy_before_first_sample_fraction] = nullptr;
+      series_json[rk::energy_after_last_sample_fraction] = nullptr;
       if (diagnostics) {
-        diagnostics->add("carbon", diag::kUnavailable,
+        diagnostics->add(rk::carbon, diag::kUnavailable,
                          "run start time unknown: intensity is the time-weighted mean of the "
                          "whole series");
       }
@@ -345,8 +346,8 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
       std::size_t in_run = 0;
       for (const IntensitySample& smp : series.samples)
         in_run += smp.unix_ns >= *start && smp.unix_ns <= end ? 1 : 0;
-      series_json["samples_in_run"] = in_run;
-      series_json["time_weighted_mean_g_per_kwh"] = time_mean;
+      series_json[rk::samples_in_run] = in_run;
+      series_json[rk::time_weighted_mean_g_per_kwh] = time_mean;
       g = time_mean;
       if (energy_j && *energy_j > 0) {
         std::string method;
@@ -355,17 +356,17 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
                              *energy_j, *start, end, &method);
         const SeriesIntegration r = integrate_series(series, intervals);
         g = r.weighted_g_per_kwh;
-        series_json["weighting"] = method;
-        series_json["energy_weighted_mean_g_per_kwh"] = g;
-        series_json["energy_before_first_sample_fraction"] =
+        series_json[rk::weighting] = method;
+        series_json[rk::energy_weighted_mean_g_per_kwh] = g;
+        series_json[rk::energy_before_first_sample_fraction] =
             r.energy_j > 0 ? r.energy_before_series_j / r.energy_j : 0.0;
-        series_json["energy_after_last_sample_fraction"] =
+        series_json[rk::energy_after_last_sample_fraction] =
             r.energy_j > 0 ? r.energy_after_last_sample_j / r.energy_j : 0.0;
       } else {
-        series_json["weighting"] = "time";
-        series_json["energy_weighted_mean_g_per_kwh"] = nullptr;
-        series_json["energy_before_first_sample_fraction"] = nullptr;
-        series_json["energy_after_last_sample_fraction"] = nullptr;
+        series_json[rk::weighting] = "time";
+        series_json[rk::energy_weighted_mean_g_per_kwh] = nullptr;
+        series_json[rk::energy_before_first_sample_fraction] = nullptr;
+        series_json[rk::energy_after_last_sample_fraction] = nullptr;
       }
       // The last sample holds on; past one whole sampling step after it the series has ended.
       // A single-sample series is a constant on purpose and is not flagged.
@@ -382,7 +383,7 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
                                          *start > series.samples.back().unix_ns + slack);
       if (stale && diagnostics) {
         diagnostics->add(
-            "carbon", diag::kStale,
+            rk::carbon, diag::kStale,
             fmt::format("intensity series {} covers {} to {} but the run was {} to {}: no sample "
                         "falls inside the run, the nearest sample's value was used; give a series "
                         "for the run's dates",
@@ -391,7 +392,7 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
                         format_utc(end)));
       }
       if (!stale && *start < series.samples.front().unix_ns && diagnostics) {
-        diagnostics->add("carbon", diag::kUnavailable,
+        diagnostics->add(rk::carbon, diag::kUnavailable,
                          fmt::format("intensity series {} starts at {}, after the run started "
                                      "({}): the first sample's value was used before it",
                                      series.file, format_utc(series.samples.front().unix_ns),
@@ -400,7 +401,7 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
       if (!stale && max_spacing > 0 && end > series.samples.back().unix_ns + max_spacing &&
           diagnostics) {
         diagnostics->add(
-            "carbon", diag::kUnavailable,
+            rk::carbon, diag::kUnavailable,
             fmt::format("intensity series {} ends at {}, before the run ended ({}): "
                         "the last sample's value was used after it",
                         series.file, format_utc(series.samples.back().unix_ns), format_utc(end)));
@@ -411,20 +412,20 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
   const std::optional<double> co2e =
       energy_kwh ? std::optional<double>(carbon_kg(*energy_kwh, settings.pue, g)) : std::nullopt;
   nlohmann::json carbon;
-  carbon["intensity_g_per_kwh"] = g;
-  carbon["intensity_source"] = choice.source;
-  carbon["region"] = json_or_null(choice.region);
-  carbon["region_name"] = json_or_null(choice.region_name);
-  carbon["data_source"] = choice.data_source;
-  carbon["data_year"] = choice.data_year ? nlohmann::json(*choice.data_year) : nlohmann::json();
-  carbon["pue"] = settings.pue;
-  carbon["energy_kwh"] = json_or_null(energy_kwh);
-  carbon["energy_kwh_with_pue"] = json_or_null(energy_kwh_pue);
-  carbon["co2e_kg"] = json_or_null(co2e);
-  carbon["formula"] = "co2e_kg = energy_kwh * pue * intensity_g_per_kwh / 1000";
-  carbon["equivalents"] = equivalents_json(co2e);
-  carbon["time_series"] = series_json;
-  report["carbon"] = std::move(carbon);
+  carbon[rk::intensity_g_per_kwh] = g;
+  carbon[rk::intensity_source] = choice.source;
+  carbon[rk::region] = json_or_null(choice.region);
+  carbon[rk::region_name] = json_or_null(choice.region_name);
+  carbon[rk::data_source] = choice.data_source;
+  carbon[rk::data_year] = choice.data_year ? nlohmann::json(*choice.data_year) : nlohmann::json();
+  carbon[rk::pue] = settings.pue;
+  carbon[rk::energy_kwh] = json_or_null(energy_kwh);
+  carbon[rk::energy_kwh_with_pue] = json_or_null(energy_kwh_pue);
+  carbon[rk::co2e_kg] = json_or_null(co2e);
+  carbon[rk::formula] = "co2e_kg = energy_kwh * pue * intensity_g_per_kwh / 1000";
+  carbon[rk::equivalents] = equivalents_json(co2e);
+  carbon[rk::time_series] = series_json;
+  report[rk::carbon] = std::move(carbon);
 
   CostInputs cost;
   cost.price_per_hour = settings.price_per_hour;
@@ -432,7 +433,7 @@ void apply_carbon(nlohmann::json& report, const CarbonSettings& settings,
   cost.currency = settings.currency;
   if (duration_s) cost.duration_h = *duration_s / 3600.0;
   cost.energy_kwh = energy_kwh_pue;
-  report["cost"] = cost_json(cost);
+  report[rk::cost] = cost_json(cost);
 }
 
 }  // namespace trainmeter::detail

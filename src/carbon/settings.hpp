@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/diagnostics.hpp"
+#include "base/report_keys.hpp"
 #include "carbon/intensity.hpp"
 #include "carbon/model.hpp"
 #include "trainmeter/config.hpp"
@@ -20,7 +21,7 @@ namespace trainmeter::detail {
 /// Where the intensity came from (report key carbon.intensity_source; never renamed).
 namespace intensity_source {
 inline constexpr const char* kExplicit = "explicit";
-inline constexpr const char* kTimeSeries = "time_series";
+inline constexpr const char* kTimeSeries = rk::time_series;
 inline constexpr const char* kCloudRegion = "cloud_region";
 inline constexpr const char* kCountry = "country";
 inline constexpr const char* kWorldDefault = "world_default";

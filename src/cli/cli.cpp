@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "report/json_io.hpp"
 #include "report/schema.hpp"
 #include "trainmeter/config.hpp"
@@ -135,7 +136,7 @@ nlohmann::json load_report(const std::string& path, bool with_steps,
   nlohmann::json& doc = *loaded.value;
   if (!doc.is_object())
     throw CliError{fmt::format("{}: not a trainmeter report (top level is not an object)", path)};
-  const auto v = doc.find("schema_version");
+  const auto v = doc.find(rk::schema_version);
   if (v == doc.end() || !v->is_number_integer())
     throw CliError{fmt::format("{}: not a trainmeter report (no integer schema_version)", path)};
   const auto version = v->get<long long>();

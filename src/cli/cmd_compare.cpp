@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "cli/cli.hpp"
 #include "export/compare.hpp"
 
@@ -79,17 +80,17 @@ int cmd_compare(const std::vector<std::string>& args) {
   if (!options.phase.empty())
     for (int i = 0; i < 2; ++i)
       for (std::size_t j = 0; j < paths[i].size(); ++j)
-        if (!reports[i][j]["phases"].contains(options.phase))
+        if (!reports[i][j][rk::phases].contains(options.phase))
           throw CliError{fmt::format("{}: no phase '{}'", paths[i][j], options.phase)};
   nlohmann::json c = detail::compare_runs(reports[0], reports[1], options);
-  c["inputs"] = {{"a", paths[0]}, {"b", paths[1]}};
+  c[rk::inputs] = {{"a", paths[0]}, {"b", paths[1]}};
 
   int code = kExitOk;
   if (pct) {
     const std::optional<bool> failed = detail::apply_slower_gate(c, *pct);
     if (!failed)
       throw CliError{fmt::format("--fail-if-slower: no step time for phase '{}' in both sides",
-                                 c.value("phase", std::string()))};
+                                 c.value(rk::phase, std::string()))};
     if (*failed) code = kExitFailed;
   }
   if (a.has("--json"))

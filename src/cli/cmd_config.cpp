@@ -1,6 +1,7 @@
 // `trainmeter config`: the key table as text or as docs/configuration.md.
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "carbon/settings.hpp"
 #include "cli/cli.hpp"
 #include "trainmeter/config.hpp"
@@ -8,7 +9,7 @@
 namespace trainmeter::cli {
 
 int cmd_config(const std::vector<std::string>& args) {
-  Args a("config", "[--markdown | --effective [--json]]");
+  Args a(rk::config, "[--markdown | --effective [--json]]");
   a.flag("--markdown", "print docs/configuration.md (generated from the key table)");
   a.flag("--effective",
          "print the values this environment yields, validated as a Session validates them "

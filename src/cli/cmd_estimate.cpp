@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "carbon/model.hpp"
 #include "carbon/settings.hpp"
 #include "cli/cli.hpp"
@@ -106,14 +107,14 @@ int cmd_estimate(const std::vector<std::string>& args) {
           a.get("--cpu"))};
     }
     cpu_w = match->tdp_w;
-    inputs["cpu_model"] = match->model;
+    inputs[rk::cpu_model] = match->model;
     inputs["cpu_power_source"] = fmt::format("TDP of {} ({})", match->model, match->source);
   }
   const bool has_device = a.has("--gpu") || a.has("--device-power-w");
   double devices = has_device ? 1.0 : 0.0;
   if (const auto n = a.integer("--devices")) {
     // As many devices as a run can have ranks (the world_size key's bound).
-    const double most = config_key("world_size").max_value;
+    const double most = config_key(rk::world_size).max_value;
     if (*n < 0 || double(*n) > most)
       throw CliError{fmt::format("--devices {}: accepted: an integer from 0 to {}", *n, most)};
     if (*n > 0 && !has_device) throw CliError{"--devices needs --device-power-w W or --gpu MODEL"};
@@ -125,9 +126,9 @@ int cmd_estimate(const std::vector<std::string>& args) {
         "no power to estimate from: give --device-power-w, --gpu, --cpu-power-w, --cpu or "
         "--ram-power-w (watts above 0)"};
   }
-  const double pue = a.number_in("--pue", "pue").value_or(1.0);
-  const auto price_per_hour = a.number_in("--price-per-hour", "price_per_hour");
-  const auto energy_price = a.number_in("--energy-price-per-kwh", "energy_price_per_kwh");
+  const double pue = a.number_in("--pue", rk::pue).value_or(1.0);
+  const auto price_per_hour = a.number_in("--price-per-hour", rk::price_per_hour);
+  const auto energy_price = a.number_in("--energy-price-per-kwh", rk::energy_price_per_kwh);
   const detail::IntensityChoice intensity = intensity_from_options(a);
 
   const double energy_kwh =
@@ -146,24 +147,24 @@ int cmd_estimate(const std::vector<std::string>& args) {
   inputs["device_power_w"] = device_w;
   inputs["cpu_power_w"] = cpu_w;
   inputs["ram_power_w"] = ram_w;
-  inputs["pue"] = pue;
-  inputs["intensity_g_per_kwh"] = intensity.g_per_kwh;
-  inputs["intensity_source"] = intensity.source;
-  inputs["region"] = detail::json_or_null(intensity.region);
-  inputs["region_name"] = detail::json_or_null(intensity.region_name);
+  inputs[rk::pue] = pue;
+  inputs[rk::intensity_g_per_kwh] = intensity.g_per_kwh;
+  inputs[rk::intensity_source] = intensity.source;
+  inputs[rk::region] = detail::json_or_null(intensity.region);
+  inputs[rk::region_name] = detail::json_or_null(intensity.region_name);
   inputs["intensity_data_source"] = intensity.data_source;
   inputs["intensity_data_year"] = intensity.data_year ? json(*intensity.data_year) : json(nullptr);
-  inputs["price_per_hour"] = detail::json_or_null(price_per_hour);
-  inputs["energy_price_per_kwh"] = detail::json_or_null(energy_price);
+  inputs[rk::price_per_hour] = detail::json_or_null(price_per_hour);
+  inputs[rk::energy_price_per_kwh] = detail::json_or_null(energy_price);
 
   if (a.has("--json")) {
     json out;
-    out["energy_kwh"] = energy_kwh;
-    out["co2e_kg"] = co2e_kg;
+    out[rk::energy_kwh] = energy_kwh;
+    out[rk::co2e_kg] = co2e_kg;
     out["cost_usd"] = detail::json_or_null(cost.total);
-    out["equivalents"] = detail::equivalents_json(co2e_kg);
-    out["inputs"] = std::move(inputs);
-    out["formula"] =
+    out[rk::equivalents] = detail::equivalents_json(co2e_kg);
+    out[rk::inputs] = std::move(inputs);
+    out[rk::formula] =
         "energy_kwh = pue * hours * (cpu_power_w + ram_power_w + devices * device_power_w) / 1000; "
         "co2e_kg = energy_kwh * intensity_g_per_kwh / 1000; cost_usd = price_per_hour * hours + "
         "energy_price_per_kwh * energy_kwh";

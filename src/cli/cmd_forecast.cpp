@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "carbon/forecast.hpp"
 #include "cli/cli.hpp"
 #include "export/recover.hpp"
@@ -46,7 +47,7 @@ nlohmann::json load_report_or_stream(const std::string& path) {
 
 // config.total_steps as the report or stream header recorded it (text, "0" = unknown).
 std::optional<long long> configured_total(const nlohmann::json& report) {
-  const auto c = report.find("config");
+  const auto c = report.find(rk::config);
   if (c == report.end() || !c->is_object()) return std::nullopt;
   const auto t = c->find("total_steps");
   if (t == c->end() || !t->is_string()) return std::nullopt;
@@ -72,10 +73,10 @@ int cmd_forecast(const std::vector<std::string>& args) {
   long long total = 0;
   if (const auto n = a.integer("--total-steps")) {
     total = *n;
-  } else if (report.contains("run") && report["run"].is_object() &&
-             report["run"].contains("total_steps_expected") &&
-             report["run"]["total_steps_expected"].is_number_unsigned()) {
-    total = report["run"]["total_steps_expected"].get<long long>();
+  } else if (report.contains(rk::run) && report[rk::run].is_object() &&
+             report[rk::run].contains("total_steps_expected") &&
+             report[rk::run]["total_steps_expected"].is_number_unsigned()) {
+    total = report[rk::run]["total_steps_expected"].get<long long>();
   } else if (const auto configured = configured_total(report)) {
     total = *configured;  // a stream's header, or a report written before total_steps_expected
   } else {

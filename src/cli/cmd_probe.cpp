@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "cli/cli.hpp"
 #include "energy/energy.hpp"
 #include "energy/source.hpp"
@@ -36,20 +37,20 @@ int cmd_probe(const std::vector<std::string>& args) {
   }
   fmt::print("Energy sources\n");
   for (const auto& s : r.value("sources", nlohmann::json::array())) {
-    fmt::print("  {:<28} {:<18} {}\n", s.value("source", ""), s.value("status", ""),
-               s.value("reason", ""));
+    fmt::print("  {:<28} {:<18} {}\n", s.value(rk::source, ""), s.value(rk::status, ""),
+               s.value(rk::reason, ""));
   }
   const auto& est = r["estimator"];
   fmt::print("CPU model           {}\n",
-             r["cpu_model"].is_string() ? r["cpu_model"].get<std::string>() : "(unknown)");
-  fmt::print("Sockets, threads    {}, {}\n", r.value("sockets", 0), r.value("logical_cpus", 0));
+             r[rk::cpu_model].is_string() ? r[rk::cpu_model].get<std::string>() : "(unknown)");
+  fmt::print("Sockets, threads    {}, {}\n", r.value("sockets", 0), r.value(rk::logical_cpus, 0));
   fmt::print("Estimator CPU TDP   {:.1f} W ({}; {})\n", est.value("cpu_tdp_w", 0.0),
-             est.value("basis", ""), est.value("source", ""));
+             est.value("basis", ""), est.value(rk::source, ""));
   fmt::print("Estimator RAM       {:.3f} W per GiB of process RSS\n",
              est.value("ram_w_per_gib", 0.0));
-  for (const auto& g : r.value("gpus", nlohmann::json::array()))
-    fmt::print("GPU {}               {} (estimate TDP {:.0f} W, {})\n", g.value("index", 0),
-               g.value("name", ""), g.value("estimate_tdp_w", 0.0),
+  for (const auto& g : r.value(rk::gpus, nlohmann::json::array()))
+    fmt::print("GPU {}               {} (estimate TDP {:.0f} W, {})\n", g.value(rk::index, 0),
+               g.value(rk::name, ""), g.value("estimate_tdp_w", 0.0),
                g.value("estimate_tdp_basis", ""));
   return kExitOk;
 }

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/diagnostics.hpp"
+#include "base/report_keys.hpp"
 #include "carbon/settings.hpp"
 #include "cli/cli.hpp"
 #include "report/json_io.hpp"
@@ -32,22 +33,22 @@ std::optional<std::string> text(const json& obj, const char* key) {
 // The intensity the report was written with, so that changing only the PUE keeps it.
 detail::IntensityChoice intensity_from_report(const json& carbon) {
   detail::IntensityChoice c;
-  const auto g = num(carbon, "intensity_g_per_kwh");
+  const auto g = num(carbon, rk::intensity_g_per_kwh);
   if (!g) return c;  // no carbon section: world default
   c.g_per_kwh = *g;
-  c.source = text(carbon, "intensity_source").value_or("explicit");
-  c.region = text(carbon, "region");
-  c.region_name = text(carbon, "region_name");
-  c.data_source = text(carbon, "data_source").value_or("the original report");
+  c.source = text(carbon, rk::intensity_source).value_or("explicit");
+  c.region = text(carbon, rk::region);
+  c.region_name = text(carbon, rk::region_name);
+  c.data_source = text(carbon, rk::data_source).value_or("the original report");
   c.data_year.reset();
-  if (carbon.contains("data_year") && carbon["data_year"].is_number_integer()) {
-    c.data_year = carbon["data_year"].get<int>();
+  if (carbon.contains(rk::data_year) && carbon[rk::data_year].is_number_integer()) {
+    c.data_year = carbon[rk::data_year].get<int>();
   }
   return c;
 }
 
 std::string kg_text(const json& carbon) {
-  const auto kg = num(carbon, "co2e_kg");
+  const auto kg = num(carbon, rk::co2e_kg);
   return kg ? detail::format_co2e_kg(*kg) : std::string("not measured");
 }
 
@@ -88,9 +89,9 @@ int cmd_recompute(const std::vector<std::string>& args) {
     refuse_output_over_input(a.get("--out"), inputs);
   }
   json report = load_valid_report(path);
-  const json original_carbon = report.contains("carbon") ? report["carbon"] : json();
-  const json original_cost = report.contains("cost") ? report["cost"] : json();
-  const json energy = report.contains("energy") ? report["energy"] : json();
+  const json original_carbon = report.contains(rk::carbon) ? report[rk::carbon] : json();
+  const json original_cost = report.contains(rk::cost) ? report[rk::cost] : json();
+  const json energy = report.contains(rk::energy) ? report[rk::energy] : json();
 
   const int given = a.has("--country") + a.has("--cloud-region") + a.has("--carbon-intensity") +
                     a.has("--carbon-intensity-file");
@@ -114,21 +115,22 @@ int cmd_recompute(const std::vector<std::string>& args) {
     } else {
       s.intensity = intensity_from_report(original_carbon);
     }
-    s.pue = a.number_in("--pue", "pue")
-                .value_or(num(energy, "pue").value_or(num(original_carbon, "pue").value_or(1.0)));
+    s.pue =
+        a.number_in("--pue", rk::pue)
+            .value_or(num(energy, rk::pue).value_or(num(original_carbon, rk::pue).value_or(1.0)));
     detail::validate_pue(s.pue, "--pue");
   } catch (const Error& e) {
     throw CliError{e.what()};
   }
-  const json inputs = original_cost.is_object() && original_cost.contains("inputs")
-                          ? original_cost["inputs"]
+  const json inputs = original_cost.is_object() && original_cost.contains(rk::inputs)
+                          ? original_cost[rk::inputs]
                           : json();
-  s.price_per_hour = a.has("--price-per-hour") ? a.number_in("--price-per-hour", "price_per_hour")
-                                               : num(inputs, "price_per_hour");
+  s.price_per_hour = a.has("--price-per-hour") ? a.number_in("--price-per-hour", rk::price_per_hour)
+                                               : num(inputs, rk::price_per_hour);
   s.energy_price_per_kwh = a.has("--energy-price-per-kwh")
-                               ? a.number_in("--energy-price-per-kwh", "energy_price_per_kwh")
-                               : num(inputs, "energy_price_per_kwh");
-  s.currency = a.get("--currency", text(original_cost, "currency").value_or("USD"));
+                               ? a.number_in("--energy-price-per-kwh", rk::energy_price_per_kwh)
+                               : num(inputs, rk::energy_price_per_kwh);
+  s.currency = a.get("--currency", text(original_cost, rk::currency).value_or("USD"));
   if (s.currency.empty()) throw CliError{"--currency must not be empty"};
 
   detail::Diagnostics diagnostics;
@@ -136,32 +138,33 @@ int cmd_recompute(const std::vector<std::string>& args) {
   // What the library would note in a live run (a stale or short series) goes into the new
   // report's diagnostics and, so that it is not missed, to stderr.
   for (const json& d : diagnostics.to_json()) {
-    fmt::print(stderr, "trainmeter recompute: warning: {}\n", d["message"].get<std::string>());
-    if (!report["diagnostics"].is_array()) report["diagnostics"] = json::array();
-    report["diagnostics"].push_back(d);
+    fmt::print(stderr, "trainmeter recompute: warning: {}\n", d[rk::message].get<std::string>());
+    if (!report[rk::diagnostics].is_array()) report[rk::diagnostics] = json::array();
+    report[rk::diagnostics].push_back(d);
   }
   const bool new_intensity = given > 0;
-  if (!new_intensity && original_carbon.is_object() && original_carbon.contains("time_series")) {
+  if (!new_intensity && original_carbon.is_object() && original_carbon.contains(rk::time_series)) {
     // The recorded weighted mean is kept; so is the description of how it was obtained.
-    report["carbon"]["time_series"] = original_carbon["time_series"];
+    report[rk::carbon][rk::time_series] = original_carbon[rk::time_series];
   }
-  report["carbon"]["recomputed"] = {
-      {"by", "trainmeter recompute"},
-      {"from", path},
-      {"original_intensity_g_per_kwh",
-       original_carbon.is_object() && num(original_carbon, "intensity_g_per_kwh")
-           ? json(*num(original_carbon, "intensity_g_per_kwh"))
+  report[rk::carbon][rk::recomputed] = {
+      {rk::by, "trainmeter recompute"},
+      {rk::from, path},
+      {rk::original_intensity_g_per_kwh,
+       original_carbon.is_object() && num(original_carbon, rk::intensity_g_per_kwh)
+           ? json(*num(original_carbon, rk::intensity_g_per_kwh))
            : json(nullptr)},
-      {"original_intensity_source",
-       original_carbon.is_object() && text(original_carbon, "intensity_source")
-           ? json(*text(original_carbon, "intensity_source"))
+      {rk::original_intensity_source,
+       original_carbon.is_object() && text(original_carbon, rk::intensity_source)
+           ? json(*text(original_carbon, rk::intensity_source))
            : json(nullptr)},
-      {"original_pue",
-       num(energy, "pue")
-           ? json(*num(energy, "pue"))
-           : (num(original_carbon, "pue") ? json(*num(original_carbon, "pue")) : json(nullptr))},
-      {"original_co2e_kg",
-       num(original_carbon, "co2e_kg") ? json(*num(original_carbon, "co2e_kg")) : json(nullptr)}};
+      {rk::original_pue, num(energy, rk::pue)
+                             ? json(*num(energy, rk::pue))
+                             : (num(original_carbon, rk::pue) ? json(*num(original_carbon, rk::pue))
+                                                              : json(nullptr))},
+      {rk::original_co2e_kg, num(original_carbon, rk::co2e_kg)
+                                 ? json(*num(original_carbon, rk::co2e_kg))
+                                 : json(nullptr)}};
 
   // Checked whether written or printed: figures from an invalid document are not shown either.
   if (const auto errors = detail::validate_schema(report, detail::report_schema());
@@ -175,17 +178,18 @@ int cmd_recompute(const std::vector<std::string>& args) {
     if (!err.empty()) throw CliError{err};
   }
   if (a.has("--json")) {
-    fmt::print("{}\n", json{{"carbon", report["carbon"]}, {"cost", report["cost"]}}.dump(2));
+    fmt::print("{}\n",
+               json{{rk::carbon, report[rk::carbon]}, {rk::cost, report[rk::cost]}}.dump(2));
     return kExitOk;
   }
-  const json& c = report["carbon"];
+  const json& c = report[rk::carbon];
   fmt::print("{}: {} -> {}\n", path, kg_text(original_carbon), kg_text(c));
-  std::string where = c["intensity_source"].get<std::string>();
-  if (c["region"].is_string()) where += " " + c["region"].get<std::string>();
-  fmt::print("  intensity {:.4g} g/kWh ({}), PUE {}\n", c["intensity_g_per_kwh"].get<double>(),
+  std::string where = c[rk::intensity_source].get<std::string>();
+  if (c[rk::region].is_string()) where += " " + c[rk::region].get<std::string>();
+  fmt::print("  intensity {:.4g} g/kWh ({}), PUE {}\n", c[rk::intensity_g_per_kwh].get<double>(),
              where, s.pue);
-  if (report["cost"].is_object() && report["cost"]["total"].is_number()) {
-    fmt::print("  cost {:.4g} {}\n", report["cost"]["total"].get<double>(), s.currency);
+  if (report[rk::cost].is_object() && report[rk::cost][rk::total].is_number()) {
+    fmt::print("  cost {:.4g} {}\n", report[rk::cost][rk::total].get<double>(), s.currency);
   }
   if (a.has("--out")) fmt::print("  written to {}\n", a.get("--out"));
   return kExitOk;

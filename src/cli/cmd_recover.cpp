@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "cli/cli.hpp"
 #include "export/access.hpp"
 #include "export/recover.hpp"
@@ -23,7 +24,7 @@ int cmd_recover(const std::vector<std::string>& args) {
     // A finished report given instead of its stream: say so rather than quote the JSON Lines
     // parser's complaint about a multi-line document.
     const auto whole = detail::load_json_file(stream);
-    if (whole.value && whole.value->is_object() && whole.value->contains("schema_version"))
+    if (whole.value && whole.value->is_object() && whole.value->contains(rk::schema_version))
       throw CliError{fmt::format(
           "{} is a report, not a stream: recover rebuilds a report from the JSON Lines stream "
           "(TRAINMETER_STREAM) of a run that died; this report needs no recovery",
@@ -46,7 +47,8 @@ int cmd_recover(const std::vector<std::string>& args) {
   const std::string error = detail::write_recovered_report(stream, r, out);
   if (!error.empty()) throw CliError{error};
   fmt::print("recovered {} step{} from {} into {} (status {}{})\n", r.steps,
-             r.steps == 1 ? "" : "s", stream, out, detail::string_at(*r.report, "/run/status"),
+             r.steps == 1 ? "" : "s", stream, out,
+             detail::string_at(*r.report, rk::pointer(rk::run, rk::status)),
              r.torn_last_line ? "; torn last line dropped" : "");
   return kExitOk;
 }

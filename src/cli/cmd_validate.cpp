@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "cli/cli.hpp"
 #include "report/schema.hpp"
 
@@ -21,13 +22,13 @@ int cmd_validate(const std::vector<std::string>& args) {
     if (a.has("--json")) {
       results.push_back({{"path", path},
                          {"valid", errors.empty()},
-                         {"schema_version", report["schema_version"]},
+                         {rk::schema_version, report[rk::schema_version]},
                          {"errors", errors}});
       continue;
     }
     if (errors.empty()) {
       if (!a.has("--quiet"))
-        fmt::print("{}: valid (schema version {})\n", path, report["schema_version"].get<int>());
+        fmt::print("{}: valid (schema version {})\n", path, report[rk::schema_version].get<int>());
       continue;
     }
     for (const auto& e : errors) fmt::print(stderr, "{}: {}\n", path, e);

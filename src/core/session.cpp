@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "base/values.hpp"
 #include "core/composition.hpp"
 #include "core/log.hpp"
@@ -453,16 +454,16 @@ Report SessionImpl::finish() noexcept {
       g.counts = gpu->counts();
       const GpuTimingCounts& n = g.counts;
       if (n.pool_exhausted > 0)
-        ctx_.diagnostics.add_count("gpu_timing", diag::kDropped, n.pool_exhausted,
+        ctx_.diagnostics.add_count(rk::gpu_timing, diag::kDropped, n.pool_exhausted,
                                    "steps without GPU time: every event pair was still in flight "
                                    "(the device was far behind the host)");
       if (n.record_errors + n.query_errors > 0)
-        ctx_.diagnostics.add_count("gpu_timing", diag::kError, n.record_errors + n.query_errors,
+        ctx_.diagnostics.add_count(rk::gpu_timing, diag::kError, n.record_errors + n.query_errors,
                                    "steps without GPU time: recording or querying a CUDA event "
                                    "failed (last error: " +
                                        gpu->source().reason() + ")");
       if (n.unresolved > 0)
-        ctx_.diagnostics.add_count("gpu_timing", diag::kSkipped, n.unresolved,
+        ctx_.diagnostics.add_count(rk::gpu_timing, diag::kSkipped, n.unresolved,
                                    "steps without GPU time: their events had not completed when "
                                    "the report was written");
       state_.gpu = std::move(g);

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "base/report_keys.hpp"
 #include "core/log.hpp"
 #include "core/run_id.hpp"
 #include "core/session_impl.hpp"
@@ -67,7 +68,7 @@ at::Tensor to_device(at::Tensor t, const c10::Device& device) {
 std::string merged_path_for(const std::string& rank_path, const Config& config, int rank) {
   if (config.output.find("{rank}") != std::string::npos) {
     std::string out = config.output;
-    out.replace(out.find("{rank}"), 6, "merged");
+    out.replace(out.find("{rank}"), 6, rk::merged);
     return out;
   }
   const std::string tag = ".rank" + std::to_string(rank);
@@ -175,9 +176,9 @@ std::string tensor_text(const at::Tensor& t) {
 // The summary as it travels: what does not fit is dropped, largest first, and says so.
 std::string summary_text(json summary) {
   std::string text = summary.dump();
-  for (const char* drop : {"diagnostics", "memory", "phases"}) {
+  for (const char* drop : {rk::diagnostics, rk::memory, rk::phases}) {
     if (static_cast<std::int64_t>(text.size()) < kSummaryBytes) break;
-    summary[drop] = drop == std::string("diagnostics") ? json::array() : json(nullptr);
+    summary[drop] = drop == std::string(rk::diagnostics) ? json::array() : json(nullptr);
     summary["summary_truncated"] = true;
     text = summary.dump();
   }
@@ -231,8 +232,8 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
     if (own) {
       try {
         std::string hostname = "unknown";
-        if ((*own)["host"].is_object() && (*own)["host"]["hostname"].is_string())
-          hostname = (*own)["host"]["hostname"].get<std::string>();
+        if ((*own)[rk::host].is_object() && (*own)[rk::host][rk::hostname].is_string())
+          hostname = (*own)[rk::host][rk::hostname].get<std::string>();
         const std::string boot = read_boot_id();
         own_summary = detail::rank_summary(*own, origin, boot.empty() ? "" : hostname + "/" + boot);
       } catch (const std::exception& e) {
@@ -257,7 +258,7 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
     };
     auto parse_plan = [](const json& p) {
       detail::StepPlan plan;
-      plan.phases = p.at("phases").get<std::vector<std::string>>();
+      plan.phases = p.at(rk::phases).get<std::vector<std::string>>();
       plan.counts = p.at("counts").get<std::vector<std::int64_t>>();
       plan.rank_bits = p.at("rank_bits").get<int>();
       if (plan.phases.size() != plan.counts.size()) throw Error("malformed step plan");
@@ -292,11 +293,11 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
           auto parsed = detail::parse_json_text(tensor_text(p[0]));
           if (!parsed.value || !parsed.value->is_object())
             error = "the root sent an unreadable step plan";
-          else if (parsed.value->value("mode", "") == "none")
+          else if (parsed.value->value(rk::mode, "") == "none")
             ;  // the root merges without steps
           else {
             const detail::StepPlan plan = parse_plan(*parsed.value);
-            const bool collective = parsed.value->value("mode", "") == kModeAllreduce;
+            const bool collective = parsed.value->value(rk::mode, "") == kModeAllreduce;
             const std::int64_t total = plan.total();
             for (std::int64_t first = 0; first < total && error.empty(); first += kBlockSteps) {
               at::Tensor mx, sm;
@@ -381,8 +382,8 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
     // 2. The step plan to every rank that reported; 3. the steps reduced.
     detail::StepPlan plan = detail::step_plan(summaries, world);
     const char* mode = everyone ? kModeAllreduce : kModePointToPoint;
-    json plan_json = {{"mode", mode},
-                      {"phases", plan.phases},
+    json plan_json = {{rk::mode, mode},
+                      {rk::phases, plan.phases},
                       {"counts", plan.counts},
                       {"rank_bits", plan.rank_bits}};
     std::string step_error;
@@ -391,7 +392,7 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
       step_error =
           fmt::format("the step plan ({} phases) exceeds {} bytes", plan.phases.size(), kPlanBytes);
       plan = detail::StepPlan{};
-      plan_t = text_tensor(json({{"mode", "none"}}).dump(), kPlanBytes);
+      plan_t = text_tensor(json({{rk::mode, "none"}}).dump(), kPlanBytes);
     }
     std::vector<c10::intrusive_ptr<c10d::Work>> plan_work;
     std::vector<std::vector<at::Tensor>> plan_bufs(reported.size());
@@ -455,41 +456,44 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
     }
 
     detail::MergeOptions merge;
-    merge.merged_by = "gather";
+    merge.merged_by = rk::gather;
     merge.world_size = world;
     merge.missing_reasons = missing;
     merge.allow_mixed_run_ids = true;  // ranks of one group are one run, whatever their ids say
     if (const char* addr = std::getenv("MASTER_ADDR"); addr != nullptr && *addr != '\0')
       merge.master_addr = addr;
     merge.master_port = env_port();
-    merge.gather = {{"timeout_ms", options.timeout.count()},
-                    {"payload_bytes", payload_sizes},
-                    {"wall_ns", elapsed_ns(t0)},
-                    {"backend", group.getBackendName()},
-                    {"mode", mode},
-                    {"summary_bytes", kSummaryBytes},
-                    {"block_steps", kBlockSteps},
-                    {"step_blocks", blocks}};
+    merge.gather = {{rk::timeout_ms, options.timeout.count()},
+                    {rk::payload_bytes, payload_sizes},
+                    {rk::wall_ns, elapsed_ns(t0)},
+                    {rk::backend, group.getBackendName()},
+                    {rk::mode, mode},
+                    {rk::summary_bytes, kSummaryBytes},
+                    {rk::block_steps, kBlockSteps},
+                    {rk::step_blocks, blocks}};
     json merged = detail::merge_compact(*own, summaries, plan, reduced, merge);
     if (!step_error.empty())
-      merged["diagnostics"].push_back({{"source", "gather"},
-                                       {"status", detail::diag::kError},
-                                       {"count", 1},
-                                       {"message", "per-step figures not merged: " + step_error},
-                                       {"last_message", nullptr}});
+      merged[rk::diagnostics].push_back(
+          {{rk::source, rk::gather},
+           {rk::status, detail::diag::kError},
+           {rk::count, 1},
+           {rk::message, "per-step figures not merged: " + step_error},
+           {rk::last_message, nullptr}});
     // Different ids mean the ranks were not started with distributed_config() or torchrun.
     std::string ids;
-    for (const json& p : merged["ranks"]["per_rank"])
-      if (p["run_id"] != merged["run"]["id"])
-        ids += fmt::format(" rank {}: '{}';", p["rank"].get<int>(), p["run_id"].get<std::string>());
+    for (const json& p : merged[rk::ranks][rk::per_rank])
+      if (p[rk::run_id] != merged[rk::run][rk::id])
+        ids += fmt::format(" rank {}: '{}';", p[rk::rank].get<int>(),
+                           p[rk::run_id].get<std::string>());
     if (!ids.empty())
-      merged["diagnostics"].push_back(
-          {{"source", "gather"},
-           {"status", detail::diag::kError},
-           {"count", 1},
-           {"message", "ranks wrote reports with other run ids than rank " + std::to_string(root) +
-                           "'s (use trainmeter::torch::distributed_config):" + ids},
-           {"last_message", nullptr}});
+      merged[rk::diagnostics].push_back(
+          {{rk::source, rk::gather},
+           {rk::status, detail::diag::kError},
+           {rk::count, 1},
+           {rk::message, "ranks wrote reports with other run ids than rank " +
+                             std::to_string(root) +
+                             "'s (use trainmeter::torch::distributed_config):" + ids},
+           {rk::last_message, nullptr}});
     const std::string& rank_path =
         session.impl() != nullptr ? session.impl()->context().report_path : report.path;
     result.merged_path = options.output.empty() ? merged_path_for(rank_path, session.config(), root)

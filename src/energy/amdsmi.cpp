@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "base/diagnostics.hpp"
+#include "base/report_keys.hpp"
 #include "energy/dynamic_library.hpp"
 #include "energy/source.hpp"
 
@@ -86,7 +87,7 @@ class AmdSmiSource final : public EnergySource {
       c.provenance = "measured";
       c.preference = 0;
       c.index = i;
-      c.attribution = "device";
+      c.attribution = rk::device;
       c.counter = CounterTracker(g.resolution_uj * 1e-6, 0, kMaxPlausibleWatts);
       env_.tried.push_back(
           {c.source, "ok",
@@ -143,7 +144,7 @@ class AmdSmiSource final : public EnergySource {
   }
 
   void describe(const Channel& c, nlohmann::json& component, nlohmann::json& notes) const override {
-    component["inputs"] = {{"counter_resolution_uj", gpus_[c.index].resolution_uj}};
+    component[rk::inputs] = {{"counter_resolution_uj", gpus_[c.index].resolution_uj}};
     notes.push_back(
         "AMD SMI energy accumulator (amdsmi_get_energy_count: ticks x counter_resolution uJ), "
         "differenced per sample; the whole device counts for this run");

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "energy/proc_cpu.hpp"
 #include "energy/source.hpp"
 #include "trainmeter/error.hpp"
@@ -40,13 +41,14 @@ class EnergyComponent final : public Component {
     }
   }
 
-  const char* name() const noexcept override { return "energy"; }
+  const char* name() const noexcept override { return rk::energy; }
 
   void start(std::int64_t now_ns) noexcept override {
     try {
       setup(now_ns);
     } catch (...) {
-      ctx_.diagnostics.add("energy", diag::kError, "out of memory while setting up energy sources");
+      ctx_.diagnostics.add(rk::energy, diag::kError,
+                           "out of memory while setting up energy sources");
     }
   }
 
@@ -54,7 +56,7 @@ class EnergyComponent final : public Component {
     try {
       tick(now_ns);
     } catch (...) {
-      ctx_.diagnostics.add("energy", diag::kError, "out of memory while sampling energy");
+      ctx_.diagnostics.add(rk::energy, diag::kError, "out of memory while sampling energy");
     }
   }
 
@@ -69,7 +71,7 @@ class EnergyComponent final : public Component {
     try {
       compute_step_energy(records, table);
     } catch (...) {
-      ctx_.diagnostics.add("energy", diag::kError, "out of memory computing per-step energy");
+      ctx_.diagnostics.add(rk::energy, diag::kError, "out of memory computing per-step energy");
     }
   }
 
@@ -77,7 +79,7 @@ class EnergyComponent final : public Component {
     try {
       fill_report(report);
     } catch (const std::exception& e) {
-      ctx_.diagnostics.add("energy", diag::kError,
+      ctx_.diagnostics.add(rk::energy, diag::kError,
                            std::string("could not fill the energy section: ") + e.what());
     }
   }
@@ -86,12 +88,12 @@ class EnergyComponent final : public Component {
   // ---- setup ---------------------------------------------------------------------------------
   void setup(std::int64_t now_ns) {
     if (!proc_.process_ok())
-      ctx_.diagnostics.add("energy", diag::kUnavailable,
+      ctx_.diagnostics.add(rk::energy, diag::kUnavailable,
                            proc_open_text(proc_.self_stat_file()) +
                                ": no process CPU time, so no attribution of machine-level energy "
                                "and no CPU estimate");
     if (!proc_.machine_ok())
-      ctx_.diagnostics.add("energy", diag::kUnavailable,
+      ctx_.diagnostics.add(rk::energy, diag::kUnavailable,
                            proc_open_text(proc_.stat_file()) +
                                ": no machine CPU time, so machine-level energy cannot be "
                                "attributed to this process");
@@ -299,21 +301,21 @@ class EnergyComponent final : public Component {
 
   json component_json(const Channel& c) const {
     json j;
-    j["name"] = c.name;
-    j["source"] = c.source;
-    j["provenance"] = c.provenance;
+    j[rk::name] = c.name;
+    j[rk::source] = c.source;
+    j[rk::provenance] = c.provenance;
     const bool has_machine = c.has_machine;
-    j["machine_energy_j"] = has_machine ? json(c.machine_j) : json(nullptr);
+    j[rk::machine_energy_j] = has_machine ? json(c.machine_j) : json(nullptr);
     const bool attributed =
         !(c.machine_level && !proc_.machine_ok()) && !(c.machine_level && !proc_.process_ok());
-    j["energy_j"] = attributed ? json(c.attributed_j) : json(nullptr);
-    j["attributed_share"] =
+    j[rk::energy_j] = attributed ? json(c.attributed_j) : json(nullptr);
+    j[rk::attributed_share] =
         (has_machine && attributed && c.machine_j > 0)
             ? json(c.attributed_j / c.machine_j)
             : (has_machine && attributed && !c.machine_level ? json(1.0) : json(nullptr));
-    j["average_power_w"] =
+    j[rk::average_power_w] =
         attributed && c.covered_s > 0 ? json(c.attributed_j / c.covered_s) : json(nullptr);
-    j["machine_average_power_w"] =
+    j[rk::machine_average_power_w] =
         has_machine && c.covered_s > 0 ? json(c.machine_j / c.covered_s) : json(nullptr);
     std::string attribution = c.attribution;
     if (!c.attribution_counts.empty()) {
@@ -322,13 +324,13 @@ class EnergyComponent final : public Component {
                                  [](auto& a, auto& b) { return a.second < b.second; });
       attribution = it->first;
     }
-    j["attribution"] = attribution;
-    j["samples"] = c.samples;
-    j["discarded_intervals"] = c.discarded;
-    j["failed_reads"] = c.failed_reads;
+    j[rk::attribution] = attribution;
+    j[rk::samples] = c.samples;
+    j[rk::discarded_intervals] = c.discarded;
+    j[rk::failed_reads] = c.failed_reads;
     json notes = json::array();
     sources_[c.source_index]->describe(c, j, notes);
-    j["notes"] = notes;
+    j[rk::notes] = notes;
     return j;
   }
 
@@ -340,7 +342,8 @@ class EnergyComponent final : public Component {
     for (std::size_t i : selected) {
       json cj = component_json(channels_[i]);
       components.push_back(cj);
-      if (cj["energy_j"].is_number()) total = total.value_or(0.0) + cj["energy_j"].get<double>();
+      if (cj[rk::energy_j].is_number())
+        total = total.value_or(0.0) + cj[rk::energy_j].get<double>();
     }
     // Channels measured but not used, so a reader sees what else was available.
     for (std::size_t i = 0; i < channels_.size(); ++i) {
@@ -353,24 +356,24 @@ class EnergyComponent final : public Component {
                             ? "never gave a usable reading"
                             : "a preferred source measured the same component"});
     }
-    energy["components"] = components;
-    energy["total_j"] = json_or_null(total);
-    energy["total_kwh"] = total ? json(*total / 3.6e6) : json(nullptr);
-    energy["sample_interval_ms"] = ctx_.config.sample_interval_ms;
-    energy["samples"] = ticks_;
+    energy[rk::components] = components;
+    energy[rk::total_j] = json_or_null(total);
+    energy[rk::total_kwh] = total ? json(*total / 3.6e6) : json(nullptr);
+    energy[rk::sample_interval_ms] = ctx_.config.sample_interval_ms;
+    energy[rk::samples] = ticks_;
     json tried = json::array();
     for (const SourceStatus& s : tried_)
-      tried.push_back({{"source", s.source}, {"status", s.status}, {"reason", s.reason}});
-    energy["sources_tried"] = tried;
-    energy["timeline"] = {
-        {"points", rows_}, {"decimations", decimations_}, {"max_points", max_rows_}};
-    energy["step_attribution"] =
+      tried.push_back({{rk::source, s.source}, {rk::status, s.status}, {rk::reason, s.reason}});
+    energy[rk::sources_tried] = tried;
+    energy[rk::timeline] = {
+        {rk::points, rows_}, {rk::decimations, decimations_}, {rk::max_points, max_rows_}};
+    energy[rk::step_attribution] =
         "energy_j of a step = the attributed energy of the selected components between its start "
         "and end, with power taken as constant within each sample interval (linear interpolation "
         "of cumulative energy). Steps shorter than the sample interval get a time-proportional "
         "share of their interval's energy and are flagged energy_apportioned. Phase energy_j sums "
         "the phase's steps, warm-up included.";
-    report["energy"] = energy;
+    report[rk::energy] = energy;
 
     fill_phase_energy(report);
     fill_gpus(report);
@@ -381,9 +384,9 @@ class EnergyComponent final : public Component {
   // phase for phases.*.energy_j.
   void compute_step_energy(const std::vector<StepRecord>& records, StepTable& table) {
     const std::vector<std::size_t> selected = select_channels();
-    std::vector<double>& energy = table.numbers("energy_j", StepTable::Unset::kNull);
+    std::vector<double>& energy = table.numbers(rk::energy_j, StepTable::Unset::kNull);
     std::vector<std::int8_t>& apportioned =
-        table.bools("energy_apportioned", StepTable::Unset::kOmit);
+        table.bools(rk::energy_apportioned, StepTable::Unset::kOmit);
     const bool have = !selected.empty() && rows_ >= 2;
     phase_j_.clear();
     for (std::size_t i = 0; i < records.size(); ++i) {
@@ -403,15 +406,15 @@ class EnergyComponent final : public Component {
   }
 
   void fill_phase_energy(json& report) const {
-    if (!report.contains("phases") || !report["phases"].is_object()) return;
+    if (!report.contains(rk::phases) || !report[rk::phases].is_object()) return;
     std::map<std::string, const PhaseEnergy*> by_name;
     for (const auto& [id, e] : phase_j_) by_name.emplace(ctx_.phase_name(id), &e);
-    for (auto& [name, phase] : report["phases"].items()) {
+    for (auto& [name, phase] : report[rk::phases].items()) {
       if (!phase.is_object()) continue;
       const auto it = by_name.find(name);
-      phase["energy_j"] = (phases_complete_ && it != by_name.end() && it->second->seen)
-                              ? json(it->second->joules)
-                              : json(nullptr);
+      phase[rk::energy_j] = (phases_complete_ && it != by_name.end() && it->second->seen)
+                                ? json(it->second->joules)
+                                : json(nullptr);
     }
   }
 
@@ -419,21 +422,21 @@ class EnergyComponent final : public Component {
     std::vector<GpuFacts> gpus;
     for (const auto& s : sources_) s->gpus(gpus);
     if (gpus.empty()) return;
-    json& host = report["host"];
+    json& host = report[rk::host];
     if (!host.is_object()) host = json::object();
-    json& list = host["gpus"];
+    json& list = host[rk::gpus];
     if (!list.is_array()) list = json::array();
     json peaks = json::object();
     for (const GpuFacts& g : gpus) {
       json* entry = nullptr;
       for (json& e : list)
-        if (e.is_object() && e.value("index", -1) == static_cast<int>(g.index)) entry = &e;
+        if (e.is_object() && e.value(rk::index, -1) == static_cast<int>(g.index)) entry = &e;
       if (entry == nullptr) {
         list.push_back(json::object());
         entry = &list.back();
       }
-      (*entry)["index"] = g.index;
-      (*entry)["name"] = g.name.empty() ? json(nullptr) : json(g.name);
+      (*entry)[rk::index] = g.index;
+      (*entry)[rk::name] = g.name.empty() ? json(nullptr) : json(g.name);
       (*entry)["uuid"] = g.uuid.empty() ? json(nullptr) : json(g.uuid);
       (*entry)["power_limit_w"] = g.power_limit_w >= 0 ? json(g.power_limit_w) : json(nullptr);
       (*entry)["memory_total_bytes"] =
@@ -441,7 +444,7 @@ class EnergyComponent final : public Component {
       peaks["gpu:" + std::to_string(g.index)] =
           g.used_peak_bytes ? json(*g.used_peak_bytes) : json(nullptr);
     }
-    json& memory = report["memory"];
+    json& memory = report[rk::memory];
     if (!memory.is_object()) memory = json::object();
     memory["gpu_device_used_peak_bytes"] = peaks;
   }

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "energy/source.hpp"
 #include "energy/tdp.hpp"
 #include "platform/file.hpp"
@@ -177,27 +178,27 @@ class EstimateSource final : public EnergySource {
       const double util = total_wall_s_ > 0 && cpu_.logical_cpus > 0
                               ? total_proc_cpu_s_ / (total_wall_s_ * cpu_.logical_cpus)
                               : 0.0;
-      j["inputs"] = {{"cpu_model", cpu_.model},
-                     {"sockets", cpu_.sockets},
-                     {"logical_cpus", cpu_.logical_cpus},
-                     {"tdp_w", tdp_.machine_tdp_w},
-                     {"tdp_basis", tdp_.basis},
-                     {"tdp_source", tdp_.source},
-                     {"tdp_table_model",
-                      tdp_.matched_model.empty() ? json(nullptr) : json(tdp_.matched_model)},
-                     {"process_cpu_s", total_proc_cpu_s_},
-                     {"wall_s", total_wall_s_},
-                     {"mean_utilisation", util}};
-      j["constants"] = {{"default_w_per_thread", kDefaultCpuWattsPerThread},
-                        {"default_w_per_thread_source", "CodeCarbon v3.3.0 core/cpu.py"}};
+      j[rk::inputs] = {{rk::cpu_model, cpu_.model},
+                       {"sockets", cpu_.sockets},
+                       {rk::logical_cpus, cpu_.logical_cpus},
+                       {"tdp_w", tdp_.machine_tdp_w},
+                       {"tdp_basis", tdp_.basis},
+                       {"tdp_source", tdp_.source},
+                       {"tdp_table_model",
+                        tdp_.matched_model.empty() ? json(nullptr) : json(tdp_.matched_model)},
+                       {"process_cpu_s", total_proc_cpu_s_},
+                       {"wall_s", total_wall_s_},
+                       {"mean_utilisation", util}};
+      j[rk::constants] = {{"default_w_per_thread", kDefaultCpuWattsPerThread},
+                          {"default_w_per_thread_source", "CodeCarbon v3.3.0 core/cpu.py"}};
       notes.push_back(
           "P = TDP x process CPU time / (wall time x logical CPUs), per interval "
           "(CodeCarbon's process mode)");
     } else {
-      j["inputs"] = {
+      j[rk::inputs] = {
           {"mean_rss_bytes", rss_samples_ > 0 ? json(rss_sum_ / rss_samples_) : json(nullptr)},
           {"wall_s", c.covered_s}};
-      j["constants"] = {
+      j[rk::constants] = {
           {"w_per_gib", kRamWattsPerGiB},
           {"w_per_gib_source", "3 W per 8 GB, CodeCarbon v2 RAM model (citing Crucial); Eco2AI"}};
       notes.push_back("P = w_per_gib x process RSS (GiB), trapezoid between samples");

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "base/diagnostics.hpp"
+#include "base/report_keys.hpp"
 #include "energy/estimator.hpp"
 #include "energy/source.hpp"
 
@@ -195,7 +196,7 @@ class NvmlSource final : public EnergySource {
       Channel c;
       c.name = "gpu:" + std::to_string(g.number);
       c.index = gi;
-      c.attribution = "device";
+      c.attribution = rk::device;
       if (g.info.energy_counter) {
         c.source = "nvml:" + dev + ":energy-counter";
         c.provenance = "measured";
@@ -287,11 +288,11 @@ class NvmlSource final : public EnergySource {
       notes.push_back("NVML total energy counter (mJ since driver load), differenced per sample");
     if (g.kind == Gpu::kPower)
       notes.push_back(
-          "NVML power (mW) sampled every interval and integrated with the trapezoid "
-          "rule");
+          "NVML power (mW) sampled every interval and integrated "
+          "with the trapezoid rule");
     if (g.kind == Gpu::kEstimate) {
       using nlohmann::json;
-      component["inputs"] = {
+      component[rk::inputs] = {
           {"gpu_name", g.info.name},
           {"tdp_w", g.tdp.tdp_w},
           {"tdp_basis", g.tdp.basis},
@@ -299,7 +300,7 @@ class NvmlSource final : public EnergySource {
           {"mean_utilisation_percent", g.utilisation_samples > 0
                                            ? json(g.utilisation_sum / g.utilisation_samples)
                                            : json(nullptr)}};
-      component["constants"] = {
+      component[rk::constants] = {
           {"default_gpu_w", kDefaultGpuWatts},
           {"default_gpu_w_source", "Green Algorithms TDP_gpu.csv v3.0, \"Any\""}};
       notes.push_back("P = TDP x NVML utilisation.gpu / 100, trapezoid between samples");

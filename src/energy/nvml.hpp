@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/report_keys.hpp"
 #include "energy/dynamic_library.hpp"
 
 namespace trainmeter::detail {
@@ -100,7 +101,7 @@ std::vector<NvmlGpuInfo> nvml_enumerate(NvmlLibrary& lib) noexcept;
 /// used-memory share when others run too. Returns the attribution label.
 struct GpuShare {
   double share = 1.0;
-  const char* attribution = "device";
+  const char* attribution = rk::device;
 };
 GpuShare nvml_process_share(NvmlLibrary& lib, nvml::Device device, unsigned int self_pid) noexcept;
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "base/diagnostics.hpp"
+#include "base/report_keys.hpp"
 #include "energy/energy.hpp"
 #include "energy/estimator.hpp"
 #include "energy/perf_power.hpp"
@@ -26,7 +27,7 @@ void spin(int ms) {
 }
 
 json entry(const SourceStatus& s) {
-  return {{"source", s.source}, {"status", s.status}, {"reason", s.reason}};
+  return {{rk::source, s.source}, {rk::status, s.status}, {rk::reason, s.reason}};
 }
 
 }  // namespace
@@ -141,8 +142,8 @@ json probe_energy_sources(const Config& config, int busy_ms) noexcept {
     for (const GpuFacts& g : facts) {
       const GpuTdpChoice t = choose_gpu_tdp(g.name, g.power_limit_w);
       gpus.push_back(
-          {{"index", g.index},
-           {"name", g.name},
+          {{rk::index, g.index},
+           {rk::name, g.name},
            {"uuid", g.uuid},
            {"power_limit_w", g.power_limit_w >= 0 ? json(g.power_limit_w) : json()},
            {"memory_total_bytes", g.memory_total_bytes >= 0 ? json(g.memory_total_bytes) : json()},
@@ -157,17 +158,17 @@ json probe_energy_sources(const Config& config, int busy_ms) noexcept {
     json on = json::object();
     for (const EnergySourceRegistration& reg : energy_source_registry())
       on[reg.name] = enabled(reg.name);
-    out["enabled"] = on;
-    out["cpu_model"] = cpu.model.empty() ? json(nullptr) : json(cpu.model);
+    out[rk::enabled] = on;
+    out[rk::cpu_model] = cpu.model.empty() ? json(nullptr) : json(cpu.model);
     out["sockets"] = cpu.sockets;
-    out["logical_cpus"] = cpu.logical_cpus;
+    out[rk::logical_cpus] = cpu.logical_cpus;
     out["estimator"] = {
         {"cpu_tdp_w", tdp.machine_tdp_w},
         {"basis", tdp.basis},
         {"table_model", tdp.matched_model.empty() ? json() : json(tdp.matched_model)},
-        {"source", tdp.source},
+        {rk::source, tdp.source},
         {"ram_w_per_gib", kRamWattsPerGiB}};
-    out["gpus"] = gpus;
+    out[rk::gpus] = gpus;
   } catch (...) {
     out["error"] = "out of memory while probing";
   }

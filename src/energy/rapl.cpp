@@ -71,7 +71,8 @@ RaplDiscovery discover_rapl(const std::string& root, bool include_psys) noexcept
       z.entry = entry;
       z.mmio = mmio;
       z.parent = parent_of(entry);
-      z.name = trim(read_text_file(root + "/" + entry + "/name", 256).value_or(""));
+      const std::string name_file = root + "/" + entry + "/name";  // sysfs: not a report key
+      z.name = trim(read_text_file(name_file, 256).value_or(""));
       zones.push_back(std::move(z));
     }
     ::closedir(dir);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -13,11 +14,11 @@
 namespace trainmeter::detail {
 
 /// The value at a JSON pointer ("/energy/total_j"), or nullptr when absent.
-const nlohmann::json* json_at(const nlohmann::json& doc, const char* pointer) noexcept;
+const nlohmann::json* json_at(const nlohmann::json& doc, std::string_view pointer) noexcept;
 /// A finite number at `pointer`, else nullopt.
-std::optional<double> number_at(const nlohmann::json& doc, const char* pointer) noexcept;
+std::optional<double> number_at(const nlohmann::json& doc, std::string_view pointer) noexcept;
 /// A string at `pointer`, else `fallback`.
-std::string string_at(const nlohmann::json& doc, const char* pointer,
+std::string string_at(const nlohmann::json& doc, std::string_view pointer,
                       const std::string& fallback = "");
 
 /// memory.peak_tensor_bytes as {device: bytes} (the schema's form; a plain number, as older

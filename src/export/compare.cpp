@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "base/stats.hpp"
 #include "export/access.hpp"
 #include "report/units.hpp"
@@ -122,7 +123,7 @@ std::string ratio_text(const json& r) {
 }
 
 std::string value_text(const json& v, const json& metric) {
-  return v.is_number() ? format_in_unit(v.get<double>(), metric.value("unit", std::string()))
+  return v.is_number() ? format_in_unit(v.get<double>(), metric.value(rk::unit, std::string()))
                        : std::string("n/a");
 }
 
@@ -139,7 +140,7 @@ std::string method_text(const json& st) {
     return lo == hi ? std::to_string(lo) : fmt::format("{}-{}", lo, hi);
   };
   return fmt::format("{} ({} and {} runs; blocks of {} and {} steps), {} resamples, seed {}",
-                     st.value("method", std::string()), st["runs_a"].get<std::size_t>(),
+                     st.value(rk::method, std::string()), st["runs_a"].get<std::size_t>(),
                      st["runs_b"].get<std::size_t>(), blocks(st["block_steps_a"]),
                      blocks(st["block_steps_b"]), st["resamples"].get<int>(),
                      st["seed"].get<std::uint64_t>());
@@ -246,10 +247,11 @@ json compare_runs(const std::vector<json>& a, const std::vector<json>& b, const 
     throw std::invalid_argument("compare_runs: each side needs at least one report");
   const std::string phase = o.phase.empty() ? main_phase(a.front()) : o.phase;
   const std::string pp = "/phases/" + escape_pointer(phase);
-  std::string currency = "currency";
+  std::string currency = rk::currency;
   for (const auto* side : {&a, &b})
     for (const json& r : *side)
-      if (currency == "currency") currency = string_at(r, "/cost/currency", currency);
+      if (currency == rk::currency)
+        currency = string_at(r, rk::pointer(rk::cost, rk::currency), currency);
   struct Metric {
     const char* name;
     std::string pointer;  // "" = the sum of the per-device tensor peaks
@@ -257,16 +259,16 @@ json compare_runs(const std::vector<json>& a, const std::vector<json>& b, const 
     const char* better;  // "lower" or "higher"
   };
   const std::vector<Metric> metrics = {
-      {"step_time_p50", pp + "/step_time_ns/p50", "ns", "lower"},
-      {"step_time_mean", pp + "/step_time_ns/mean", "ns", "lower"},
-      {"samples_per_s", pp + "/samples_per_s", "samples/s", "higher"},
-      {"tokens_per_s", pp + "/tokens_per_s", "tokens/s", "higher"},
-      {"peak_rss_bytes", "/memory/peak_rss_bytes", "bytes", "lower"},
-      {"peak_tensor_bytes", "", "bytes", "lower"},
-      {"model_bytes", "/model/total_bytes", "bytes", "lower"},
-      {"energy_j", "/energy/total_j", "J", "lower"},
-      {"co2e_kg", "/carbon/co2e_kg", "kg CO2e", "lower"},
-      {"cost", "/cost/total", currency, "lower"},
+      {"step_time_p50", pp + rk::pointer(rk::step_time_ns, rk::p50), "ns", "lower"},
+      {"step_time_mean", pp + rk::pointer(rk::step_time_ns, rk::mean), "ns", "lower"},
+      {rk::samples_per_s, pp + rk::pointer(rk::samples_per_s), "samples/s", "higher"},
+      {rk::tokens_per_s, pp + rk::pointer(rk::tokens_per_s), "tokens/s", "higher"},
+      {rk::peak_rss_bytes, rk::pointer(rk::memory, rk::peak_rss_bytes), "bytes", "lower"},
+      {rk::peak_tensor_bytes, "", "bytes", "lower"},
+      {"model_bytes", rk::pointer(rk::model, rk::total_bytes), "bytes", "lower"},
+      {rk::energy_j, rk::pointer(rk::energy, rk::total_j), "J", "lower"},
+      {rk::co2e_kg, rk::pointer(rk::carbon, rk::co2e_kg), "kg CO2e", "lower"},
+      {rk::cost, rk::pointer(rk::cost, rk::total), currency, "lower"},
   };
   // A side's figure: the mean over its reports, absent unless every report has it.
   auto side_value = [](const std::vector<json>& side, const Metric& m) -> std::optional<double> {
@@ -278,18 +280,20 @@ json compare_runs(const std::vector<json>& a, const std::vector<json>& b, const 
     }
     return sum / static_cast<double>(side.size());
   };
-  json out = {
-      {"phase", phase}, {"runs_a", a.size()}, {"runs_b", b.size()}, {"metrics", json::object()}};
+  json out = {{rk::phase, phase},
+              {"runs_a", a.size()},
+              {"runs_b", b.size()},
+              {rk::metrics, json::object()}};
   std::vector<std::string> order;
   for (const Metric& m : metrics) {
     const auto va = side_value(a, m), vb = side_value(b, m);
     json ratio = nullptr;
     if (va && vb && *va != 0) ratio = *vb / *va;
-    out["metrics"][m.name] = {{"a", va ? json(*va) : json(nullptr)},
-                              {"b", vb ? json(*vb) : json(nullptr)},
-                              {"ratio", ratio},
-                              {"unit", m.unit},
-                              {"better", m.better}};
+    out[rk::metrics][m.name] = {{"a", va ? json(*va) : json(nullptr)},
+                                {"b", vb ? json(*vb) : json(nullptr)},
+                                {"ratio", ratio},
+                                {rk::unit, m.unit},
+                                {"better", m.better}};
     order.push_back(m.name);
   }
   out["metric_order"] = order;
@@ -317,8 +321,8 @@ json compare_runs(const std::vector<json>& a, const std::vector<json>& b, const 
              {"resamples", o.resamples},
              {"confidence", o.confidence},
              {"seed", o.seed},
-             {"method", several ? "run-level bootstrap, blocks within runs"
-                                : "block bootstrap within each run"},
+             {rk::method, several ? "run-level bootstrap, blocks within runs"
+                                  : "block bootstrap within each run"},
              {"block_steps_a", blocks_a},
              {"block_steps_b", blocks_b},
              {"tail", interval_tail(a.size(), b.size(), o.confidence)},
@@ -373,8 +377,8 @@ std::optional<bool> apply_slower_gate(json& c, double pct) {
   if (st["median_ratio"].is_number() && st["ci_low"].is_number()) {
     failed = st["median_ratio"].get<double>() > limit && st["ci_low"].get<double>() > 1.0;
     basis = "step-time ratio and its bootstrap confidence interval";
-  } else if (c["metrics"]["step_time_p50"]["ratio"].is_number()) {
-    failed = c["metrics"]["step_time_p50"]["ratio"].get<double>() > limit;
+  } else if (c[rk::metrics]["step_time_p50"]["ratio"].is_number()) {
+    failed = c[rk::metrics]["step_time_p50"]["ratio"].get<double>() > limit;
     basis = "the reports' p50 ratio (no retained steps, no confidence interval)";
   } else {
     return std::nullopt;
@@ -384,13 +388,13 @@ std::optional<bool> apply_slower_gate(json& c, double pct) {
 }
 
 std::string render_comparison(const json& c) {
-  std::string out =
-      fmt::format("phase: {}  (A: {} report{}, B: {} report{})\n", c.value("phase", std::string()),
-                  c.value("runs_a", 1), c.value("runs_a", 1) == 1 ? "" : "s", c.value("runs_b", 1),
-                  c.value("runs_b", 1) == 1 ? "" : "s");
+  std::string out = fmt::format("phase: {}  (A: {} report{}, B: {} report{})\n",
+                                c.value(rk::phase, std::string()), c.value("runs_a", 1),
+                                c.value("runs_a", 1) == 1 ? "" : "s", c.value("runs_b", 1),
+                                c.value("runs_b", 1) == 1 ? "" : "s");
   out += fmt::format("{:<20} {:>16} {:>16} {:>10}\n", "metric", "A", "B", "B/A");
   for (const auto& name : c["metric_order"]) {
-    const json& m = c["metrics"][name.get<std::string>()];
+    const json& m = c[rk::metrics][name.get<std::string>()];
     out += fmt::format("{:<20} {:>16} {:>16} {:>10}\n", name.get<std::string>(),
                        value_text(m["a"], m), value_text(m["b"], m), ratio_text(m["ratio"]));
   }
@@ -416,20 +420,20 @@ std::string render_comparison_markdown(const json& c) {
                        c["gate"]["failed"].get<bool>() ? "FAILED" : "passed");
   auto inputs = [&](const char* side) {
     std::string list;
-    if (c.contains("inputs") && c["inputs"].contains(side))
-      for (const auto& p : c["inputs"][side])
+    if (c.contains(rk::inputs) && c[rk::inputs].contains(side))
+      for (const auto& p : c[rk::inputs][side])
         list += (list.empty() ? "" : ", ") + markdown_escape(p.get<std::string>());
     return list;
   };
   out += fmt::format("Phase {}. A: {} report{}{}{}. B: {} report{}{}{}.\n\n",
-                     markdown_escape(c.value("phase", std::string())), c.value("runs_a", 1),
+                     markdown_escape(c.value(rk::phase, std::string())), c.value("runs_a", 1),
                      c.value("runs_a", 1) == 1 ? "" : "s", inputs("a").empty() ? "" : " (",
                      inputs("a").empty() ? "" : inputs("a") + ")", c.value("runs_b", 1),
                      c.value("runs_b", 1) == 1 ? "" : "s", inputs("b").empty() ? "" : " (",
                      inputs("b").empty() ? "" : inputs("b") + ")");
   out += "| metric | A | B | B/A | better |\n|---|---:|---:|---:|---|\n";
   for (const auto& name : c["metric_order"]) {
-    const json& m = c["metrics"][name.get<std::string>()];
+    const json& m = c[rk::metrics][name.get<std::string>()];
     out += fmt::format("| {} | {} | {} | {} | {} |\n", markdown_escape(name.get<std::string>()),
                        value_text(m["a"], m), value_text(m["b"], m), ratio_text(m["ratio"]),
                        m.value("better", std::string()));

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "carbon/intensity.hpp"
 #include "export/access.hpp"
 #include "export/exports.hpp"
@@ -114,7 +115,7 @@ CsvTable parse_csv(const std::string& text, const std::string& name, std::size_t
 const std::vector<std::string>& csv_columns() {
   static const std::vector<std::string> columns = {"timestamp",
                                                    "project_name",
-                                                   "run_id",
+                                                   rk::run_id,
                                                    "experiment_id",
                                                    "duration",
                                                    "emissions",
@@ -129,14 +130,14 @@ const std::vector<std::string>& csv_columns() {
                                                    "water_consumed",
                                                    "country_name",
                                                    "country_iso_code",
-                                                   "region",
+                                                   rk::region,
                                                    "cloud_provider",
                                                    "cloud_region",
-                                                   "os",
+                                                   rk::os,
                                                    "python_version",
                                                    "codecarbon_version",
                                                    "cpu_count",
-                                                   "cpu_model",
+                                                   rk::cpu_model,
                                                    "gpu_count",
                                                    "gpu_model",
                                                    "longitude",
@@ -148,7 +149,7 @@ const std::vector<std::string>& csv_columns() {
                                                    "ram_utilization_percent",
                                                    "ram_used_gb",
                                                    "on_cloud",
-                                                   "pue",
+                                                   rk::pue,
                                                    "wue"};
   return columns;
 }
@@ -191,16 +192,17 @@ struct GroupEnergy {
 
 GroupEnergy group(const nlohmann::json& report, const std::string& group_name) {
   GroupEnergy g;
-  const nlohmann::json* comps = json_at(report, "/energy/components");
+  const nlohmann::json* comps = json_at(report, rk::pointer(rk::energy, rk::components));
   if (comps == nullptr || !comps->is_array()) return g;
   for (const auto& c : *comps) {
-    const std::string n = string_at(c, "/name");
+    const std::string n = string_at(c, rk::pointer(rk::name));
     const bool in = group_name == "gpu"   ? n.rfind("gpu", 0) == 0
                     : group_name == "ram" ? (n == "dram" || n == "ram")
                                           : (n == "cpu" || n == "package" || n == "core");
     if (!in) continue;
-    if (auto e = number_at(c, "/energy_j")) g.energy_j = g.energy_j.value_or(0) + *e;
-    if (auto p = number_at(c, "/average_power_w")) g.power_w = g.power_w.value_or(0) + *p;
+    if (auto e = number_at(c, rk::pointer(rk::energy_j))) g.energy_j = g.energy_j.value_or(0) + *e;
+    if (auto p = number_at(c, rk::pointer(rk::average_power_w)))
+      g.power_w = g.power_w.value_or(0) + *p;
   }
   return g;
 }
@@ -208,19 +210,19 @@ GroupEnergy group(const nlohmann::json& report, const std::string& group_name) {
 }  // namespace
 
 std::string csv_row_line(const nlohmann::json& report) {
-  const std::optional<double> duration = number_at(report, "/run/duration_s");
-  const std::optional<double> co2e = number_at(report, "/carbon/co2e_kg");
+  const std::optional<double> duration = number_at(report, rk::pointer(rk::run, rk::duration_s));
+  const std::optional<double> co2e = number_at(report, rk::pointer(rk::carbon, rk::co2e_kg));
   std::optional<double> rate;
   if (co2e && duration && *duration > 0) rate = *co2e / *duration;
   const GroupEnergy cpu = group(report, "cpu"), gpu = group(report, "gpu"),
                     ram = group(report, "ram");
   // CodeCarbon multiplies every component's energy by PUE, so cpu_energy + gpu_energy +
   // ram_energy = energy_consumed (kWh, after PUE); powers are the components' own (no PUE).
-  std::optional<double> pue = number_at(report, "/carbon/pue");
-  if (!pue) pue = number_at(report, "/energy/pue");
+  std::optional<double> pue = number_at(report, rk::pointer(rk::carbon, rk::pue));
+  if (!pue) pue = number_at(report, rk::pointer(rk::energy, rk::pue));
   if (!pue) {
     try {
-      pue = std::stod(string_at(report, "/config/pue", "1"));
+      pue = std::stod(string_at(report, rk::pointer(rk::config, rk::pue), "1"));
     } catch (...) {
       pue = std::nullopt;
     }
@@ -229,15 +231,16 @@ std::string csv_row_line(const nlohmann::json& report) {
     if (!j || !pue) return std::nullopt;
     return *j / kJoulesPerKwh * *pue;
   };
-  std::optional<double> consumed = number_at(report, "/carbon/energy_kwh_with_pue");
+  std::optional<double> consumed =
+      number_at(report, rk::pointer(rk::carbon, rk::energy_kwh_with_pue));
   if (!consumed) {
-    const std::optional<double> total = number_at(report, "/energy/total_kwh");
+    const std::optional<double> total = number_at(report, rk::pointer(rk::energy, rk::total_kwh));
     if (total && pue) consumed = *total * *pue;
   }
   // Location: CodeCarbon writes ISO 3166-1 alpha-3 codes (its tables are keyed by them) and, for
   // cloud runs, the provider, region and the region's country; both come from our tables.
-  const std::string source = string_at(report, "/carbon/intensity_source");
-  const std::string region = string_at(report, "/carbon/region");
+  const std::string source = string_at(report, rk::pointer(rk::carbon, rk::intensity_source));
+  const std::string region = string_at(report, rk::pointer(rk::carbon, rk::region));
   std::string country_name, country_iso, cloud_provider, cloud_region;
   auto set_country = [&](const std::string& code) {
     if (const auto c = lookup_country(code)) {
@@ -247,7 +250,8 @@ std::string csv_row_line(const nlohmann::json& report) {
   };
   if (source == "country") {
     set_country(region);
-    if (country_name.empty()) country_name = string_at(report, "/carbon/region_name");
+    if (country_name.empty())
+      country_name = string_at(report, rk::pointer(rk::carbon, rk::region_name));
   } else if (source == "cloud_region") {
     const auto colon = region.find(':');
     cloud_provider = colon == std::string::npos ? region : region.substr(0, colon);
@@ -258,10 +262,11 @@ std::string csv_row_line(const nlohmann::json& report) {
   // GPUs counted by model, as CodeCarbon's "<n> x <name>"; several models joined by ", ".
   std::string gpu_model;
   std::size_t gpu_count = 0;
-  if (const nlohmann::json* gpus = json_at(report, "/host/gpus"); gpus && gpus->is_array()) {
+  if (const nlohmann::json* gpus = json_at(report, rk::pointer(rk::host, rk::gpus));
+      gpus && gpus->is_array()) {
     std::vector<std::pair<std::string, std::size_t>> by_model;
     for (const auto& g : *gpus) {
-      const std::string n = string_at(g, "/name", "unknown");
+      const std::string n = string_at(g, rk::pointer(rk::name), "unknown");
       ++gpu_count;
       auto it = std::find_if(by_model.begin(), by_model.end(),
                              [&](const auto& m) { return m.first == n; });
@@ -281,10 +286,12 @@ std::string csv_row_line(const nlohmann::json& report) {
     gpu_energy = 0.0;
   }
   std::optional<double> ram_total, ram_used;
-  if (auto b = number_at(report, "/host/memory_bytes")) ram_total = *b / kBytesPerGib;
+  if (auto b = number_at(report, rk::pointer(rk::host, rk::memory_bytes)))
+    ram_total = *b / kBytesPerGib;
   // ram_used_gb: CodeCarbon's mean of the RAM used over its samples (the process's, in
   // tracking_mode "process", which we write): the mean sampled RSS of this process.
-  if (const nlohmann::json* pts = json_at(report, "/memory/timeline/points");
+  if (const nlohmann::json* pts =
+          json_at(report, rk::pointer(rk::memory, rk::timeline, rk::points));
       pts && pts->is_array() && !pts->empty()) {
     double sum = 0;
     std::size_t n = 0;
@@ -299,23 +306,24 @@ std::string csv_row_line(const nlohmann::json& report) {
   // capacity (duration x logical CPUs); RAM used over the machine's RAM. GPU utilisation is not
   // sampled: 0 without GPUs (as CodeCarbon), else empty.
   std::optional<double> cpu_util, ram_util, gpu_util;
-  if (const auto user = number_at(report, "/run/cpu_time_s/user")) {
-    const auto system = number_at(report, "/run/cpu_time_s/system");
-    const auto cpus = number_at(report, "/host/logical_cpus");
+  if (const auto user = number_at(report, rk::pointer(rk::run, rk::cpu_time_s, rk::user))) {
+    const auto system = number_at(report, rk::pointer(rk::run, rk::cpu_time_s, rk::system));
+    const auto cpus = number_at(report, rk::pointer(rk::host, rk::logical_cpus));
     if (duration && *duration > 0 && cpus && *cpus > 0)
       cpu_util = 100.0 * (*user + system.value_or(0)) / (*duration * *cpus);
   }
   if (ram_used && ram_total && *ram_total > 0) ram_util = 100.0 * *ram_used / *ram_total;
   if (gpu_count == 0) gpu_util = 0.0;
-  auto int_text = [&](const char* pointer) {
+  auto int_text = [&](std::string_view pointer) {
     const auto v = number_at(report, pointer);
     return v ? fmt::format("{}", static_cast<long long>(*v)) : std::string();
   };
 
   const std::vector<std::string> cells = {
-      codecarbon_timestamp(string_at(report, "/run/end_utc", string_at(report, "/run/start_utc"))),
-      string_at(report, "/run/name"),
-      string_at(report, "/run/id"),
+      codecarbon_timestamp(string_at(report, rk::pointer(rk::run, rk::end_utc),
+                                     string_at(report, rk::pointer(rk::run, rk::start_utc)))),
+      string_at(report, rk::pointer(rk::run, rk::name)),
+      string_at(report, rk::pointer(rk::run, rk::id)),
       string_at(report, "/run/tags/experiment_id"),
       num(duration),
       num(co2e),
@@ -333,11 +341,11 @@ std::string csv_row_line(const nlohmann::json& report) {
       "",  // region (sub-national): not known
       cloud_provider,
       cloud_region,
-      string_at(report, "/host/os"),
+      string_at(report, rk::pointer(rk::host, rk::os)),
       "",  // python_version: not a Python run
       "",  // codecarbon_version: not CodeCarbon
-      int_text("/host/logical_cpus"),
-      string_at(report, "/host/cpu_model"),
+      int_text(rk::pointer(rk::host, rk::logical_cpus)),
+      string_at(report, rk::pointer(rk::host, rk::cpu_model)),
       fmt::format("{}", gpu_count),
       gpu_model,
       "",  // longitude: not located

@@ -13,6 +13,7 @@
 
 #if TRAINMETER_WITH_HTTPLIB
 #include <httplib.h>
+
 #endif
 
 namespace trainmeter::detail {
@@ -78,7 +79,7 @@ std::string MetricsServer::start(const std::string& address, std::uint16_t port)
       int yes = 1;
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
-    s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {  // not a report key
       std::shared_ptr<const std::string> text;
       {
         std::lock_guard<std::mutex> lock(text_mutex_);

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "base/stats.hpp"
 #include "carbon/model.hpp"
 #include "carbon/settings.hpp"
@@ -32,8 +33,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kSource = "stream";
-constexpr const char* kMetricsSource = "metrics";
+constexpr const char* kSource = rk::stream;
+constexpr const char* kMetricsSource = rk::metrics;
 // After this many failed flushes in a row the stream stops writing: a full disk rarely recovers
 // within a run, and each attempt costs a syscall and a diagnostic.
 constexpr int kMaxConsecutiveFailures = 3;
@@ -60,7 +61,7 @@ int open_stream(const std::string& path) {
     throw Error(
         fmt::format("trainmeter: invalid configuration:\n  stream ({}): cannot open '{}' "
                     "for writing: {}{}; accepted: a writable file path, or empty for no stream",
-                    env_name("stream"), path, errno_text(errno),
+                    env_name(rk::stream), path, errno_text(errno),
                     ec ? fmt::format(" (creating its directory: {})", ec.message()) : ""));
   return fd;
 }
@@ -183,15 +184,19 @@ class OutputsComponent final : public Component {
   void after_write(const json& report) noexcept override {
     if (fd_ >= 0) {
       try {
-        append({{"type", "footer"},
-                {"status", string_at(report, "/run/status", "completed")},
-                {"end_utc", string_at(report, "/run/end_utc")},
-                {"duration_s", json_or_null(number_at(report, "/run/duration_s"))},
-                {"steps_recorded", json_or_null(number_at(report, "/run/steps_recorded"))},
-                {"phases", report.value("phases", json::object())},
-                {"energy_total_j", json_or_null(number_at(report, "/energy/total_j"))},
-                {"co2e_kg", json_or_null(number_at(report, "/carbon/co2e_kg"))},
-                {"report", ctx_.report_path}});
+        append(
+            {{"type", "footer"},
+             {rk::status, string_at(report, rk::pointer(rk::run, rk::status), "completed")},
+             {rk::end_utc, string_at(report, rk::pointer(rk::run, rk::end_utc))},
+             {rk::duration_s,
+              json_or_null(number_at(report, rk::pointer(rk::run, rk::duration_s)))},
+             {rk::steps_recorded,
+              json_or_null(number_at(report, rk::pointer(rk::run, rk::steps_recorded)))},
+             {rk::phases, report.value(rk::phases, json::object())},
+             {"energy_total_j",
+              json_or_null(number_at(report, rk::pointer(rk::energy, rk::total_j)))},
+             {rk::co2e_kg, json_or_null(number_at(report, rk::pointer(rk::carbon, rk::co2e_kg)))},
+             {"report", ctx_.report_path}});
       } catch (...) {
         ctx_.diagnostics.add(kSource, diag::kDropped, "out of memory formatting the footer");
       }
@@ -215,31 +220,31 @@ class OutputsComponent final : public Component {
     for (const ConfigKey& key : config_keys()) config[key.name] = c.get(key.name);
     return {{"type", "header"},
             {"stream_version", kStreamVersion},
-            {"schema_version", kReportSchemaVersion},
-            {"trainmeter", {{"version", TRAINMETER_VERSION_STRING}}},
-            {"run",
-             {{"name", c.run_name},
-              {"id", c.run_id},
-              {"rank", c.rank},
-              {"world_size", c.world_size},
-              {"local_rank", c.local_rank},
-              {"local_world_size", c.local_world_size},
-              {"start_utc", iso_utc(ctx_.start_unix_ns)},
+            {rk::schema_version, kReportSchemaVersion},
+            {rk::trainmeter, {{rk::version, TRAINMETER_VERSION_STRING}}},
+            {rk::run,
+             {{rk::name, c.run_name},
+              {rk::id, c.run_id},
+              {rk::rank, c.rank},
+              {rk::world_size, c.world_size},
+              {rk::local_rank, c.local_rank},
+              {rk::local_world_size, c.local_world_size},
+              {rk::start_utc, iso_utc(ctx_.start_unix_ns)},
               {"start_unix_ns", ctx_.start_unix_ns},
-              {"command_line", read_command_line(c.proc_root)},
-              {"tags", c.tags},
+              {rk::command_line, read_command_line(c.proc_root)},
+              {rk::tags, c.tags},
               {"report", ctx_.report_path}}},
-            {"host",
-             {{"hostname", json_or_null(host.hostname)},
-              {"os", json_or_null(host.os)},
-              {"kernel", json_or_null(host.kernel)},
-              {"cpu_model", json_or_null(host.cpu_model)},
-              {"logical_cpus", json_or_null(host.logical_cpus)},
-              {"memory_bytes", json_or_null(host.memory_bytes)},
-              {"gpus", json::array()},
-              {"torch_version", nullptr},
-              {"cuda_version", nullptr}}},
-            {"config", std::move(config)}};
+            {rk::host,
+             {{rk::hostname, json_or_null(host.hostname)},
+              {rk::os, json_or_null(host.os)},
+              {rk::kernel, json_or_null(host.kernel)},
+              {rk::cpu_model, json_or_null(host.cpu_model)},
+              {rk::logical_cpus, json_or_null(host.logical_cpus)},
+              {rk::memory_bytes, json_or_null(host.memory_bytes)},
+              {rk::gpus, json::array()},
+              {rk::torch_version, nullptr},
+              {rk::cuda_version, nullptr}}},
+            {rk::config, std::move(config)}};
   }
 
   const std::string& phase_name(std::uint16_t id) {
@@ -262,31 +267,32 @@ class OutputsComponent final : public Component {
       streamed_energy_samples_ = l.energy_samples;
       json comps = json::array();
       for (const LiveEnergyChannel& c : l.channels)
-        comps.push_back({{"name", c.component},
-                         {"source", c.source},
-                         {"provenance", c.provenance},
-                         {"attribution", c.attribution},
+        comps.push_back({{rk::name, c.component},
+                         {rk::source, c.source},
+                         {rk::provenance, c.provenance},
+                         {rk::attribution, c.attribution},
                          {"selected", c.selected},
-                         {"energy_j", num(c.energy_j)},
-                         {"machine_energy_j", num(c.machine_energy_j)},
+                         {rk::energy_j, num(c.energy_j)},
+                         {rk::machine_energy_j, num(c.machine_energy_j)},
                          {"power_w", num(c.power_w)}});
-      line["energy"] = {{"t_offset_ns", l.energy_t_ns - ctx_.start_ns},
-                        {"samples", l.energy_samples},
-                        {"total_j", num(l.energy_total_j)},
-                        {"power_w", num(l.power_w)},
-                        {"estimated", l.energy_estimated},
-                        {"components", std::move(comps)}};
+      line[rk::energy] = {{"t_offset_ns", l.energy_t_ns - ctx_.start_ns},
+                          {rk::samples, l.energy_samples},
+                          {rk::total_j, num(l.energy_total_j)},
+                          {"power_w", num(l.power_w)},
+                          {"estimated", l.energy_estimated},
+                          {rk::components, std::move(comps)}};
     }
     if (l.tensor_bytes >= 0) line["tensor_bytes"] = l.tensor_bytes;
-    if (l.tensor_peak_bytes >= 0) line["peak_tensor_bytes"] = l.tensor_peak_bytes;
+    if (l.tensor_peak_bytes >= 0) line[rk::peak_tensor_bytes] = l.tensor_peak_bytes;
     if (!l.cuda.empty()) {
       json cuda = json::array();
       for (const LiveCudaMemory& c : l.cuda)
         cuda.push_back(
-            {{"device", c.device},
-             {"allocated_bytes", c.allocated_bytes >= 0 ? json(c.allocated_bytes) : json(nullptr)},
-             {"reserved_bytes", c.reserved_bytes >= 0 ? json(c.reserved_bytes) : json(nullptr)}});
-      line["cuda"] = std::move(cuda);
+            {{rk::device, c.device},
+             {rk::allocated_bytes,
+              c.allocated_bytes >= 0 ? json(c.allocated_bytes) : json(nullptr)},
+             {rk::reserved_bytes, c.reserved_bytes >= 0 ? json(c.reserved_bytes) : json(nullptr)}});
+      line[rk::cuda] = std::move(cuda);
     }
     return line;
   }

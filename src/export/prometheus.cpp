@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "export/access.hpp"
 #include "export/exports.hpp"
 #include "export/metrics_server.hpp"
@@ -72,34 +73,37 @@ class Writer {
 
 std::string prometheus_text(const nlohmann::json& report) {
   const std::string base = fmt::format(
-      "run=\"{}\",run_id=\"{}\",rank=\"{}\"", label_value(string_at(report, "/run/name")),
-      label_value(string_at(report, "/run/id")),
-      static_cast<long long>(number_at(report, "/run/rank").value_or(0)));
+      "run=\"{}\",run_id=\"{}\",rank=\"{}\"",
+      label_value(string_at(report, rk::pointer(rk::run, rk::name))),
+      label_value(string_at(report, rk::pointer(rk::run, rk::id))),
+      static_cast<long long>(number_at(report, rk::pointer(rk::run, rk::rank)).value_or(0)));
   Writer w(base);
 
   // Step time per phase: a summary with the report's quantiles; _sum and _count cover the
   // non-warm-up steps the quantiles describe.
-  const nlohmann::json* phases = json_at(report, "/phases");
+  const nlohmann::json* phases = json_at(report, rk::pointer(rk::phases));
   bool any_summary = false;
   if (phases != nullptr && phases->is_object()) {
     for (auto it = phases->begin(); it != phases->end(); ++it) {
       const nlohmann::json& p = it.value();
-      if (json_at(p, "/step_time_ns") == nullptr) continue;
+      if (json_at(p, rk::pointer(rk::step_time_ns)) == nullptr) continue;
       if (!any_summary)
         w.family("trainmeter_step_time_seconds", "summary",
                  "Wall time of a training step, warm-up steps excluded.");
       any_summary = true;
       const std::string phase = "phase=\"" + label_value(it.key()) + "\"";
-      static const std::pair<const char*, const char*> kQ[] = {{"0.5", "/step_time_ns/p50"},
-                                                               {"0.9", "/step_time_ns/p90"},
-                                                               {"0.95", "/step_time_ns/p95"},
-                                                               {"0.99", "/step_time_ns/p99"}};
+      static const std::pair<const char*, std::string> kQ[] = {
+          {"0.5", rk::pointer(rk::step_time_ns, rk::p50)},
+          {"0.9", rk::pointer(rk::step_time_ns, rk::p90)},
+          {"0.95", rk::pointer(rk::step_time_ns, rk::p95)},
+          {"0.99", rk::pointer(rk::step_time_ns, rk::p99)}};
       for (const auto& [q, ptr] : kQ)
         if (auto v = number_at(p, ptr))
           w.sample("trainmeter_step_time_seconds", phase + ",quantile=\"" + q + "\"", *v * 1e-9);
-      const double steps = number_at(p, "/steps").value_or(0);
-      const double warm = number_at(p, "/warmup_steps").value_or(0);
-      w.sample("trainmeter_step_time_seconds_sum", phase, number_at(p, "/duration_s").value_or(0));
+      const double steps = number_at(p, rk::pointer(rk::steps)).value_or(0);
+      const double warm = number_at(p, rk::pointer(rk::warmup_steps)).value_or(0);
+      w.sample("trainmeter_step_time_seconds_sum", phase,
+               number_at(p, rk::pointer(rk::duration_s)).value_or(0));
       w.sample("trainmeter_step_time_seconds_count", phase, steps - warm);
     }
     bool any_steps = false;
@@ -108,37 +112,38 @@ std::string prometheus_text(const nlohmann::json& report) {
         w.family("trainmeter_steps_total", "counter", "Steps recorded, warm-up included.");
       any_steps = true;
       w.sample("trainmeter_steps_total", "phase=\"" + label_value(it.key()) + "\"",
-               number_at(it.value(), "/steps").value_or(0));
+               number_at(it.value(), rk::pointer(rk::steps)).value_or(0));
     }
   }
 
   w.single("trainmeter_run_duration_seconds", "gauge", "Wall time of the run.",
-           number_at(report, "/run/duration_s"));
+           number_at(report, rk::pointer(rk::run, rk::duration_s)));
 
-  const nlohmann::json* comps = json_at(report, "/energy/components");
+  const nlohmann::json* comps = json_at(report, rk::pointer(rk::energy, rk::components));
   bool any_energy = false;
   if (comps != nullptr && comps->is_array()) {
     for (const auto& c : *comps) {
-      const auto e = number_at(c, "/energy_j");
+      const auto e = number_at(c, rk::pointer(rk::energy_j));
       if (!e) continue;
       if (!any_energy)
         w.family("trainmeter_energy_joules_total", "counter",
                  "Energy attributed to this process per hardware component.");
       any_energy = true;
       w.sample("trainmeter_energy_joules_total",
-               fmt::format("component=\"{}\",provenance=\"{}\"", label_value(string_at(c, "/name")),
-                           label_value(string_at(c, "/provenance"))),
+               fmt::format("component=\"{}\",provenance=\"{}\"",
+                           label_value(string_at(c, rk::pointer(rk::name))),
+                           label_value(string_at(c, rk::pointer(rk::provenance)))),
                *e);
     }
   }
-  if (auto co2e = number_at(report, "/carbon/co2e_kg"))
+  if (auto co2e = number_at(report, rk::pointer(rk::carbon, rk::co2e_kg)))
     w.single("trainmeter_co2e_grams_total", "counter",
              "Carbon dioxide equivalent emitted: energy x PUE x grid intensity.", *co2e * 1000.0);
   w.single("trainmeter_grid_intensity_grams_per_kwh", "gauge",
            "Grid carbon intensity used for the run (g CO2e per kWh).",
-           number_at(report, "/carbon/intensity_g_per_kwh"));
+           number_at(report, rk::pointer(rk::carbon, rk::intensity_g_per_kwh)));
   w.single("trainmeter_peak_rss_bytes", "gauge", "Peak resident set size of the process.",
-           number_at(report, "/memory/peak_rss_bytes"));
+           number_at(report, rk::pointer(rk::memory, rk::peak_rss_bytes)));
   const auto tensor = tensor_peaks(report);
   if (!tensor.empty()) {
     w.family("trainmeter_peak_tensor_bytes", "gauge",
@@ -149,37 +154,37 @@ std::string prometheus_text(const nlohmann::json& report) {
   // A merged report: each rank's own step time, how often it was the slowest, energy per host.
   // The rank itself is `of_rank` (the base `rank` label is the report's, the root's).
   if (const nlohmann::json view = ranks_view(report); view.is_object()) {
-    const std::string phase = "phase=\"" + label_value(view["phase"].get<std::string>()) + "\"";
+    const std::string phase = "phase=\"" + label_value(view[rk::phase].get<std::string>()) + "\"";
     w.family("trainmeter_rank_step_time_seconds", "gauge",
              "Each rank's own step time (its non-warm-up steps), by statistic.");
-    for (const auto& r : view["per_rank"])
-      for (const char* stat : {"p50", "mean", "max"}) {
+    for (const auto& r : view[rk::per_rank])
+      for (const char* stat : {rk::p50, rk::mean, rk::max}) {
         const auto& v = r[std::string(stat) + "_ns"];
         if (!v.is_number()) continue;
         w.sample("trainmeter_rank_step_time_seconds",
-                 fmt::format("of_rank=\"{}\",host=\"{}\",{},stat=\"{}\"", r["rank"].dump(),
-                             label_value(r["hostname"].get<std::string>()), phase, stat),
+                 fmt::format("of_rank=\"{}\",host=\"{}\",{},stat=\"{}\"", r[rk::rank].dump(),
+                             label_value(r[rk::hostname].get<std::string>()), phase, stat),
                  v.get<double>() * 1e-9);
       }
     w.family("trainmeter_rank_slowest_steps", "gauge",
              "Aligned steps in which the rank was the slowest (straggler count).");
-    for (const auto& r : view["per_rank"])
-      if (r["slowest_steps"].is_number())
-        w.sample("trainmeter_rank_slowest_steps", fmt::format("of_rank=\"{}\"", r["rank"].dump()),
-                 r["slowest_steps"].get<double>());
+    for (const auto& r : view[rk::per_rank])
+      if (r[rk::slowest_steps].is_number())
+        w.sample("trainmeter_rank_slowest_steps", fmt::format("of_rank=\"{}\"", r[rk::rank].dump()),
+                 r[rk::slowest_steps].get<double>());
     bool any_host = false;
     for (const auto& h : view["per_host"])
-      for (const char* kind : {"energy_j", "machine_energy_j"}) {
+      for (const char* kind : {rk::energy_j, rk::machine_energy_j}) {
         if (!h[kind].is_number()) continue;
         if (!any_host)
           w.family("trainmeter_host_energy_joules_total", "counter",
                    "Energy per host: attributed to the ranks (energy_j) and machine-level "
                    "counters counted once (machine_energy_j).");
         any_host = true;
-        w.sample(
-            "trainmeter_host_energy_joules_total",
-            fmt::format("host=\"{}\",kind=\"{}\"", label_value(h["host"].get<std::string>()), kind),
-            h[kind].get<double>());
+        w.sample("trainmeter_host_energy_joules_total",
+                 fmt::format("host=\"{}\",kind=\"{}\"", label_value(h[rk::host].get<std::string>()),
+                             kind),
+                 h[kind].get<double>());
       }
   }
   return w.take();

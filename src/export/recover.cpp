@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "base/stats.hpp"
 #include "carbon/settings.hpp"
 #include "export/outputs.hpp"
@@ -113,17 +114,16 @@ json stats_json(const RunningStats& s, std::vector<double>& values) {
     return static_cast<std::int64_t>(
         std::llround(std::clamp(exact_quantile_sorted(values, p), s.min(), s.max())));
   };
-  return {{"mean", s.mean()},
-          {"stddev", s.stddev()},
-          {"min", static_cast<std::int64_t>(s.min())},
-          {"p50", q(0.5)},
-          {"p90", q(0.9)},
-          {"p95", q(0.95)},
-          {"p99", q(0.99)},
-          {"max", static_cast<std::int64_t>(s.max())},
-          {"percentiles_exact", true}};
+  return {{rk::mean, s.mean()},
+          {rk::stddev, s.stddev()},
+          {rk::min, static_cast<std::int64_t>(s.min())},
+          {rk::p50, q(0.5)},
+          {rk::p90, q(0.9)},
+          {rk::p95, q(0.95)},
+          {rk::p99, q(0.99)},
+          {rk::max, static_cast<std::int64_t>(s.max())},
+          {rk::percentiles_exact, true}};
 }
-
 
 // Reads a file line by line (bounded memory: one line at a time). A last line without its
 // newline is reported as not terminated.
@@ -153,35 +153,35 @@ struct StepLine {
 
 StepLine parse_step_line(const json& v) {
   StepLine l;
-  l.index = need_int(v, "index", true, false);
-  l.phase = need_string(v, "phase");
-  l.start = need_int(v, "start_offset_ns", false, false);
-  l.wall = need_int(v, "wall_ns", true, false);
-  l.cpu = need_int(v, "cpu_ns", true, true, &l.cpu_null);
-  l.samples = need_int(v, "samples", true, false);
-  l.tokens = need_int(v, "tokens", true, false);
-  l.warm = need_bool(v, "warmup");
-  l.loss = need_number_or_null(v, "loss", true);
-  l.tensor = need_int(v, "peak_tensor_bytes", true, true, &l.tensor_null);
-  const std::optional<double> energy = need_number_or_null(v, "energy_j", true);
+  l.index = need_int(v, rk::index, true, false);
+  l.phase = need_string(v, rk::phase);
+  l.start = need_int(v, rk::start_offset_ns, false, false);
+  l.wall = need_int(v, rk::wall_ns, true, false);
+  l.cpu = need_int(v, rk::cpu_ns, true, true, &l.cpu_null);
+  l.samples = need_int(v, rk::samples, true, false);
+  l.tokens = need_int(v, rk::tokens, true, false);
+  l.warm = need_bool(v, rk::warmup);
+  l.loss = need_number_or_null(v, rk::loss, true);
+  l.tensor = need_int(v, rk::peak_tensor_bytes, true, true, &l.tensor_null);
+  const std::optional<double> energy = need_number_or_null(v, rk::energy_j, true);
   std::int64_t thread = 0;
-  if (v.contains("thread")) thread = need_int(v, "thread", true, false);
+  if (v.contains(rk::thread)) thread = need_int(v, rk::thread, true, false);
   if (l.start > INT64_MAX - l.wall)
     throw LineError{"key 'wall_ns': start_offset_ns + wall_ns overflows"};
-  l.step = {{"index", l.index},
-            {"phase", l.phase},
-            {"thread", thread},
-            {"start_offset_ns", l.start},
-            {"wall_ns", l.wall},
-            {"cpu_ns", l.cpu_null ? json(nullptr) : json(l.cpu)},
-            {"samples", l.samples},
-            {"tokens", l.tokens},
-            {"warmup", l.warm},
-            {"loss", json_or_null(l.loss)},
-            {"peak_tensor_bytes", l.tensor_null ? json(nullptr) : json(l.tensor)}};
-  if (energy) l.step["energy_j"] = *energy;
+  l.step = {{rk::index, l.index},
+            {rk::phase, l.phase},
+            {rk::thread, thread},
+            {rk::start_offset_ns, l.start},
+            {rk::wall_ns, l.wall},
+            {rk::cpu_ns, l.cpu_null ? json(nullptr) : json(l.cpu)},
+            {rk::samples, l.samples},
+            {rk::tokens, l.tokens},
+            {rk::warmup, l.warm},
+            {rk::loss, json_or_null(l.loss)},
+            {rk::peak_tensor_bytes, l.tensor_null ? json(nullptr) : json(l.tensor)}};
+  if (energy) l.step[rk::energy_j] = *energy;
   // Per-step CUDA figures, as streamed (gpu_ns is resolved after streaming: null there).
-  for (const char* key : {"gpu_ns", "peak_cuda_tensor_bytes"}) {
+  for (const char* key : {rk::gpu_ns, rk::peak_cuda_tensor_bytes}) {
     const auto it = v.find(key);
     if (it != v.end() && (it->is_null() || it->is_number_unsigned() || it->is_object()))
       l.step[key] = *it;
@@ -267,29 +267,29 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
         if (sv != kStreamVersion)
           throw LineError{fmt::format(
               "stream_version {} is not supported (this trainmeter reads {})", sv, kStreamVersion)};
-        const std::int64_t rv = need_int(v, "schema_version", true, false);
+        const std::int64_t rv = need_int(v, rk::schema_version, true, false);
         if (rv != kReportSchemaVersion)
           throw LineError{
               fmt::format("schema_version {} is not supported (this trainmeter writes {})", rv,
                           kReportSchemaVersion)};
-        const json& run = need_object(v, "run");
-        need_string(run, "name");
-        need_string(run, "id");
-        need_string(run, "start_utc");
+        const json& run = need_object(v, rk::run);
+        need_string(run, rk::name);
+        need_string(run, rk::id);
+        need_string(run, rk::start_utc);
         need_int(run, "start_unix_ns", false, false);
-        need_int(run, "rank", true, false);
-        if (need_int(run, "world_size", true, false) < 1)
+        need_int(run, rk::rank, true, false);
+        if (need_int(run, rk::world_size, true, false) < 1)
           throw LineError{"key 'world_size': expected >= 1"};
-        const json& cl = need(run, "command_line");
+        const json& cl = need(run, rk::command_line);
         if (!cl.is_array() ||
             !std::all_of(cl.begin(), cl.end(), [](const json& x) { return x.is_string(); }))
           throw LineError{"key 'command_line': expected an array of strings"};
-        const json& tags = need_object(run, "tags");
+        const json& tags = need_object(run, rk::tags);
         for (const auto& x : tags)
           if (!x.is_string()) throw LineError{"key 'tags': expected string values"};
-        need_object(v, "host");
-        need_object(v, "config");
-        need_object(v, "trainmeter");
+        need_object(v, rk::host);
+        need_object(v, rk::config);
+        need_object(v, rk::trainmeter);
         header = v;
         continue;
       }
@@ -337,19 +337,19 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
         const std::int64_t rss = need_int(v, "rss_bytes", true, true, &rss_null);
         ++samples;
         last_end_ns = std::max(last_end_ns, t_off);
-        if (const auto e = v.find("energy"); e != v.end()) {
+        if (const auto e = v.find(rk::energy); e != v.end()) {
           if (!e->is_object()) throw LineError{"key 'energy': expected an object"};
           const std::int64_t et = need_int(*e, "t_offset_ns", false, false);
-          const std::optional<double> total = need_number_or_null(*e, "total_j", false);
+          const std::optional<double> total = need_number_or_null(*e, rk::total_j, false);
           need_bool(*e, "estimated");
-          const json& comps = need(*e, "components");
+          const json& comps = need(*e, rk::components);
           if (!comps.is_array()) throw LineError{"key 'components': expected an array"};
           for (const json& c : comps) {
             if (!c.is_object()) throw LineError{"key 'components': expected objects"};
-            for (const char* key : {"name", "source", "provenance", "attribution"})
+            for (const char* key : {rk::name, rk::source, rk::provenance, rk::attribution})
               need_string(c, key);
             need_bool(c, "selected");
-            for (const char* key : {"energy_j", "machine_energy_j"})
+            for (const char* key : {rk::energy_j, rk::machine_energy_j})
               if (auto x = need_number_or_null(c, key, false); x && *x < 0)
                 throw LineError{fmt::format("key '{}': expected >= 0", key)};
           }
@@ -362,7 +362,7 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
           peak_rss = std::max(peak_rss, rss);
         }
       } else if (type == "footer") {
-        need_string(v, "status");
+        need_string(v, rk::status);
         footer = v;
       } else if (type == "header") {
         throw LineError{"a second header"};
@@ -386,50 +386,51 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
     return out;
   }
 
-  const json& hrun = header["run"];
+  const json& hrun = header[rk::run];
   const std::int64_t start_unix_ns = hrun["start_unix_ns"].get<std::int64_t>();
   json report = json::object();
-  report["schema_version"] = kReportSchemaVersion;
-  report["trainmeter"] = {
-      {"version", header["trainmeter"].value("version", std::string("unknown"))},
-      {"build", "recovered"}};
-  const std::string status = footer ? footer->value("status", std::string("crashed")) : "crashed";
-  json run = {{"name", hrun["name"]},
-              {"id", hrun["id"]},
-              {"status", status == "completed" || status == "aborted" ? status : "crashed"},
-              {"start_utc", hrun["start_utc"]},
-              {"end_utc", iso_utc(start_unix_ns + last_end_ns)},
-              {"duration_s", 1e-9 * double(last_end_ns)},
-              {"rank", hrun["rank"]},
-              {"world_size", hrun["world_size"]},
-              {"command_line", hrun["command_line"]},
-              {"tags", hrun["tags"]},
-              {"cpu_time_s", nullptr},
-              {"steps_recorded", step_count},
-              {"steps_dropped", 0},
-              {"steps_retained", step_count},
+  report[rk::schema_version] = kReportSchemaVersion;
+  report[rk::trainmeter] = {
+      {rk::version, header[rk::trainmeter].value(rk::version, std::string("unknown"))},
+      {rk::build, "recovered"}};
+  const std::string status = footer ? footer->value(rk::status, std::string("crashed")) : "crashed";
+  json run = {{rk::name, hrun[rk::name]},
+              {rk::id, hrun[rk::id]},
+              {rk::status, status == "completed" || status == "aborted" ? status : "crashed"},
+              {rk::start_utc, hrun[rk::start_utc]},
+              {rk::end_utc, iso_utc(start_unix_ns + last_end_ns)},
+              {rk::duration_s, 1e-9 * double(last_end_ns)},
+              {rk::rank, hrun[rk::rank]},
+              {rk::world_size, hrun[rk::world_size]},
+              {rk::command_line, hrun[rk::command_line]},
+              {rk::tags, hrun[rk::tags]},
+              {rk::cpu_time_s, nullptr},
+              {rk::steps_recorded, step_count},
+              {rk::steps_dropped, 0},
+              {rk::steps_retained, step_count},
               {"recovered_from", path}};
-  if (hrun.contains("local_rank") && hrun["local_rank"].is_number_unsigned())
-    run["local_rank"] = hrun["local_rank"];
-  if (hrun.contains("local_world_size") && hrun["local_world_size"].is_number_unsigned() &&
-      hrun["local_world_size"].get<std::uint64_t>() >= 1)
-    run["local_world_size"] = hrun["local_world_size"];
-  report["run"] = std::move(run);
+  if (hrun.contains(rk::local_rank) && hrun[rk::local_rank].is_number_unsigned())
+    run[rk::local_rank] = hrun[rk::local_rank];
+  if (hrun.contains(rk::local_world_size) && hrun[rk::local_world_size].is_number_unsigned() &&
+      hrun[rk::local_world_size].get<std::uint64_t>() >= 1)
+    run[rk::local_world_size] = hrun[rk::local_world_size];
+  report[rk::run] = std::move(run);
   // The header's host facts are taken key by key: a missing or wrongly typed one becomes null
   // (gpus: only the object entries), so a damaged header still yields a schema-valid report.
-  json host = header["host"];
-  for (const char* key : {"hostname", "os", "kernel", "cpu_model", "torch_version", "cuda_version"})
+  json host = header[rk::host];
+  for (const char* key :
+       {rk::hostname, rk::os, rk::kernel, rk::cpu_model, rk::torch_version, rk::cuda_version})
     if (!host.contains(key) || !host[key].is_string()) host[key] = nullptr;
-  for (const char* key : {"logical_cpus", "memory_bytes"})
+  for (const char* key : {rk::logical_cpus, rk::memory_bytes})
     if (!host.contains(key) || !host[key].is_number_integer()) host[key] = nullptr;
   json gpus = json::array();
-  if (host.contains("gpus") && host["gpus"].is_array())
-    for (const json& g : host["gpus"])
+  if (host.contains(rk::gpus) && host[rk::gpus].is_array())
+    for (const json& g : host[rk::gpus])
       if (g.is_object()) gpus.push_back(g);
-  host["gpus"] = std::move(gpus);
-  report["host"] = std::move(host);
-  report["config"] = header["config"];
-  report["model"] = nullptr;
+  host[rk::gpus] = std::move(gpus);
+  report[rk::host] = std::move(host);
+  report[rk::config] = header[rk::config];
+  report[rk::model] = nullptr;
 
   json phases_json = json::object();
   for (const std::string& name : phase_order) {
@@ -437,42 +438,42 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
     const double duration_s = 1e-9 * p.wall_sum_ns;
     json loss = nullptr;
     if (p.loss.count() > 0)
-      loss = {{"first", p.first_loss},
-              {"last", p.last_loss},
-              {"min", p.loss.min()},
-              {"mean", p.loss.mean()}};
+      loss = {{rk::first, p.first_loss},
+              {rk::last, p.last_loss},
+              {rk::min, p.loss.min()},
+              {rk::mean, p.loss.mean()}};
     const bool timed = duration_s > 0 && p.wall.count() > 0;
     phases_json[name] = {
-        {"steps", p.steps},
-        {"warmup_steps", p.warmup},
-        {"samples", p.samples},
-        {"tokens", p.tokens},
-        {"duration_s", duration_s},
-        {"step_time_ns", stats_json(p.wall, p.walls)},
-        {"cpu_time_ns", stats_json(p.cpu, p.cpus)},
-        {"samples_per_s",
+        {rk::steps, p.steps},
+        {rk::warmup_steps, p.warmup},
+        {rk::samples, p.samples},
+        {rk::tokens, p.tokens},
+        {rk::duration_s, duration_s},
+        {rk::step_time_ns, stats_json(p.wall, p.walls)},
+        {rk::cpu_time_ns, stats_json(p.cpu, p.cpus)},
+        {rk::samples_per_s,
          timed && p.samples > 0 ? json(double(p.samples) / duration_s) : json(nullptr)},
-        {"tokens_per_s",
+        {rk::tokens_per_s,
          timed && p.tokens > 0 ? json(double(p.tokens) / duration_s) : json(nullptr)},
-        {"loss", loss}};
+        {rk::loss, loss}};
   }
-  report["phases"] = std::move(phases_json);
+  report[rk::phases] = std::move(phases_json);
 
   if (samples > 0 || peak_step_tensor >= 0) {
-    report["memory"] = {
-        {"peak_rss_bytes", nullptr},
-        {"peak_rss_source", nullptr},
-        {"current_rss_bytes", last_rss >= 0 ? json(last_rss) : json(nullptr)},
-        {"getrusage_max_rss_bytes", nullptr},
-        {"sampled_peak_rss_bytes", peak_rss >= 0 ? json(peak_rss) : json(nullptr)},
+    report[rk::memory] = {
+        {rk::peak_rss_bytes, nullptr},
+        {rk::peak_rss_source, nullptr},
+        {rk::current_rss_bytes, last_rss >= 0 ? json(last_rss) : json(nullptr)},
+        {rk::getrusage_max_rss_bytes, nullptr},
+        {rk::sampled_peak_rss_bytes, peak_rss >= 0 ? json(peak_rss) : json(nullptr)},
         // The run's peak is not in the stream, but each step's CPU tensor peak is: their maximum
         // is the run's peak inside steps (a lower bound of the whole run's).
-        {"peak_tensor_bytes",
+        {rk::peak_tensor_bytes,
          peak_step_tensor >= 0 ? json{{"cpu", peak_step_tensor}} : json(nullptr)},
-        {"cuda", nullptr},
-        {"timeline",
-         {{"interval_ms", 0}, {"samples", samples}, {"dropped", 0}, {"points", points}}},
-        {"notes",
+        {rk::cuda, nullptr},
+        {rk::timeline,
+         {{rk::interval_ms, 0}, {rk::samples, samples}, {rk::dropped, 0}, {rk::points, points}}},
+        {rk::notes,
          json::array(
              {"recovered from the stream: peak_rss_bytes (VmHWM) is not in it; "
               "sampled_peak_rss_bytes is the largest RSS sampled (not a bound of the true peak), "
@@ -480,19 +481,19 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
               "recovered from the stream: peak_tensor_bytes.cpu is the highest of "
               "the steps' peak_tensor_bytes (peaks outside steps are not in the "
               "stream)"})}};
-    if (const auto it = header["config"].find("sample_interval_ms");
-        it != header["config"].end() && it->is_string()) {
+    if (const auto it = header[rk::config].find(rk::sample_interval_ms);
+        it != header[rk::config].end() && it->is_string()) {
       try {
-        report["memory"]["timeline"]["interval_ms"] = std::stoull(it->get<std::string>());
+        report[rk::memory][rk::timeline][rk::interval_ms] = std::stoull(it->get<std::string>());
       } catch (...) {
       }
     }
   } else {
-    report["memory"] = nullptr;
+    report[rk::memory] = nullptr;
   }
-  report["energy"] = nullptr;
-  report["carbon"] = nullptr;
-  report["cost"] = nullptr;
+  report[rk::energy] = nullptr;
+  report[rk::carbon] = nullptr;
+  report[rk::cost] = nullptr;
   std::string carbon_problem;
   if (last_energy) {
     // Energy as the sampler had it at its last flushed row: each component's cumulative joules
@@ -500,103 +501,106 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
     const json& e = *last_energy;
     const double t_s = 1e-9 * double(e["t_offset_ns"].get<std::int64_t>());
     json comps = json::array();
-    for (const json& c : e["components"]) {
+    for (const json& c : e[rk::components]) {
       const auto num = [&](const char* key) {
         return c[key].is_number() ? std::optional<double>(c[key].get<double>()) : std::nullopt;
       };
-      const auto attributed = num("energy_j"), machine = num("machine_energy_j");
+      const auto attributed = num(rk::energy_j), machine = num(rk::machine_energy_j);
       const auto per_s = [&](std::optional<double> j) {
         return j && t_s > 0 ? json(*j / t_s) : json(nullptr);
       };
       comps.push_back(
-          {{"name", c["name"]},
-           {"source", c["source"]},
-           {"provenance", c["provenance"]},
-           {"machine_energy_j", machine ? json(*machine) : json(nullptr)},
-           {"energy_j", attributed ? json(*attributed) : json(nullptr)},
-           {"attributed_share", attributed && machine && *machine > 0
-                                    ? json(std::min(1.0, *attributed / *machine))
-                                    : json(nullptr)},
-           {"average_power_w", per_s(attributed)},
-           {"machine_average_power_w", per_s(machine)},
-           {"attribution", c["attribution"]},
+          {{rk::name, c[rk::name]},
+           {rk::source, c[rk::source]},
+           {rk::provenance, c[rk::provenance]},
+           {rk::machine_energy_j, machine ? json(*machine) : json(nullptr)},
+           {rk::energy_j, attributed ? json(*attributed) : json(nullptr)},
+           {rk::attributed_share, attributed && machine && *machine > 0
+                                      ? json(std::min(1.0, *attributed / *machine))
+                                      : json(nullptr)},
+           {rk::average_power_w, per_s(attributed)},
+           {rk::machine_average_power_w, per_s(machine)},
+           {rk::attribution, c[rk::attribution]},
            {"selected", c["selected"]},
-           {"samples", energy_rows.size()},
-           {"notes", json::array({fmt::format("recovered from the stream: cumulative energy at "
-                                              "the last flushed sampler row (t = {:.3f} s)",
-                                              t_s)})}});
+           {rk::samples, energy_rows.size()},
+           {rk::notes, json::array({fmt::format("recovered from the stream: cumulative energy at "
+                                                "the last flushed sampler row (t = {:.3f} s)",
+                                                t_s)})}});
     }
-    const json total = e["total_j"];
+    const json total = e[rk::total_j];
     std::uint64_t interval_ms = 1;
-    if (const auto it = header["config"].find("sample_interval_ms");
-        it != header["config"].end() && it->is_string()) {
+    if (const auto it = header[rk::config].find(rk::sample_interval_ms);
+        it != header[rk::config].end() && it->is_string()) {
       try {
         interval_ms = std::max<std::uint64_t>(1, std::stoull(it->get<std::string>()));
       } catch (...) {
       }
     }
-    report["energy"] = {
-        {"components", std::move(comps)},
-        {"total_j", total},
-        {"total_kwh",
+    report[rk::energy] = {
+        {rk::components, std::move(comps)},
+        {rk::total_j, total},
+        {rk::total_kwh,
          total.is_number() ? json(total.get<double>() / kJoulesPerKwh) : json(nullptr)},
         {"estimated", e["estimated"]},
-        {"sample_interval_ms", interval_ms},
-        {"samples", energy_rows.size()},
-        {"sources_tried", json::array()},
-        {"timeline",
-         {{"points", energy_rows.size()}, {"decimations", 0}, {"max_points", energy_rows.size()}}},
-        {"recovered_timeline", {{"columns", {"t_offset_ns", "total_j"}}, {"rows", energy_rows}}},
+        {rk::sample_interval_ms, interval_ms},
+        {rk::samples, energy_rows.size()},
+        {rk::sources_tried, json::array()},
+        {rk::timeline,
+         {{rk::points, energy_rows.size()},
+          {rk::decimations, 0},
+          {rk::max_points, energy_rows.size()}}},
+        {"recovered_timeline",
+         {{rk::columns, {"t_offset_ns", rk::total_j}}, {rk::rows, energy_rows}}},
         {"recovered_at_s", t_s},
-        {"step_attribution",
+        {rk::step_attribution,
          "recovered from the stream: steps carry no energy_j (it is apportioned only at "
          "finish); energy covers the run up to the last flushed sampler row"}};
     // Carbon and cost from the header's configuration, as the live run would have computed
     // them, over the recovered energy and duration.
     try {
-      apply_carbon(report, carbon_settings_from_config_json(header["config"]), start_unix_ns,
+      apply_carbon(report, carbon_settings_from_config_json(header[rk::config]), start_unix_ns,
                    nullptr);
     } catch (const std::exception& ex) {
       carbon_problem = ex.what();
-      report["carbon"] = nullptr;
-      report["cost"] = nullptr;
+      report[rk::carbon] = nullptr;
+      report[rk::cost] = nullptr;
     }
   }
-  report["steps"] = std::move(steps);
+  report[rk::steps] = std::move(steps);
   json diags = json::array();
   if (out.torn_last_line)
     diags.push_back(
-        {{"source", "recover"},
-         {"status", "dropped"},
-         {"count", 1},
-         {"message", fmt::format("torn last line ({} bytes, the writer died mid-write) ignored",
-                                 torn_bytes)}});
+        {{rk::source, "recover"},
+         {rk::status, rk::dropped},
+         {rk::count, 1},
+         {rk::message, fmt::format("torn last line ({} bytes, the writer died mid-write) ignored",
+                                   torn_bytes)}});
   if (!last_energy)
-    diags.push_back({{"source", "recover"},
-                     {"status", "unavailable"},
-                     {"count", 1},
-                     {"message",
+    diags.push_back({{rk::source, "recover"},
+                     {rk::status, "unavailable"},
+                     {rk::count, 1},
+                     {rk::message,
                       "the stream has no energy rows (no energy source, or a stream from an older "
                       "trainmeter): energy, carbon and cost are unknown; phases recomputed from "
                       "the stream's steps"}});
   else
     diags.push_back(
-        {{"source", "recover"},
-         {"status", "skipped"},
-         {"count", 1},
-         {"message",
+        {{rk::source, "recover"},
+         {rk::status, "skipped"},
+         {rk::count, 1},
+         {rk::message,
           fmt::format("recovered from the stream{}: energy, carbon and cost up to the last "
                       "flushed sampler row ({:.3f} s of {:.3f} s recovered), phases from the "
                       "steps flushed before the end",
                       footer ? " (the written report has the exact figures)" : "",
-                      report["energy"]["recovered_at_s"].get<double>(),
+                      report[rk::energy]["recovered_at_s"].get<double>(),
                       1e-9 * double(last_end_ns))}});
   if (!carbon_problem.empty())
-    diags.push_back({{"source", "recover"},
-                     {"status", "error"},
-                     {"count", 1},
-                     {"message", "carbon and cost not recomputed: " + carbon_problem}});
-  report["diagnostics"] = std::move(diags);
+    diags.push_back({{rk::source, "recover"},
+                     {rk::status, "error"},
+                     {rk::count, 1},
+                     {rk::message, "carbon and cost not recomputed: " + carbon_problem}});
+  report[rk::diagnostics] = std::move(diags);
   out.steps = step_count;
   out.had_footer = footer.has_value();
   out.report = std::move(report);
@@ -623,7 +627,7 @@ std::string write_recovered_report(const std::string& stream_path, const Recover
       first = false;
       chunk += json(it.key()).dump(-1, ' ', false, kReplace);
       chunk += ": ";
-      if (it.key() != "steps" || result.steps == 0) {
+      if (it.key() != rk::steps || result.steps == 0) {
         chunk += dump_report_value(*it);
         flush(false);
         continue;

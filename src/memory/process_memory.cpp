@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "platform/file.hpp"
 #include "platform/text.hpp"
 
@@ -167,35 +168,35 @@ class ProcessMemoryComponent final : public Component {
 
   void contribute(nlohmann::json& report) noexcept override {
     try {
-      nlohmann::json& m = report["memory"];
+      nlohmann::json& m = report[rk::memory];
       if (!m.is_object()) m = nlohmann::json::object();
       nlohmann::json notes = nlohmann::json::array();
       if (vm_hwm_) {
-        m["peak_rss_bytes"] = *vm_hwm_;
-        m["peak_rss_source"] = "VmHWM";
+        m[rk::peak_rss_bytes] = *vm_hwm_;
+        m[rk::peak_rss_source] = "VmHWM";
       } else if (rusage_max_) {
-        m["peak_rss_bytes"] = *rusage_max_;
-        m["peak_rss_source"] = "getrusage";
+        m[rk::peak_rss_bytes] = *rusage_max_;
+        m[rk::peak_rss_source] = "getrusage";
         notes.push_back("VmHWM unavailable: peak RSS is getrusage(RUSAGE_SELF).ru_maxrss");
       } else {
-        m["peak_rss_bytes"] = nullptr;
-        m["peak_rss_source"] = nullptr;
+        m[rk::peak_rss_bytes] = nullptr;
+        m[rk::peak_rss_source] = nullptr;
       }
-      m["current_rss_bytes"] = json_or_null(current_rss_);
-      m["getrusage_max_rss_bytes"] = json_or_null(rusage_max_);
-      m["sampled_peak_rss_bytes"] = json_or_null(sampled_peak_);
-      if (!m.contains("peak_tensor_bytes")) m["peak_tensor_bytes"] = nullptr;
-      if (!m.contains("cuda")) m["cuda"] = nullptr;
+      m[rk::current_rss_bytes] = json_or_null(current_rss_);
+      m[rk::getrusage_max_rss_bytes] = json_or_null(rusage_max_);
+      m[rk::sampled_peak_rss_bytes] = json_or_null(sampled_peak_);
+      if (!m.contains(rk::peak_tensor_bytes)) m[rk::peak_tensor_bytes] = nullptr;
+      if (!m.contains(rk::cuda)) m[rk::cuda] = nullptr;
 
       nlohmann::json points = nlohmann::json::array();
       for (const auto& p : timeline_.points())
         points.push_back(nlohmann::json::array({p.t_offset_ns, p.rss_bytes}));
-      m["timeline"] = {
-          {"interval_ms",
+      m[rk::timeline] = {
+          {rk::interval_ms,
            static_cast<std::uint64_t>(ctx_.config.sample_interval_ms) * timeline_.stride()},
-          {"samples", timeline_.offered()},
-          {"dropped", timeline_.dropped()},
-          {"points", std::move(points)},
+          {rk::samples, timeline_.offered()},
+          {rk::dropped, timeline_.dropped()},
+          {rk::points, std::move(points)},
       };
       notes.push_back(
           "peak_rss_bytes is the kernel's high-water mark of this address space (VmHWM); "
@@ -207,7 +208,7 @@ class ProcessMemoryComponent final : public Component {
         notes.push_back(fmt::format(
             "timeline thinned to every {}th sample to stay within max_retained_samples = {}",
             timeline_.stride(), ctx_.config.max_retained_samples));
-      nlohmann::json& existing = m["notes"];
+      nlohmann::json& existing = m[rk::notes];
       if (!existing.is_array()) existing = nlohmann::json::array();
       for (auto& n : notes) existing.push_back(std::move(n));
     } catch (...) {

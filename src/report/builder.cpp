@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "carbon/settings.hpp"
 #include "core/log.hpp"
 #include "platform/host.hpp"
@@ -52,11 +53,16 @@ std::optional<StepTimeStats> duration_stats(const RunningStats& stats, const Qua
 
 json stats_json(const std::optional<StepTimeStats>& s, double relative_accuracy) {
   if (!s) return nullptr;
-  json j = {
-      {"mean", s->mean_ns}, {"stddev", s->stddev_ns}, {"min", s->min_ns},
-      {"p50", s->p50_ns},   {"p90", s->p90_ns},       {"p95", s->p95_ns},
-      {"p99", s->p99_ns},   {"max", s->max_ns},       {"percentiles_exact", s->percentiles_exact}};
-  if (!s->percentiles_exact) j["percentile_relative_error"] = relative_accuracy;
+  json j = {{rk::mean, s->mean_ns},
+            {rk::stddev, s->stddev_ns},
+            {rk::min, s->min_ns},
+            {rk::p50, s->p50_ns},
+            {rk::p90, s->p90_ns},
+            {rk::p95, s->p95_ns},
+            {rk::p99, s->p99_ns},
+            {rk::max, s->max_ns},
+            {rk::percentiles_exact, s->percentiles_exact}};
+  if (!s->percentiles_exact) j[rk::percentile_relative_error] = relative_accuracy;
   return j;
 }
 
@@ -66,75 +72,77 @@ json stats_json(const std::optional<StepTimeStats>& s, double relative_accuracy)
 json between_steps_json(const PhaseAggregate& p) {
   if (p.gap.count() == 0) return nullptr;
   const double covered = p.gap_sum_ns + p.gap_step_wall_ns;
-  return {{"count", p.gap.count()},
-          {"total_ns", static_cast<std::int64_t>(p.gap_sum_ns)},
-          {"share_of_wall", covered > 0 ? json(p.gap_sum_ns / covered) : json(nullptr)},
-          {"p50_ns", json_or_null(p.gap_sketch.quantile(0.5))},
-          {"p90_ns", json_or_null(p.gap_sketch.quantile(0.9))},
-          {"max_ns", json_or_null(p.gap.max())},
-          {"relative_accuracy", p.gap_sketch.relative_accuracy()}};
+  return {{rk::count, p.gap.count()},
+          {rk::total_ns, static_cast<std::int64_t>(p.gap_sum_ns)},
+          {rk::share_of_wall, covered > 0 ? json(p.gap_sum_ns / covered) : json(nullptr)},
+          {rk::p50_ns, json_or_null(p.gap_sketch.quantile(0.5))},
+          {rk::p90_ns, json_or_null(p.gap_sketch.quantile(0.9))},
+          {rk::max_ns, json_or_null(p.gap.max())},
+          {rk::relative_accuracy, p.gap_sketch.relative_accuracy()}};
 }
 
 json build_report(const RunContext& ctx, const RunState& state, Report* out) {
   const Config& c = ctx.config;
   json doc = json::object();
-  doc["schema_version"] = kReportSchemaVersion;
-  doc["trainmeter"] = {{"version", TRAINMETER_VERSION_STRING}, {"build", TRAINMETER_BUILD_TYPE}};
+  doc[rk::schema_version] = kReportSchemaVersion;
+  doc[rk::trainmeter] = {{rk::version, TRAINMETER_VERSION_STRING},
+                         {rk::build, TRAINMETER_BUILD_TYPE}};
 
   const double duration_s = 1e-9 * double(state.end_ns - ctx.start_ns);
-  json run = {{"name", c.run_name},
-              {"id", c.run_id},
-              {"status", state.status},
-              {"start_utc", iso_utc(ctx.start_unix_ns)},
-              {"end_utc", iso_utc(state.end_unix_ns)},
-              {"duration_s", duration_s},
-              {"rank", c.rank},
-              {"world_size", c.world_size},
-              {"local_rank", c.local_rank},
-              {"local_world_size", c.local_world_size},
-              {"command_line", state.command_line},
-              {"tags", state.tags},
-              {"cpu_time_s", {{"user", state.cpu_user_s}, {"system", state.cpu_system_s}}},
-              {"steps_recorded", state.steps_recorded},
-              {"steps_dropped", state.steps_dropped + state.open_at_finish},
-              {"steps_retained", state.records.size()}};
+  json run = {{rk::name, c.run_name},
+              {rk::id, c.run_id},
+              {rk::status, state.status},
+              {rk::start_utc, iso_utc(ctx.start_unix_ns)},
+              {rk::end_utc, iso_utc(state.end_unix_ns)},
+              {rk::duration_s, duration_s},
+              {rk::rank, c.rank},
+              {rk::world_size, c.world_size},
+              {rk::local_rank, c.local_rank},
+              {rk::local_world_size, c.local_world_size},
+              {rk::command_line, state.command_line},
+              {rk::tags, state.tags},
+              {rk::cpu_time_s, {{rk::user, state.cpu_user_s}, {rk::system, state.cpu_system_s}}},
+              {rk::steps_recorded, state.steps_recorded},
+              {rk::steps_dropped, state.steps_dropped + state.open_at_finish},
+              {rk::steps_retained, state.records.size()}};
   if (state.total_steps > 0) run["total_steps_expected"] = state.total_steps;
-  run["gpu_timing"] = nullptr;
+  run[rk::gpu_timing] = nullptr;
   if (state.gpu) {
     const GpuTimingCounts& n = state.gpu->counts;
-    run["gpu_timing"] = {{"method", state.gpu->method},
-                         {"active", state.gpu->active},
-                         {"device", state.gpu->active ? json(state.gpu->device) : json(nullptr)},
-                         {"unavailable_reason", state.gpu->unavailable_reason.empty()
-                                                    ? json(nullptr)
-                                                    : json(state.gpu->unavailable_reason)},
-                         {"steps_timed", n.timed},
-                         {"steps_before_active", n.before_active},
-                         {"steps_pool_exhausted", n.pool_exhausted},
-                         {"steps_failed", n.record_errors + n.query_errors},
-                         {"steps_unresolved", n.unresolved},
-                         {"busy_ns", n.busy_ns},
-                         {"busy_fraction", duration_s > 0 && n.timed > 0
-                                               ? json(1e-9 * double(n.busy_ns) / duration_s)
-                                               : json(nullptr)}};
+    run[rk::gpu_timing] = {
+        {rk::method, state.gpu->method},
+        {rk::active, state.gpu->active},
+        {rk::device, state.gpu->active ? json(state.gpu->device) : json(nullptr)},
+        {rk::unavailable_reason, state.gpu->unavailable_reason.empty()
+                                     ? json(nullptr)
+                                     : json(state.gpu->unavailable_reason)},
+        {rk::steps_timed, n.timed},
+        {rk::steps_before_active, n.before_active},
+        {rk::steps_pool_exhausted, n.pool_exhausted},
+        {rk::steps_failed, n.record_errors + n.query_errors},
+        {rk::steps_unresolved, n.unresolved},
+        {rk::busy_ns, n.busy_ns},
+        {rk::busy_fraction, duration_s > 0 && n.timed > 0
+                                ? json(1e-9 * double(n.busy_ns) / duration_s)
+                                : json(nullptr)}};
   }
-  doc["run"] = std::move(run);
+  doc[rk::run] = std::move(run);
 
   const HostInfo host = read_host_info(c.proc_root);
-  doc["host"] = {{"hostname", json_or_null(host.hostname)},
-                 {"os", json_or_null(host.os)},
-                 {"kernel", json_or_null(host.kernel)},
-                 {"cpu_model", json_or_null(host.cpu_model)},
-                 {"logical_cpus", json_or_null(host.logical_cpus)},
-                 {"memory_bytes", json_or_null(host.memory_bytes)},
-                 {"gpus", json::array()},
-                 {"torch_version", nullptr},
-                 {"cuda_version", nullptr}};
+  doc[rk::host] = {{rk::hostname, json_or_null(host.hostname)},
+                   {rk::os, json_or_null(host.os)},
+                   {rk::kernel, json_or_null(host.kernel)},
+                   {rk::cpu_model, json_or_null(host.cpu_model)},
+                   {rk::logical_cpus, json_or_null(host.logical_cpus)},
+                   {rk::memory_bytes, json_or_null(host.memory_bytes)},
+                   {rk::gpus, json::array()},
+                   {rk::torch_version, nullptr},
+                   {rk::cuda_version, nullptr}};
 
   json config = json::object();
   for (const ConfigKey& key : config_keys()) config[key.name] = c.get(key.name);
-  doc["config"] = std::move(config);
-  doc["model"] = nullptr;
+  doc[rk::config] = std::move(config);
+  doc[rk::model] = nullptr;
 
   // Phases, in first-use order.
   json phases = json::object();
@@ -168,37 +176,37 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
     }
     json loss = nullptr;
     if (p.loss.count() > 0)
-      loss = {{"first", json_or_null(p.first_loss)},
-              {"last", json_or_null(p.last_loss)},
-              {"min", json_or_null(p.loss.min())},
-              {"mean", json_or_null(p.loss.mean())}};
+      loss = {{rk::first, json_or_null(p.first_loss)},
+              {rk::last, json_or_null(p.last_loss)},
+              {rk::min, json_or_null(p.loss.min())},
+              {rk::mean, json_or_null(p.loss.mean())}};
     phases[p.name] = {
-        {"steps", s.steps},
-        {"warmup_steps", s.warmup_steps},
-        {"samples", s.samples},
-        {"tokens", s.tokens},
-        {"duration_s", s.duration_s},
-        {"step_time_ns", stats_json(s.step_time, p.wall_sketch.relative_accuracy())},
-        {"cpu_time_ns", stats_json(cpu, p.cpu_sketch.relative_accuracy())},
-        {"gpu_time_ns", stats_json(gpu, p.gpu_sketch.relative_accuracy())},
-        {"gpu_busy_fraction",
+        {rk::steps, s.steps},
+        {rk::warmup_steps, s.warmup_steps},
+        {rk::samples, s.samples},
+        {rk::tokens, s.tokens},
+        {rk::duration_s, s.duration_s},
+        {rk::step_time_ns, stats_json(s.step_time, p.wall_sketch.relative_accuracy())},
+        {rk::cpu_time_ns, stats_json(cpu, p.cpu_sketch.relative_accuracy())},
+        {rk::gpu_time_ns, stats_json(gpu, p.gpu_sketch.relative_accuracy())},
+        {rk::gpu_busy_fraction,
          p.gpu_wall_sum_ns > 0 ? json(p.gpu_sum_ns / p.gpu_wall_sum_ns) : json(nullptr)},
-        {"samples_per_s", json_or_null(s.samples_per_s)},
-        {"tokens_per_s", json_or_null(s.tokens_per_s)},
-        {"loss", loss},
-        {"between_steps", between_steps_json(p)}};
+        {rk::samples_per_s, json_or_null(s.samples_per_s)},
+        {rk::tokens_per_s, json_or_null(s.tokens_per_s)},
+        {rk::loss, loss},
+        {rk::between_steps, between_steps_json(p)}};
     if (out != nullptr) out->phases.push_back(std::move(s));
   }
-  doc["phases"] = std::move(phases);
+  doc[rk::phases] = std::move(phases);
 
-  doc["memory"] = nullptr;
-  doc["energy"] = nullptr;
-  doc["carbon"] = nullptr;
-  doc["cost"] = nullptr;
+  doc[rk::memory] = nullptr;
+  doc[rk::energy] = nullptr;
+  doc[rk::carbon] = nullptr;
+  doc[rk::cost] = nullptr;
 
   // steps[] is streamed by write_run_report from the records and the components' columns.
-  doc["steps"] = json::array();
-  doc["diagnostics"] = json::array();
+  doc[rk::steps] = json::array();
+  doc[rk::diagnostics] = json::array();
 
   if (out != nullptr) {
     out->status = state.status;
@@ -209,7 +217,7 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
 }
 
 void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out) {
-  doc["diagnostics"] = ctx.diagnostics.to_json();
+  doc[rk::diagnostics] = ctx.diagnostics.to_json();
   if (out == nullptr) return;
   auto number_at = [&doc](const char* section, const char* key) -> std::optional<double> {
     const auto s = doc.find(section);
@@ -218,8 +226,8 @@ void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out) {
     if (v == s->end() || !v->is_number()) return std::nullopt;
     return v->get<double>();
   };
-  out->energy_j = number_at("energy", "total_j");
-  out->co2e_kg = number_at("carbon", "co2e_kg");
+  out->energy_j = number_at(rk::energy, rk::total_j);
+  out->co2e_kg = number_at(rk::carbon, rk::co2e_kg);
 }
 
 namespace {
@@ -260,7 +268,7 @@ std::string stream_report(AtomicFile* file, const json& doc, const StepWriter& s
     first = false;
     chunk += json(it.key()).dump(-1, ' ', false, json::error_handler_t::replace);
     chunk += ": ";
-    if (it.key() == "steps" && !records.empty()) {
+    if (it.key() == rk::steps && !records.empty()) {
       chunk += '[';
       for (std::size_t i = 0; i < records.size(); ++i) {
         chunk += i == 0 ? "\n    " : ",\n    ";
@@ -294,7 +302,7 @@ void add_run_findings(RunContext& ctx, const RunState& state,
     if (!ctx.config.carbon_intensity_file.empty())
       options.series = carbon_settings_from_config(ctx.config).intensity.series;
   } catch (const std::exception& e) {
-    ctx.diagnostics.add("findings", diag::kError,
+    ctx.diagnostics.add(rk::findings, diag::kError,
                         std::string("findings computed without the step rules: ") + e.what());
     options.steps = nullptr;
   }
@@ -335,7 +343,7 @@ void write_run_report(RunContext& ctx, const RunState& state,
     ctx.diagnostics.add("report", diag::kIoError, error);
     log(LogLevel::kError, "report not written: " + error);
     // The report text still carries this diagnostic for callers of finish().
-    doc["diagnostics"] = ctx.diagnostics.to_json();
+    doc[rk::diagnostics] = ctx.diagnostics.to_json();
     out->json.clear();
     stream_report(nullptr, doc, steps, state.records, &out->json, &text_complete);
   }
@@ -345,7 +353,7 @@ void write_run_report(RunContext& ctx, const RunState& state,
   }
   // Exports are written from a document with every step: build the steps only when asked for.
   if (!ctx.config.exports.empty()) {
-    json& list = doc["steps"];
+    json& list = doc[rk::steps];
     list = json::array();
     std::string line;
     for (std::size_t i = 0; i < state.records.size(); ++i) {

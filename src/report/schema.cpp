@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
+
 extern const char kReportSchemaJson[];
 extern const std::size_t kReportSchemaJson_size;
 
@@ -93,7 +95,7 @@ class Validator {
       }
     }
     if (doc.is_array()) {
-      if (auto it = schema.find("items"); it != schema.end()) {
+      if (auto it = schema.find(rk::items); it != schema.end()) {
         std::size_t i = 0;
         for (const auto& item : doc) {
           if (!check(item, *it, where + "/" + std::to_string(i++), errors)) ok = false;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "base/component.hpp"
+#include "base/report_keys.hpp"
 
 namespace trainmeter::detail {
 
@@ -60,20 +61,20 @@ StepWriter::StepWriter(std::int64_t run_start_ns, const std::vector<std::string>
 
   std::vector<std::pair<std::string, Field>> fields;
   const auto base = [&](const char* key, Base b) { fields.push_back({key, {"", b, 0}}); };
-  base("cpu_ns", Base::kCpuNs);
-  base("gpu_ns", Base::kGpuNs);
-  base("index", Base::kIndex);
-  base("loss", Base::kLoss);
-  if (!metrics_.empty()) base("metrics", Base::kMetrics);
-  base("peak_cuda_tensor_bytes", Base::kPeakCuda);
-  base("peak_tensor_bytes", Base::kPeakTensor);
-  base("phase", Base::kPhase);
-  base("samples", Base::kSamples);
-  base("start_offset_ns", Base::kStartOffset);
-  base("thread", Base::kThread);
-  base("tokens", Base::kTokens);
-  base("wall_ns", Base::kWallNs);
-  base("warmup", Base::kWarmup);
+  base(rk::cpu_ns, Base::kCpuNs);
+  base(rk::gpu_ns, Base::kGpuNs);
+  base(rk::index, Base::kIndex);
+  base(rk::loss, Base::kLoss);
+  if (!metrics_.empty()) base(rk::metrics, Base::kMetrics);
+  base(rk::peak_cuda_tensor_bytes, Base::kPeakCuda);
+  base(rk::peak_tensor_bytes, Base::kPeakTensor);
+  base(rk::phase, Base::kPhase);
+  base(rk::samples, Base::kSamples);
+  base(rk::start_offset_ns, Base::kStartOffset);
+  base(rk::thread, Base::kThread);
+  base(rk::tokens, Base::kTokens);
+  base(rk::wall_ns, Base::kWallNs);
+  base(rk::warmup, Base::kWarmup);
   if (table_ != nullptr) {
     const auto& columns = table_->columns();
     for (std::size_t i = 0; i < columns.size(); ++i) {

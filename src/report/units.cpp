@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
+
 namespace trainmeter::detail {
 
 namespace {
@@ -78,9 +80,9 @@ std::string format_energy_j(double joules, int digits) {
 }
 
 std::string format_duration_ns(double ns, int digits) {
-  return adaptive(ns,
-                  {{1.0, "ns"}, {1e3, "µs"}, {1e6, "ms"}, {1e9, "s"}, {60e9, "min"}, {3600e9, "h"}},
-                  "s", digits);
+  return adaptive(
+      ns, {{1.0, "ns"}, {1e3, "µs"}, {1e6, "ms"}, {1e9, "s"}, {60e9, rk::min}, {3600e9, "h"}}, "s",
+      digits);
 }
 
 std::string format_duration_s(double seconds, int digits) {

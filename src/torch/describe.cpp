@@ -4,6 +4,7 @@
 
 #include <unordered_set>
 
+#include "base/report_keys.hpp"
 #include "core/session_impl.hpp"
 #include "torch/torch_state.hpp"
 #include "trainmeter/torch.hpp"
@@ -127,39 +128,39 @@ ModelFootprint describe(Session& session, const ::torch::nn::Module& module,
       }
     }
     if (session.enabled() && session.impl() != nullptr)
-      session.impl()->context().diagnostics.add("model", detail::diag::kError,
+      session.impl()->context().diagnostics.add(rk::model, detail::diag::kError,
                                                 std::string("describe() failed: ") + e.what());
     return f;
   }
   if (!state) return f;
   try {
     nlohmann::json m = {
-        {"name", name.empty() ? nlohmann::json(module.name()) : nlohmann::json(name)},
-        {"parameters", f.parameters},
-        {"parameter_tensors", f.parameter_tensors},
-        {"trainable_parameters", f.trainable_parameters},
-        {"frozen_parameters", f.frozen_parameters},
-        {"buffers", f.buffers},
-        {"buffer_tensors", f.buffer_tensors},
-        {"bytes_by_dtype", f.bytes_by_dtype},
-        {"parameter_bytes", f.parameter_bytes},
-        {"buffer_bytes", f.buffer_bytes},
-        {"total_bytes", f.total_bytes},
-        {"zero_parameters", f.zero_parameters},
-        {"zero_fraction", f.zero_fraction},
-        {"optimizer_state_bytes_estimate",
-         {{"sgd_momentum", f.sgd_momentum_state_bytes},
-          {"adam", f.adam_state_bytes},
-          {"method",
+        {rk::name, name.empty() ? nlohmann::json(module.name()) : nlohmann::json(name)},
+        {rk::parameters, f.parameters},
+        {rk::parameter_tensors, f.parameter_tensors},
+        {rk::trainable_parameters, f.trainable_parameters},
+        {rk::frozen_parameters, f.frozen_parameters},
+        {rk::buffers, f.buffers},
+        {rk::buffer_tensors, f.buffer_tensors},
+        {rk::bytes_by_dtype, f.bytes_by_dtype},
+        {rk::parameter_bytes, f.parameter_bytes},
+        {rk::buffer_bytes, f.buffer_bytes},
+        {rk::total_bytes, f.total_bytes},
+        {rk::zero_parameters, f.zero_parameters},
+        {rk::zero_fraction, f.zero_fraction},
+        {rk::optimizer_state_bytes_estimate,
+         {{rk::sgd_momentum, f.sgd_momentum_state_bytes},
+          {rk::adam, f.adam_state_bytes},
+          {rk::method,
            "estimate: SGD momentum keeps one buffer per trainable parameter, Adam two (exp_avg, "
            "exp_avg_sq), each of the parameter's dtype and size; step counters and amsgrad's "
            "third buffer excluded"}}},
-        {"undefined_tensors", f.undefined_tensors},
-        {"shared_tensors", f.shared_tensors},
+        {rk::undefined_tensors, f.undefined_tensors},
+        {rk::shared_tensors, f.shared_tensors},
     };
     detail::store_model(*state, std::move(m));
   } catch (...) {
-    session.impl()->context().diagnostics.add("model", detail::diag::kError,
+    session.impl()->context().diagnostics.add(rk::model, detail::diag::kError,
                                               "could not store the model footprint");
   }
   return f;

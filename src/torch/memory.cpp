@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "core/session_impl.hpp"
 #include "torch/cuda_events.hpp"
 #include "torch/integration.hpp"
@@ -323,18 +324,18 @@ class TorchMemoryComponent final : public Component {
         installed = state_->ever_installed;
         measured_steps = state_->steps_with_tensor_peak;
       }
-      if (model) report["model"] = std::move(*model);
-      json& host = report["host"];
+      if (model) report[rk::model] = std::move(*model);
+      json& host = report[rk::host];
       if (host.is_object()) {
-        host["torch_version"] = TORCH_VERSION;
+        host[rk::torch_version] = TORCH_VERSION;
         // libtorch's CPU parallelism as configured at finish (findings read it against CPU use)
-        host["torch_intra_op_threads"] = at::get_num_threads();
-        host["torch_inter_op_threads"] = at::get_num_interop_threads();
+        host[rk::torch_intra_op_threads] = at::get_num_threads();
+        host[rk::torch_inter_op_threads] = at::get_num_interop_threads();
         const std::string cuda = cuda_runtime_version();
-        if (!cuda.empty()) host["cuda_version"] = cuda;
+        if (!cuda.empty()) host[rk::cuda_version] = cuda;
       }
 
-      json& m = report["memory"];
+      json& m = report[rk::memory];
       if (!m.is_object()) m = json::object();
       json notes = json::array();
       const TensorMemoryState& mem = *state_->memory;
@@ -353,12 +354,12 @@ class TorchMemoryComponent final : public Component {
           peaks[fmt::format("cuda:{}", d)] = c.peak.load(std::memory_order_relaxed);
           current[fmt::format("cuda:{}", d)] = c.current.load(std::memory_order_relaxed);
         }
-        m["peak_tensor_bytes"] = std::move(peaks);
-        m["tensor_tracking"] = {
-            {"current_bytes_at_finish", std::move(current)},
-            {"cpu_events", mem.cpu_events()},
-            {"other_device_events", mem.other_events()},
-            {"out_of_memory_events", mem.oom_events()},
+        m[rk::peak_tensor_bytes] = std::move(peaks);
+        m[rk::tensor_tracking] = {
+            {rk::current_bytes_at_finish, std::move(current)},
+            {rk::cpu_events, mem.cpu_events()},
+            {rk::other_device_events, mem.other_events()},
+            {rk::out_of_memory_events, mem.oom_events()},
         };
         notes.push_back(
             "peak_tensor_bytes: highest bytes of tensors allocated through libtorch's allocators "
@@ -368,8 +369,8 @@ class TorchMemoryComponent final : public Component {
         if (mem.oom_events() > 0)
           ctx_->diagnostics.add_count(kSource, diag::kError, mem.oom_events(),
                                       "libtorch reported out-of-memory while tracking");
-      } else if (!m.contains("peak_tensor_bytes")) {
-        m["peak_tensor_bytes"] = nullptr;
+      } else if (!m.contains(rk::peak_tensor_bytes)) {
+        m[rk::peak_tensor_bytes] = nullptr;
       }
 
       json cuda = json::object();
@@ -378,24 +379,24 @@ class TorchMemoryComponent final : public Component {
         const Cuda& c = cuda_[d];
         if (!c.valid) continue;
         cuda[fmt::format("cuda:{}", d)] = {
-            {"allocated_bytes", c.last.allocated},
-            {"allocated_peak_bytes", c.max_allocated_peak},
-            {"reserved_bytes", c.last.reserved},
-            {"reserved_peak_bytes", c.max_reserved_peak},
+            {rk::allocated_bytes, c.last.allocated},
+            {rk::allocated_peak_bytes, c.max_allocated_peak},
+            {rk::reserved_bytes, c.last.reserved},
+            {rk::reserved_peak_bytes, c.max_reserved_peak},
         };
       }
       if (!cuda.empty()) {
-        m["cuda"] = std::move(cuda);
+        m[rk::cuda] = std::move(cuda);
         notes.push_back(
             per_step ? "cuda: caching-allocator statistics; peaks were reset at every step "
                        "(cuda_peak_reset), run peaks are the largest step peaks seen"
                      : "cuda: caching-allocator statistics; peaks are the allocator's own, since "
                        "the process started or the program last reset them");
-      } else if (!m.contains("cuda")) {
-        m["cuda"] = nullptr;
+      } else if (!m.contains(rk::cuda)) {
+        m[rk::cuda] = nullptr;
       }
 
-      json& existing = m["notes"];
+      json& existing = m[rk::notes];
       if (!existing.is_array()) existing = json::array();
       for (auto& n : notes) existing.push_back(std::move(n));
     } catch (...) {

@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "core/session_impl.hpp"
 #include "torch/integration.hpp"
 #include "torch/ops.hpp"
@@ -265,7 +266,7 @@ double op_flops(FlopKind kind, c10::ArrayRef<const c10::IValue> in) noexcept {
 
 namespace {
 
-constexpr const char* kSource = "ops";
+constexpr const char* kSource = rk::ops;
 constexpr int kMaxDepth = 64;
 constexpr std::size_t kTableSize = 1024;  // power of two; distinct op names in practice: < 200
 constexpr std::size_t kMaxName = 95;
@@ -590,7 +591,7 @@ class OpsComponent final : public Component {
 
   void contribute(nlohmann::json& report) noexcept override {
     try {
-      report["ops"] = build();
+      report[rk::ops] = build();
       const OpsState& s = *state_;
       if (s.steps_skipped_profiler > 0)
         ctx_->diagnostics.add_count(
@@ -638,37 +639,38 @@ class OpsComponent final : public Component {
       const OpEntry& e = *rows[i];
       const bool flops_known = e.kind != FlopKind::kNone && e.flops_unknown_calls == 0;
       top.push_back({
-          {"name", std::string(e.name, e.len)},
-          {"calls", e.calls},
-          {"calls_per_step", double(e.calls) / steps},
-          {"self_cpu_ns", e.self_ns},
-          {"total_cpu_ns", e.total_ns},
-          {"flops", json_or_null(e.flops, flops_known)},
+          {rk::name, std::string(e.name, e.len)},
+          {rk::calls, e.calls},
+          {rk::calls_per_step, double(e.calls) / steps},
+          {rk::self_cpu_ns, e.self_ns},
+          {rk::total_cpu_ns, e.total_ns},
+          {rk::flops, json_or_null(e.flops, flops_known)},
       });
     }
     std::uint64_t unknown = 0;
     for (const OpEntry* e : rows) unknown += e->flops_unknown_calls;
     json out = {
-        {"enabled", true},
-        {"every", s.every},
-        {"warmup_steps", s.warmup},
-        {"steps_seen", s.steps_seen},
-        {"steps_accounted", s.steps_accounted},
-        {"steps_skipped_profiler", s.steps_skipped_profiler},
-        {"distinct_ops", rows.size()},
-        {"calls_per_step", json_or_null(double(s.calls_total) / steps, any)},
-        {"top", std::move(top)},
-        {"flops_per_step", json_or_null(s.flops_total / steps, any)},
-        {"achieved_flops_per_s", json_or_null(s.flops_total / (1e-9 * double(s.accounted_wall_ns)),
-                                              any && s.accounted_wall_ns > 0)},
-        {"coverage", json_or_null(double(s.covered_ns) / double(s.accounted_wall_ns),
-                                  any && s.accounted_wall_ns > 0)},
-        {"accounted_wall_ns", s.accounted_wall_ns},
-        {"covered_ns", s.covered_ns},
-        {"flops_unknown_calls", unknown},
-        {"ops_on_other_threads", s.other_thread_ops},
-        {"callback_install_ns_per_step", json_or_null(double(s.install_ns) / steps, any)},
-        {"notes",
+        {rk::enabled, true},
+        {rk::every, s.every},
+        {rk::warmup_steps, s.warmup},
+        {rk::steps_seen, s.steps_seen},
+        {rk::steps_accounted, s.steps_accounted},
+        {rk::steps_skipped_profiler, s.steps_skipped_profiler},
+        {rk::distinct_ops, rows.size()},
+        {rk::calls_per_step, json_or_null(double(s.calls_total) / steps, any)},
+        {rk::top, std::move(top)},
+        {rk::flops_per_step, json_or_null(s.flops_total / steps, any)},
+        {rk::achieved_flops_per_s,
+         json_or_null(s.flops_total / (1e-9 * double(s.accounted_wall_ns)),
+                      any && s.accounted_wall_ns > 0)},
+        {rk::coverage, json_or_null(double(s.covered_ns) / double(s.accounted_wall_ns),
+                                    any && s.accounted_wall_ns > 0)},
+        {rk::accounted_wall_ns, s.accounted_wall_ns},
+        {rk::covered_ns, s.covered_ns},
+        {rk::flops_unknown_calls, unknown},
+        {rk::ops_on_other_threads, s.other_thread_ops},
+        {rk::callback_install_ns_per_step, json_or_null(double(s.install_ns) / steps, any)},
+        {rk::notes,
          {"time: host-side elapsed time around each op on the training thread (steady clock), like "
           "the 'CPU time' columns of libtorch's profiler; self = total minus nested ops",
           "top: up to 100 ops sorted by self time over all accounted steps; flops: FLOPs of the "
@@ -678,8 +680,8 @@ class OpsComponent final : public Component {
           "activation work not counted; convolution_backward = forward FLOPs for grad_input plus "
           "for grad_weight",
           "achieved_flops_per_s: flops of the accounted steps / their wall time (which includes "
-          "the accounting's own per-op cost); coverage: share of that wall time inside top-level "
-          "ops"}},
+          "the accounting's own per-op cost); coverage: share of that wall time inside "
+          "top-level ops"}},
     };
     return out;
   }
