@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "cli/cli.hpp"
 #include "export/merge.hpp"
 #include "report/json_io.hpp"
@@ -43,7 +44,7 @@ int cmd_merge(const std::vector<std::string>& args) {
   options.merged_by = "merge";
   options.allow_mixed_run_ids = a.has("--allow-mixed-ids");
   if (const auto w = a.integer("--world-size")) {
-    const ConfigKey& key = config_key("world_size");
+    const ConfigKey& key = config_key(rk::world_size);
     if (double(*w) < key.min_value || double(*w) > key.max_value)
       throw CliError{fmt::format("--world-size {}: accepted: {} (as TRAINMETER_WORLD_SIZE)", *w,
                                  key.accepted)};
@@ -74,9 +75,9 @@ int cmd_merge(const std::vector<std::string>& args) {
   } catch (const Error& e) {
     throw CliError{e.what()};
   }
-  const auto& missing = merged["run"]["missing_ranks"];
+  const auto& missing = merged[rk::run][rk::missing_ranks];
   fmt::print("{}: merged {} of {} rank(s){}\n", out, given,
-             merged["ranks"]["world_size"].get<int>(),
+             merged[rk::ranks][rk::world_size].get<int>(),
              missing.empty() ? std::string() : fmt::format("; missing: {}", missing.dump()));
   return kExitOk;
 }

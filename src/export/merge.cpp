@@ -12,6 +12,7 @@
 
 #include "base/diagnostics.hpp"
 #include "base/json_value.hpp"
+#include "base/report_keys.hpp"
 #include "base/stats.hpp"
 #include "carbon/model.hpp"
 #include "report/json_io.hpp"
@@ -101,15 +102,15 @@ json duration_stats(std::vector<double> values) {
   for (double v : values) rs.add(v);
   std::sort(values.begin(), values.end());
   auto q = [&](double p) { return std::llround(exact_quantile_sorted(values, p)); };
-  return {{"mean", rs.mean()},
-          {"stddev", rs.stddev()},
-          {"min", std::llround(rs.min())},
-          {"p50", q(0.50)},
-          {"p90", q(0.90)},
-          {"p95", q(0.95)},
-          {"p99", q(0.99)},
-          {"max", std::llround(rs.max())},
-          {"percentiles_exact", true}};
+  return {{rk::mean, rs.mean()},
+          {rk::stddev, rs.stddev()},
+          {rk::min, std::llround(rs.min())},
+          {rk::p50, q(0.50)},
+          {rk::p90, q(0.90)},
+          {rk::p95, q(0.95)},
+          {rk::p99, q(0.99)},
+          {rk::max, std::llround(rs.max())},
+          {rk::percentiles_exact, true}};
 }
 
 // Largest value of every "*_bytes" figure at the same place in each rank's memory section (every
@@ -213,78 +214,80 @@ using PhaseCounts = std::vector<std::pair<std::string, std::int64_t>>;
 // retained steps per phase in order of first appearance.
 json summary_of(const json& report, const std::string& origin, const std::string& host_key,
                 bool steps_array, std::size_t elements, const PhaseCounts& step_counts) {
-  const json& run = section(report, "run");
-  const auto r = integer(run, "rank");
-  const auto w = integer(run, "world_size");
+  const json& run = section(report, rk::run);
+  const auto r = integer(run, rk::rank);
+  const auto w = integer(run, rk::world_size);
   if (!report.is_object() || !run.is_object() || !r || !w || *r < 0 || *w < 1)
     throw Error(
         fmt::format("{}: not a trainmeter report with run.rank and run.world_size", origin));
   // A merged report is rank 0 of world_size N by its run section; merging it again with a rank
   // file would count that rank twice.
-  const auto merged_flag = run.find("merged");
-  if ((merged_flag != run.end() && *merged_flag == true) || report.contains("ranks"))
+  const auto merged_flag = run.find(rk::merged);
+  if ((merged_flag != run.end() && *merged_flag == true) || report.contains(rk::ranks))
     throw Error(fmt::format(
         "{}: already a merged report (run.merged); merge the per-rank reports instead", origin));
-  const std::string hostname = text(section(report, "host"), "hostname", "unknown");
-  json s = {{"rank", *r},
-            {"world_size", *w},
-            {"local_rank", integer(run, "local_rank") ? json(*integer(run, "local_rank")) : json()},
-            {"hostname", hostname},
-            {"host_key", host_key.empty() ? hostname : host_key},
-            {"origin", origin},
-            {"run_id", text(run, "id")},
-            {"status", text(run, "status", "completed")},
-            {"start_utc", text(run, "start_utc")},
-            {"end_utc", text(run, "end_utc")},
-            {"duration_s", json_or_null(num(run, "duration_s"))},
-            {"cpu_time_s", pick(section(run, "cpu_time_s"), {"user", "system"})}};
-  for (const char* k : {"steps_recorded", "steps_dropped", "steps_retained"})
+  const std::string hostname = text(section(report, rk::host), rk::hostname, "unknown");
+  json s = {
+      {rk::rank, *r},
+      {rk::world_size, *w},
+      {rk::local_rank, integer(run, rk::local_rank) ? json(*integer(run, rk::local_rank)) : json()},
+      {rk::hostname, hostname},
+      {"host_key", host_key.empty() ? hostname : host_key},
+      {rk::origin, origin},
+      {rk::run_id, text(run, rk::id)},
+      {rk::status, text(run, rk::status, "completed")},
+      {rk::start_utc, text(run, rk::start_utc)},
+      {rk::end_utc, text(run, rk::end_utc)},
+      {rk::duration_s, json_or_null(num(run, rk::duration_s))},
+      {rk::cpu_time_s, pick(section(run, rk::cpu_time_s), {rk::user, rk::system})}};
+  for (const char* k : {rk::steps_recorded, rk::steps_dropped, rk::steps_retained})
     s[k] = integer(run, k) ? json(*integer(run, k)) : json(nullptr);
 
   // Steps retained per phase, in order of first appearance.
   bool complete = steps_array;
   if (steps_array)
-    if (const auto rec = integer(run, "steps_recorded"))
+    if (const auto rec = integer(run, rk::steps_recorded))
       complete = static_cast<std::size_t>(*rec) == elements;
   json counts = json::array();
   for (const auto& [phase, n] : step_counts) counts.push_back(json::array({phase, n}));
-  s["steps_complete"] = complete;
+  s[rk::steps_complete] = complete;
   s["step_counts"] = std::move(counts);
 
   json phases = json::object();
-  for (auto& [name, ph] : section(report, "phases").items()) {
+  for (auto& [name, ph] : section(report, rk::phases).items()) {
     if (!ph.is_object()) continue;
-    phases[name] = pick(ph, {"steps", "warmup_steps", "samples", "tokens", "duration_s",
-                             "step_time_ns", "samples_per_s", "energy_j"});
+    phases[name] = pick(ph, {rk::steps, rk::warmup_steps, rk::samples, rk::tokens, rk::duration_s,
+                             rk::step_time_ns, rk::samples_per_s, rk::energy_j});
   }
-  s["phases"] = std::move(phases);
-  json mem = section(report, "memory");
-  if (mem.is_object()) mem.erase("timeline");
-  s["memory"] = std::move(mem);
+  s[rk::phases] = std::move(phases);
+  json mem = section(report, rk::memory);
+  if (mem.is_object()) mem.erase(rk::timeline);
+  s[rk::memory] = std::move(mem);
 
-  const json& e = section(report, "energy");
+  const json& e = section(report, rk::energy);
   if (e.is_object()) {
     json comps = json::array();
-    if (e.contains("components") && e["components"].is_array())
-      for (const json& c : e["components"])
-        comps.push_back(pick(c, {"name", "source", "provenance", "machine_energy_j", "energy_j",
-                                 "attributed_share", "average_power_w", "machine_average_power_w",
-                                 "attribution", "samples", "discarded_intervals", "failed_reads"}));
-    s["energy"] = pick(e, {"total_j", "total_kwh_with_pue", "samples"});
-    s["energy"]["components"] = std::move(comps);
+    if (e.contains(rk::components) && e[rk::components].is_array())
+      for (const json& c : e[rk::components])
+        comps.push_back(
+            pick(c, {rk::name, rk::source, rk::provenance, rk::machine_energy_j, rk::energy_j,
+                     rk::attributed_share, rk::average_power_w, rk::machine_average_power_w,
+                     rk::attribution, rk::samples, rk::discarded_intervals, rk::failed_reads}));
+    s[rk::energy] = pick(e, {rk::total_j, rk::total_kwh_with_pue, rk::samples});
+    s[rk::energy][rk::components] = std::move(comps);
   } else {
-    s["energy"] = nullptr;
+    s[rk::energy] = nullptr;
   }
-  s["carbon"] = pick(section(report, "carbon"), {"intensity_g_per_kwh", "pue", "co2e_kg",
-                                                 "energy_kwh", "energy_kwh_with_pue"});
-  const json& cost = section(report, "cost");
-  s["cost"] = pick(cost, {"compute", "energy"});
+  s[rk::carbon] = pick(section(report, rk::carbon), {rk::intensity_g_per_kwh, rk::pue, rk::co2e_kg,
+                                                     rk::energy_kwh, rk::energy_kwh_with_pue});
+  const json& cost = section(report, rk::cost);
+  s[rk::cost] = pick(cost, {rk::compute, rk::energy});
   if (cost.is_object())
-    s["cost"]["inputs"] = pick(section(cost, "inputs"), {"duration_h", "energy_kwh"});
+    s[rk::cost][rk::inputs] = pick(section(cost, rk::inputs), {rk::duration_h, rk::energy_kwh});
 
   json diags = json::array();
   std::size_t omitted = 0;
-  const json& d = section(report, "diagnostics");
+  const json& d = section(report, rk::diagnostics);
   if (d.is_array())
     for (const json& x : d) {
       if (!x.is_object()) continue;
@@ -292,14 +295,14 @@ json summary_of(const json& report, const std::string& origin, const std::string
         ++omitted;
         continue;
       }
-      json c = pick(x, {"source", "status", "count", "message", "last_message"});
-      for (const char* k : {"message", "last_message"})
+      json c = pick(x, {rk::source, rk::status, rk::count, rk::message, rk::last_message});
+      for (const char* k : {rk::message, rk::last_message})
         if (c.contains(k) && c[k].is_string() &&
             c[k].get<std::string>().size() > kSummaryMessageChars)
           c[k] = c[k].get<std::string>().substr(0, kSummaryMessageChars) + "...";
       diags.push_back(std::move(c));
     }
-  s["diagnostics"] = std::move(diags);
+  s[rk::diagnostics] = std::move(diags);
   s["diagnostics_omitted"] = omitted;
   return s;
 }
@@ -307,13 +310,13 @@ json summary_of(const json& report, const std::string& origin, const std::string
 }  // namespace
 
 json rank_summary(const json& report, const std::string& origin, const std::string& host_key) {
-  const json& steps = section(report, "steps");
+  const json& steps = section(report, rk::steps);
   PhaseCounts counts;
   if (steps.is_array()) {
     std::map<std::string, std::int64_t> n;
     for (const json& st : steps) {
-      if (!st.is_object() || !integer(st, "wall_ns")) continue;
-      const std::string p = text(st, "phase", "train");
+      if (!st.is_object() || !integer(st, rk::wall_ns)) continue;
+      const std::string p = text(st, rk::phase, "train");
       if (n[p]++ == 0) counts.emplace_back(p, 0);
     }
     for (auto& [phase, count] : counts) count = n[phase];
@@ -324,7 +327,7 @@ json rank_summary(const json& report, const std::string& origin, const std::stri
 
 json rank_summary(const json& sections, const LocalSteps& steps, const std::string& origin,
                   const std::string& host_key) {
-  return summary_of(sections, origin, host_key, section(sections, "steps").is_array(),
+  return summary_of(sections, origin, host_key, section(sections, rk::steps).is_array(),
                     steps.elements(), steps.counts());
 }
 
@@ -339,7 +342,7 @@ StepPlan step_plan(const std::vector<json>& summaries, int world_size) {
   std::vector<const json*> sorted;
   for (const json& s : summaries) sorted.push_back(&s);
   std::stable_sort(sorted.begin(), sorted.end(), [](const json* a, const json* b) {
-    return integer(*a, "rank").value_or(0) < integer(*b, "rank").value_or(0);
+    return integer(*a, rk::rank).value_or(0) < integer(*b, rk::rank).value_or(0);
   });
   std::map<std::string, std::int64_t> most;
   auto note = [&](const std::string& p) {
@@ -347,7 +350,7 @@ StepPlan step_plan(const std::vector<json>& summaries, int world_size) {
       plan.phases.push_back(p);
   };
   for (const json* s : sorted)
-    for (auto& [name, _] : section(*s, "phases").items()) note(name);
+    for (auto& [name, _] : section(*s, rk::phases).items()) note(name);
   for (const json* s : sorted) {
     const json& counts = section(*s, "step_counts");
     if (!counts.is_array()) continue;
@@ -382,21 +385,21 @@ void identity_steps(std::int64_t n, std::int64_t* max, std::int64_t* sum) {
 
 LocalSteps::LocalSteps(const json& report, const json& summary) {
   bind(summary);
-  const json& steps = section(report, "steps");
+  const json& steps = section(report, rk::steps);
   if (!steps.is_array()) return;
   for (const json& s : steps) add(s);
 }
 
 void LocalSteps::bind(const json& summary) {
-  rank_ = static_cast<int>(integer(summary, "rank").value_or(0));
-  start_unix_ns_ = parse_utc(text(summary, "start_utc"));
+  rank_ = static_cast<int>(integer(summary, rk::rank).value_or(0));
+  start_unix_ns_ = parse_utc(text(summary, rk::start_utc));
 }
 
 void LocalSteps::add(const json& s) {
   ++elements_;
-  const auto wall = integer(s, "wall_ns");
+  const auto wall = integer(s, rk::wall_ns);
   if (!s.is_object() || !wall) return;
-  const std::string phase = text(s, "phase", "train");
+  const std::string phase = text(s, rk::phase, "train");
   auto it = by_phase_.find(phase);
   if (it == by_phase_.end()) {
     order_.push_back(phase);
@@ -404,23 +407,23 @@ void LocalSteps::add(const json& s) {
   }
   Step st{};
   st.wall_ns = *wall;
-  st.cpu_ns = std::max<std::int64_t>(integer(s, "cpu_ns").value_or(-1), -1);
-  st.peak_tensor_bytes = std::max<std::int64_t>(integer(s, "peak_tensor_bytes").value_or(-1), -1);
-  const auto warm = s.find("warmup");
+  st.cpu_ns = std::max<std::int64_t>(integer(s, rk::cpu_ns).value_or(-1), -1);
+  st.peak_tensor_bytes = std::max<std::int64_t>(integer(s, rk::peak_tensor_bytes).value_or(-1), -1);
+  const auto warm = s.find(rk::warmup);
   st.warmup = warm != s.end() && warm->is_boolean() && warm->get<bool>();
-  if (const auto off = integer(s, "start_offset_ns")) {
+  if (const auto off = integer(s, rk::start_offset_ns)) {
     st.has_start_offset = true;
     st.start_offset_ns = *off;
   }
-  st.index = integer(s, "index").value_or(0);
-  st.samples = integer(s, "samples").value_or(0);
-  st.tokens = integer(s, "tokens").value_or(0);
-  if (const auto l = num(s, "loss")) {
+  st.index = integer(s, rk::index).value_or(0);
+  st.samples = integer(s, rk::samples).value_or(0);
+  st.tokens = integer(s, rk::tokens).value_or(0);
+  if (const auto l = num(s, rk::loss)) {
     st.has_loss = true;
     st.loss_micro = std::llround(std::clamp(*l, -9e12, 9e12) * 1e6);
   }
-  st.energy_seen = s.contains("energy_j");
-  if (const auto e = num(s, "energy_j")) {
+  st.energy_seen = s.contains(rk::energy_j);
+  if (const auto e = num(s, rk::energy_j)) {
     st.energy_known = true;
     st.energy_micro_j = std::llround(std::clamp(*e, 0.0, 9e12) * 1e6);
   }
@@ -482,7 +485,7 @@ MergedSteps::MergedSteps(const StepPlan& plan, const ReducedSteps& reduced,
                          const std::vector<json>& summaries)
     : plan_(&plan), reduced_(&reduced) {
   for (const json& s : summaries)
-    if (const auto st = parse_utc(text(s, "start_utc")))
+    if (const auto st = parse_utc(text(s, rk::start_utc)))
       run_start_ns_ = std::min(run_start_ns_.value_or(*st), *st);
   std::int64_t t = 0;
   const std::size_t cells = reduced.max.size() / kStepMaxFields;
@@ -529,22 +532,23 @@ MergedSteps::Step MergedSteps::decode(std::size_t i) const {
 json MergedSteps::at(std::size_t i) const {
   const Step st = decode(i);
   json s = {
-      {"index", i},
-      {"phase", *st.phase},
-      {"start_offset_ns", st.offset},
-      {"wall_ns", st.wall_max},
-      {"cpu_ns", st.cpu_ns >= 0 ? json(st.cpu_ns) : json(nullptr)},
-      {"samples", st.samples},
-      {"tokens", st.tokens},
-      {"warmup", st.warmup},
-      {"loss", st.loss_count > 0 ? json(1e-6 * double(st.loss_micro) / double(st.loss_count))
-                                 : json(nullptr)},
-      {"peak_tensor_bytes", st.peak_tensor_bytes >= 0 ? json(st.peak_tensor_bytes) : json(nullptr)},
-      {"ranks", st.ranks},
+      {rk::index, i},
+      {rk::phase, *st.phase},
+      {rk::start_offset_ns, st.offset},
+      {rk::wall_ns, st.wall_max},
+      {rk::cpu_ns, st.cpu_ns >= 0 ? json(st.cpu_ns) : json(nullptr)},
+      {rk::samples, st.samples},
+      {rk::tokens, st.tokens},
+      {rk::warmup, st.warmup},
+      {rk::loss, st.loss_count > 0 ? json(1e-6 * double(st.loss_micro) / double(st.loss_count))
+                                   : json(nullptr)},
+      {rk::peak_tensor_bytes,
+       st.peak_tensor_bytes >= 0 ? json(st.peak_tensor_bytes) : json(nullptr)},
+      {rk::ranks, st.ranks},
       {"slowest_rank", st.slowest},
       {"spread_ns", st.multi ? json(st.wall_max - st.wall_min) : json(nullptr)}};
   if (st.energy_seen > 0)
-    s["energy_j"] =
+    s[rk::energy_j] =
         st.energy_known == st.ranks ? json(1e-6 * double(st.energy_micro_j)) : json(nullptr);
   return s;
 }
@@ -554,27 +558,28 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
   if (summaries.empty()) throw Error("cannot merge: no reports given");
   std::vector<Rank> ranks;
   for (const json& s : summaries)
-    ranks.push_back({static_cast<int>(integer(s, "rank").value_or(0)), &s, text(s, "host_key")});
+    ranks.push_back({static_cast<int>(integer(s, rk::rank).value_or(0)), &s, text(s, "host_key")});
   std::sort(ranks.begin(), ranks.end(),
             [](const Rank& a, const Rank& b) { return a.rank < b.rank; });
-  auto origin = [](const Rank& k) { return text(*k.s, "origin"); };
+  auto origin = [](const Rank& k) { return text(*k.s, rk::origin); };
 
   std::string problems;
   int world_size = options.world_size;
-  const std::int64_t first_world = integer(*ranks[0].s, "world_size").value_or(1);
+  const std::int64_t first_world = integer(*ranks[0].s, rk::world_size).value_or(1);
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     const json& s = *ranks[i].s;
     if (i > 0 && ranks[i].rank == ranks[i - 1].rank)
       problems += fmt::format("; {} and {} are both rank {}", origin(ranks[i - 1]),
                               origin(ranks[i]), ranks[i].rank);
-    if (integer(s, "world_size").value_or(0) != first_world)
-      problems += fmt::format("; {}: world_size {} differs from {}'s {}", origin(ranks[i]),
-                              integer(s, "world_size").value_or(0), origin(ranks[0]), first_world);
-    if (!options.allow_mixed_run_ids && text(s, "run_id") != text(*ranks[0].s, "run_id"))
+    if (integer(s, rk::world_size).value_or(0) != first_world)
+      problems +=
+          fmt::format("; {}: world_size {} differs from {}'s {}", origin(ranks[i]),
+                      integer(s, rk::world_size).value_or(0), origin(ranks[0]), first_world);
+    if (!options.allow_mixed_run_ids && text(s, rk::run_id) != text(*ranks[0].s, rk::run_id))
       problems += fmt::format(
           "; {}: run.id '{}' differs from {}'s '{}' (not the same run; "
           "--allow-mixed-ids merges anyway)",
-          origin(ranks[i]), text(s, "run_id"), origin(ranks[0]), text(*ranks[0].s, "run_id"));
+          origin(ranks[i]), text(s, rk::run_id), origin(ranks[0]), text(*ranks[0].s, rk::run_id));
   }
   if (world_size <= 0) world_size = static_cast<int>(first_world);
   for (const Rank& k : ranks)
@@ -587,7 +592,7 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     problems += "; the reduced steps do not match the step plan";
   if (!problems.empty()) throw Error("cannot merge:" + problems.substr(1));
 
-  const json& base_run = section(base, "run");
+  const json& base_run = section(base, rk::run);
   std::vector<json> diagnostics;
 
   // --- missing ranks ---------------------------------------------------------------------------
@@ -600,39 +605,39 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     if (present.count(r)) continue;
     const auto it = reasons.find(r);
     const std::string reason = it != reasons.end() ? it->second : "no report given";
-    missing.push_back({{"rank", r}, {"reason", reason}});
+    missing.push_back({{rk::rank, r}, {rk::reason, reason}});
     missing_ranks.push_back(r);
   }
   if (!missing_ranks.empty()) {
     std::string list;
     for (const json& m : missing)
-      list += fmt::format("{}rank {} ({})", list.empty() ? "" : "; ", m["rank"].get<int>(),
-                          m["reason"].get<std::string>());
-    diagnostics.push_back({{"source", "merge"},
-                           {"status", diag::kUnavailable},
-                           {"count", missing_ranks.size()},
-                           {"message", "missing from the merged report: " + list},
-                           {"last_message", nullptr}});
+      list += fmt::format("{}rank {} ({})", list.empty() ? "" : "; ", m[rk::rank].get<int>(),
+                          m[rk::reason].get<std::string>());
+    diagnostics.push_back({{rk::source, "merge"},
+                           {rk::status, diag::kUnavailable},
+                           {rk::count, missing_ranks.size()},
+                           {rk::message, "missing from the merged report: " + list},
+                           {rk::last_message, nullptr}});
   }
   std::string incomplete;
   for (const Rank& k : ranks)
-    if (!section(*k.s, "steps_complete").is_boolean() || !(*k.s)["steps_complete"].get<bool>())
+    if (!section(*k.s, rk::steps_complete).is_boolean() || !(*k.s)[rk::steps_complete].get<bool>())
       incomplete += fmt::format("{}{}", incomplete.empty() ? "" : ", ", k.rank);
   if (!incomplete.empty())
     diagnostics.push_back(
-        {{"source", "merge"},
-         {"status", diag::kSkipped},
-         {"count", 1},
-         {"message", "rank(s) " + incomplete +
-                         " did not retain every step: per-step figures (slowest rank, spread, "
-                         "merged phase statistics) cover the retained steps only"},
-         {"last_message", nullptr}});
+        {{rk::source, "merge"},
+         {rk::status, diag::kSkipped},
+         {rk::count, 1},
+         {rk::message, "rank(s) " + incomplete +
+                           " did not retain every step: per-step figures (slowest rank, spread, "
+                           "merged phase statistics) cover the retained steps only"},
+         {rk::last_message, nullptr}});
 
   // --- aligned steps, from the reduced fields --------------------------------------------------
   const MergedSteps merged(plan, reduced, summaries);
   std::optional<std::int64_t> run_start_ns = merged.run_start_ns_, run_end_ns;
   for (const Rank& k : ranks)
-    if (const auto end = parse_utc(text(*k.s, "end_utc")))
+    if (const auto end = parse_utc(text(*k.s, rk::end_utc)))
       run_end_ns = std::max(run_end_ns.value_or(*end), *end);
 
   struct PhaseAcc {
@@ -674,15 +679,15 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     }
   }
 
-  const int base_rank = static_cast<int>(integer(base_run, "rank").value_or(ranks[0].rank));
+  const int base_rank = static_cast<int>(integer(base_run, rk::rank).value_or(ranks[0].rank));
   // Hosts are told apart by their key (hostname + boot id); they are shown by hostname, with the
   // key where two machines share one.
   std::map<std::string, std::string> label;
   {
     std::map<std::string, std::set<std::string>> keys_of;
-    for (const Rank& k : ranks) keys_of[text(*k.s, "hostname")].insert(k.host);
+    for (const Rank& k : ranks) keys_of[text(*k.s, rk::hostname)].insert(k.host);
     for (const Rank& k : ranks) {
-      const std::string h = text(*k.s, "hostname");
+      const std::string h = text(*k.s, rk::hostname);
       label[k.host] = keys_of[h].size() > 1 ? k.host : h;
     }
   }
@@ -704,7 +709,7 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
   for (const std::string& p : plan.phases) {
     std::vector<const json*> rank_phases;
     for (const Rank& k : ranks) {
-      const json& ph = section(*k.s, "phases");
+      const json& ph = section(*k.s, rk::phases);
       if (ph.is_object() && ph.contains(p) && ph[p].is_object()) rank_phases.push_back(&ph[p]);
     }
     json out;
@@ -715,58 +720,59 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
       for (double w : pa.wall) dur_ns += w;
       const double duration_s = 1e-9 * dur_ns;
       out = {
-          {"steps", pa.steps},
-          {"warmup_steps", pa.warmup},
-          {"samples", pa.samples},
-          {"tokens", pa.tokens},
-          {"duration_s", duration_s},
-          {"step_time_ns", duration_stats(pa.wall)},
-          {"cpu_time_ns", nullptr},
-          {"samples_per_s", pa.samples > 0 && duration_s > 0 ? json(double(pa.samples) / duration_s)
-                                                             : json(nullptr)},
-          {"tokens_per_s",
+          {rk::steps, pa.steps},
+          {rk::warmup_steps, pa.warmup},
+          {rk::samples, pa.samples},
+          {rk::tokens, pa.tokens},
+          {rk::duration_s, duration_s},
+          {rk::step_time_ns, duration_stats(pa.wall)},
+          {rk::cpu_time_ns, nullptr},
+          {rk::samples_per_s, pa.samples > 0 && duration_s > 0
+                                  ? json(double(pa.samples) / duration_s)
+                                  : json(nullptr)},
+          {rk::tokens_per_s,
            pa.tokens > 0 && duration_s > 0 ? json(double(pa.tokens) / duration_s) : json(nullptr)},
-          {"loss", nullptr},
+          {rk::loss, nullptr},
           {"step_time_basis", "slowest rank per aligned step"},
-          {"spread_ns",
-           pa.multi > 0 ? json({{"mean", pa.spread_sum / double(pa.multi)}, {"max", pa.spread_max}})
-                        : json(nullptr)},
-          {"slowest_rank_counts", counts_json(pa.slowest)},
-          {"straggler_rank", most_often(pa.slowest)}};
+          {"spread_ns", pa.multi > 0 ? json({{rk::mean, pa.spread_sum / double(pa.multi)},
+                                             {rk::max, pa.spread_max}})
+                                     : json(nullptr)},
+          {rk::slowest_rank_counts, counts_json(pa.slowest)},
+          {rk::straggler_rank, most_often(pa.slowest)}};
     } else {
       // No retained steps of this phase anywhere: only the ranks' own aggregates are known.
       std::uint64_t steps_n = 0, warm = 0, samples = 0, tokens = 0;
       double duration_s = 0;
       for (const json* ph : rank_phases) {
-        steps_n = std::max<std::uint64_t>(steps_n, integer(*ph, "steps").value_or(0));
-        warm = std::max<std::uint64_t>(warm, integer(*ph, "warmup_steps").value_or(0));
-        samples += static_cast<std::uint64_t>(integer(*ph, "samples").value_or(0));
-        tokens += static_cast<std::uint64_t>(integer(*ph, "tokens").value_or(0));
-        duration_s = std::max(duration_s, num(*ph, "duration_s").value_or(0));
+        steps_n = std::max<std::uint64_t>(steps_n, integer(*ph, rk::steps).value_or(0));
+        warm = std::max<std::uint64_t>(warm, integer(*ph, rk::warmup_steps).value_or(0));
+        samples += static_cast<std::uint64_t>(integer(*ph, rk::samples).value_or(0));
+        tokens += static_cast<std::uint64_t>(integer(*ph, rk::tokens).value_or(0));
+        duration_s = std::max(duration_s, num(*ph, rk::duration_s).value_or(0));
       }
-      out = {{"steps", steps_n},
-             {"warmup_steps", warm},
-             {"samples", samples},
-             {"tokens", tokens},
-             {"duration_s", duration_s},
-             {"step_time_ns", nullptr},
-             {"cpu_time_ns", nullptr},
-             {"samples_per_s",
+      out = {{rk::steps, steps_n},
+             {rk::warmup_steps, warm},
+             {rk::samples, samples},
+             {rk::tokens, tokens},
+             {rk::duration_s, duration_s},
+             {rk::step_time_ns, nullptr},
+             {rk::cpu_time_ns, nullptr},
+             {rk::samples_per_s,
               samples > 0 && duration_s > 0 ? json(double(samples) / duration_s) : json(nullptr)},
-             {"tokens_per_s",
+             {rk::tokens_per_s,
               tokens > 0 && duration_s > 0 ? json(double(tokens) / duration_s) : json(nullptr)},
-             {"loss", nullptr},
+             {rk::loss, nullptr},
              {"step_time_basis", "no retained steps: duration_s is the slowest rank's phase total"},
              {"spread_ns", nullptr},
-             {"slowest_rank_counts", json::object()},
-             {"straggler_rank", nullptr}};
+             {rk::slowest_rank_counts, json::object()},
+             {rk::straggler_rank, nullptr}};
     }
     bool energy_seen = false;
-    for (const json* ph : rank_phases) energy_seen = energy_seen || ph->contains("energy_j");
+    for (const json* ph : rank_phases) energy_seen = energy_seen || ph->contains(rk::energy_j);
     if (energy_seen)
-      out["energy_j"] = rank_phases.size() == ranks.size()
-                            ? json_or_null(sum_all(rank_phases, "energy_j"))
-                            : json(nullptr);
+      out[rk::energy_j] = rank_phases.size() == ranks.size()
+                              ? json_or_null(sum_all(rank_phases, rk::energy_j))
+                              : json(nullptr);
     phases[p] = std::move(out);
   }
 
@@ -774,10 +780,10 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
   json energy = nullptr;
   std::vector<const json*> rank_energy;
   for (const Rank& k : ranks)
-    if (section(*k.s, "energy").is_object()) rank_energy.push_back(&section(*k.s, "energy"));
-  if (!rank_energy.empty() && section(base, "energy").is_object()) {
-    energy = section(base, "energy");
-    const json& base_components = section(energy, "components");
+    if (section(*k.s, rk::energy).is_object()) rank_energy.push_back(&section(*k.s, rk::energy));
+  if (!rank_energy.empty() && section(base, rk::energy).is_object()) {
+    energy = section(base, rk::energy);
+    const json& base_components = section(energy, rk::components);
     struct Group {
       std::string host, name, source;
       json first;
@@ -786,10 +792,10 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     };
     std::vector<Group> groups;
     for (const Rank& k : ranks) {
-      const json& e = section(*k.s, "energy");
-      if (!e.is_object() || !e.contains("components") || !e["components"].is_array()) continue;
-      for (const json& c : e["components"]) {
-        const std::string name = text(c, "name"), source = text(c, "source");
+      const json& e = section(*k.s, rk::energy);
+      if (!e.is_object() || !e.contains(rk::components) || !e[rk::components].is_array()) continue;
+      for (const json& c : e[rk::components]) {
+        const std::string name = text(c, rk::name), source = text(c, rk::source);
         auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& x) {
           return x.host == k.host && x.name == name && x.source == source;
         });
@@ -798,7 +804,7 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
           json first = c;
           if (k.rank == base_rank && base_components.is_array())
             for (const json& b : base_components)
-              if (text(b, "name") == name && text(b, "source") == source) first = b;
+              if (text(b, rk::name) == name && text(b, rk::source) == source) first = b;
           groups.push_back({k.host, name, source, std::move(first), {}, {}});
           g = groups.end() - 1;
         }
@@ -813,45 +819,46 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     json per_host = json::object();
     for (const Group& g : groups) {
       json c = g.first;
-      const auto attributed = sum_all(g.parts, "energy_j");
+      const auto attributed = sum_all(g.parts, rk::energy_j);
       std::optional<double> machine;
       for (const json* p : g.parts)
-        if (const auto m = num(*p, "machine_energy_j"))
+        if (const auto m = num(*p, rk::machine_energy_j))
           machine = std::max(machine.value_or(*m), *m);
       std::optional<double> machine_power;
       for (const json* p : g.parts)
-        if (const auto m = num(*p, "machine_average_power_w"))
+        if (const auto m = num(*p, rk::machine_average_power_w))
           machine_power = std::max(machine_power.value_or(*m), *m);
       std::uint64_t samples = 0, discarded = 0, failed = 0;
       for (const json* p : g.parts) {
-        samples += static_cast<std::uint64_t>(integer(*p, "samples").value_or(0));
-        discarded += static_cast<std::uint64_t>(integer(*p, "discarded_intervals").value_or(0));
-        failed += static_cast<std::uint64_t>(integer(*p, "failed_reads").value_or(0));
+        samples += static_cast<std::uint64_t>(integer(*p, rk::samples).value_or(0));
+        discarded += static_cast<std::uint64_t>(integer(*p, rk::discarded_intervals).value_or(0));
+        failed += static_cast<std::uint64_t>(integer(*p, rk::failed_reads).value_or(0));
       }
-      c["host"] = label.at(g.host);
-      c["ranks"] = g.ranks;
-      c["energy_j"] = json_or_null(attributed);
-      if (c.contains("machine_energy_j")) c["machine_energy_j"] = json_or_null(machine);
-      if (c.contains("attributed_share"))
+      c[rk::host] = label.at(g.host);
+      c[rk::ranks] = g.ranks;
+      c[rk::energy_j] = json_or_null(attributed);
+      if (c.contains(rk::machine_energy_j)) c[rk::machine_energy_j] = json_or_null(machine);
+      if (c.contains(rk::attributed_share))
         // Ranks read the counter over slightly different windows: keep the share a fraction.
-        c["attributed_share"] = attributed && machine && *machine > 0
-                                    ? json(std::min(*attributed / *machine, 1.0))
-                                    : json(nullptr);
-      if (c.contains("average_power_w"))
-        c["average_power_w"] = json_or_null(sum_all(g.parts, "average_power_w"));
-      if (c.contains("machine_average_power_w"))
-        c["machine_average_power_w"] = json_or_null(machine_power);
-      if (c.contains("samples")) c["samples"] = samples;
-      if (c.contains("discarded_intervals")) c["discarded_intervals"] = discarded;
-      if (c.contains("failed_reads")) c["failed_reads"] = failed;
+        c[rk::attributed_share] = attributed && machine && *machine > 0
+                                      ? json(std::min(*attributed / *machine, 1.0))
+                                      : json(nullptr);
+      if (c.contains(rk::average_power_w))
+        c[rk::average_power_w] = json_or_null(sum_all(g.parts, rk::average_power_w));
+      if (c.contains(rk::machine_average_power_w))
+        c[rk::machine_average_power_w] = json_or_null(machine_power);
+      if (c.contains(rk::samples)) c[rk::samples] = samples;
+      if (c.contains(rk::discarded_intervals)) c[rk::discarded_intervals] = discarded;
+      if (c.contains(rk::failed_reads)) c[rk::failed_reads] = failed;
       if (g.ranks.size() > 1) {
-        json notes = c.contains("notes") && c["notes"].is_array() ? c["notes"] : json::array();
+        json notes =
+            c.contains(rk::notes) && c[rk::notes].is_array() ? c[rk::notes] : json::array();
         notes.push_back(machine ? fmt::format("merged over ranks on host {}: energy_j summed; the "
                                               "machine counter counted once (largest reading)",
                                               label.at(g.host))
                                 : fmt::format("merged over ranks on host {}: energy_j summed",
                                               label.at(g.host)));
-        c["notes"] = std::move(notes);
+        c[rk::notes] = std::move(notes);
       }
       const std::optional<double> counted = machine ? machine : attributed;
       if (counted)
@@ -860,34 +867,34 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
         machine_known = false;
       json& h = per_host[label.at(g.host)];
       if (!h.is_object())
-        h = {{"ranks", json::array()}, {"energy_j", 0.0}, {"machine_energy_j", 0.0}};
+        h = {{rk::ranks, json::array()}, {rk::energy_j, 0.0}, {rk::machine_energy_j, 0.0}};
       for (int r : g.ranks)
-        if (std::find(h["ranks"].begin(), h["ranks"].end(), json(r)) == h["ranks"].end())
-          h["ranks"].push_back(r);
-      if (h["energy_j"].is_number() && attributed)
-        h["energy_j"] = h["energy_j"].get<double>() + *attributed;
+        if (std::find(h[rk::ranks].begin(), h[rk::ranks].end(), json(r)) == h[rk::ranks].end())
+          h[rk::ranks].push_back(r);
+      if (h[rk::energy_j].is_number() && attributed)
+        h[rk::energy_j] = h[rk::energy_j].get<double>() + *attributed;
       else
-        h["energy_j"] = nullptr;
-      if (h["machine_energy_j"].is_number() && counted)
-        h["machine_energy_j"] = h["machine_energy_j"].get<double>() + *counted;
+        h[rk::energy_j] = nullptr;
+      if (h[rk::machine_energy_j].is_number() && counted)
+        h[rk::machine_energy_j] = h[rk::machine_energy_j].get<double>() + *counted;
       else
-        h["machine_energy_j"] = nullptr;
+        h[rk::machine_energy_j] = nullptr;
       components.push_back(std::move(c));
     }
-    energy["components"] = std::move(components);
+    energy[rk::components] = std::move(components);
     const bool all_ranks = rank_energy.size() == ranks.size();
-    const auto total = all_ranks ? sum_all(rank_energy, "total_j") : std::nullopt;
-    energy["total_j"] = json_or_null(total);
-    energy["total_kwh"] = total ? json(*total / kJoulesPerKwh) : json(nullptr);
-    if (energy.contains("total_kwh_with_pue"))
-      energy["total_kwh_with_pue"] =
-          all_ranks ? json_or_null(sum_all(rank_energy, "total_kwh_with_pue")) : json(nullptr);
+    const auto total = all_ranks ? sum_all(rank_energy, rk::total_j) : std::nullopt;
+    energy[rk::total_j] = json_or_null(total);
+    energy[rk::total_kwh] = total ? json(*total / kJoulesPerKwh) : json(nullptr);
+    if (energy.contains(rk::total_kwh_with_pue))
+      energy[rk::total_kwh_with_pue] =
+          all_ranks ? json_or_null(sum_all(rank_energy, rk::total_kwh_with_pue)) : json(nullptr);
     energy["machine_total_j"] = machine_known ? json_or_null(machine_sum) : json(nullptr);
     energy["per_host"] = std::move(per_host);
     std::uint64_t ticks = 0;
     for (const json* e : rank_energy)
-      ticks += static_cast<std::uint64_t>(integer(*e, "samples").value_or(0));
-    if (energy.contains("samples")) energy["samples"] = ticks;
+      ticks += static_cast<std::uint64_t>(integer(*e, rk::samples).value_or(0));
+    if (energy.contains(rk::samples)) energy[rk::samples] = ticks;
     energy["merge"] =
         "total_j sums every rank's attributed energy (each process's share of machine-level "
         "counters, plus per-process estimates); machine_total_j counts each host's machine-level "
@@ -896,92 +903,92 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
   }
 
   // --- carbon and cost -------------------------------------------------------------------------
-  json carbon = section(base, "carbon");
+  json carbon = section(base, rk::carbon);
   if (carbon.is_object()) {
     std::vector<const json*> parts;
     bool same = true;
     json per_rank = json::array();
     for (const Rank& k : ranks) {
-      const json& c = section(*k.s, "carbon");
+      const json& c = section(*k.s, rk::carbon);
       if (!c.is_object()) continue;
       parts.push_back(&c);
-      same = same && num(c, "intensity_g_per_kwh") == num(carbon, "intensity_g_per_kwh") &&
-             num(c, "pue") == num(carbon, "pue");
-      per_rank.push_back({{"rank", k.rank},
-                          {"intensity_g_per_kwh", json_or_null(num(c, "intensity_g_per_kwh"))},
-                          {"pue", json_or_null(num(c, "pue"))},
-                          {"co2e_kg", json_or_null(num(c, "co2e_kg"))}});
+      same = same && num(c, rk::intensity_g_per_kwh) == num(carbon, rk::intensity_g_per_kwh) &&
+             num(c, rk::pue) == num(carbon, rk::pue);
+      per_rank.push_back({{rk::rank, k.rank},
+                          {rk::intensity_g_per_kwh, json_or_null(num(c, rk::intensity_g_per_kwh))},
+                          {rk::pue, json_or_null(num(c, rk::pue))},
+                          {rk::co2e_kg, json_or_null(num(c, rk::co2e_kg))}});
     }
     const bool all = parts.size() == ranks.size();
     // Assigned, not `all ? sum : nullopt` (GCC 12 -O2 then warns maybe-uninitialized).
     std::optional<double> kwh, kwh_pue, kg;
     if (all) {
-      kwh = sum_all(parts, "energy_kwh");
-      kwh_pue = sum_all(parts, "energy_kwh_with_pue");
-      kg = sum_all(parts, "co2e_kg");
+      kwh = sum_all(parts, rk::energy_kwh);
+      kwh_pue = sum_all(parts, rk::energy_kwh_with_pue);
+      kg = sum_all(parts, rk::co2e_kg);
     }
-    carbon["energy_kwh"] = json_or_null(kwh);
-    carbon["energy_kwh_with_pue"] = json_or_null(kwh_pue);
-    carbon["co2e_kg"] = json_or_null(kg);
-    carbon["equivalents"] = equivalents_json(kg);
+    carbon[rk::energy_kwh] = json_or_null(kwh);
+    carbon[rk::energy_kwh_with_pue] = json_or_null(kwh_pue);
+    carbon[rk::co2e_kg] = json_or_null(kg);
+    carbon[rk::equivalents] = equivalents_json(kg);
     if (!same && kg && kwh_pue && *kwh_pue > 0) {
       // Ranks in different grids: the merged intensity is the energy-weighted mean.
-      carbon["intensity_g_per_kwh"] = *kg * 1000.0 / *kwh_pue;
-      carbon["pue"] = *kwh_pue / *kwh;
+      carbon[rk::intensity_g_per_kwh] = *kg * 1000.0 / *kwh_pue;
+      carbon[rk::pue] = *kwh_pue / *kwh;
     }
-    carbon["per_rank"] = std::move(per_rank);
+    carbon[rk::per_rank] = std::move(per_rank);
   }
-  json cost = section(base, "cost");
+  json cost = section(base, rk::cost);
   if (cost.is_object()) {
     std::map<std::string, std::optional<double>> compute_by_host;
     std::vector<const json*> parts;
     std::optional<double> duration_h;
     bool compute_known = true;
     for (const Rank& k : ranks) {
-      const json& c = section(*k.s, "cost");
+      const json& c = section(*k.s, rk::cost);
       if (!c.is_object()) continue;
       parts.push_back(&c);
-      const auto v = num(c, "compute");
+      const auto v = num(c, rk::compute);
       if (!v) compute_known = false;
       if (v) compute_by_host[k.host] = std::max(compute_by_host[k.host].value_or(*v), *v);
-      if (const auto d = num(section(c, "inputs"), "duration_h"))
+      if (const auto d = num(section(c, rk::inputs), rk::duration_h))
         duration_h = std::max(duration_h.value_or(*d), *d);
     }
     const bool all = parts.size() == ranks.size();
-    const bool compute_priced = num(section(cost, "inputs"), "price_per_hour").has_value();
-    const bool energy_priced = num(section(cost, "inputs"), "energy_price_per_kwh").has_value();
+    const bool compute_priced = num(section(cost, rk::inputs), rk::price_per_hour).has_value();
+    const bool energy_priced = num(section(cost, rk::inputs), rk::energy_price_per_kwh).has_value();
     // Plain doubles with flags: GCC 12 misreports std::optional<double> here as uninitialised.
     const bool compute_ok = compute_priced && compute_known && all;
     double compute = 0;
     for (const auto& [h, v] : compute_by_host) compute += v.value_or(0);
-    const std::optional<double> energy_sum = sum_all(parts, "energy");
+    const std::optional<double> energy_sum = sum_all(parts, rk::energy);
     const bool energy_ok = energy_priced && all && energy_sum.has_value();
     const double energy_cost = energy_sum.value_or(0.0);
     // compute_cost()'s rule: an unpriced part is left out, a priced but unknown part makes the
     // total unknown.
     const bool total_ok = (!compute_priced || compute_ok) && (!energy_priced || energy_ok);
     const double total = (compute_priced ? compute : 0.0) + (energy_priced ? energy_cost : 0.0);
-    cost["compute"] = compute_ok ? json(compute) : json(nullptr);
-    cost["energy"] = energy_ok ? json(energy_cost) : json(nullptr);
-    cost["total"] = total_ok ? json(total) : json(nullptr);
-    if (cost["inputs"].is_object()) {
-      cost["inputs"]["duration_h"] = json_or_null(duration_h);
+    cost[rk::compute] = compute_ok ? json(compute) : json(nullptr);
+    cost[rk::energy] = energy_ok ? json(energy_cost) : json(nullptr);
+    cost[rk::total] = total_ok ? json(total) : json(nullptr);
+    if (cost[rk::inputs].is_object()) {
+      cost[rk::inputs][rk::duration_h] = json_or_null(duration_h);
       std::vector<const json*> inputs;
-      for (const json* c : parts) inputs.push_back(&(*c)["inputs"]);
-      cost["inputs"]["energy_kwh"] =
-          all ? json_or_null(sum_all(inputs, "energy_kwh")) : json(nullptr);
+      for (const json* c : parts) inputs.push_back(&(*c)[rk::inputs]);
+      cost[rk::inputs][rk::energy_kwh] =
+          all ? json_or_null(sum_all(inputs, rk::energy_kwh)) : json(nullptr);
     }
-    cost["formula"] = text(cost, "formula") +
-                      " Merged over ranks: the instance price counts once per host (the longest "
-                      "rank's compute cost on that host); energy cost is summed over ranks.";
+    cost[rk::formula] = text(cost, rk::formula) +
+                        " Merged over ranks: the instance price counts once per host (the longest "
+                        "rank's compute cost on that host); energy cost is summed over ranks.";
   }
 
   // --- memory: the largest of each peak; every rank's own in ranks.per_rank --------------------
-  json memory = section(base, "memory");
+  json memory = section(base, rk::memory);
   if (memory.is_object()) {
     std::vector<const json*> mems;
     for (const Rank& k : ranks)
-      if (section(*k.s, "memory").is_object()) mems.push_back(&section(*k.s, "memory"));
+      if (section(*k.s, rk::memory).is_object()) mems.push_back(&section(*k.s, rk::memory));
     max_bytes(memory, mems, false);
     memory["merge"] = fmt::format(
         "every *_bytes figure is the largest over ranks (per-rank figures in ranks.per_rank); "
@@ -997,134 +1004,138 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
     hosts[label.at(k.host)].push_back(k.rank);
     const auto steps_it = slowest_total.find(k.rank);
     json phase_stats = json::object();
-    for (auto& [name, ph] : section(run, "phases").items()) {
+    for (auto& [name, ph] : section(run, rk::phases).items()) {
       if (!ph.is_object()) continue;
-      phase_stats[name] = {{"steps", ph.value("steps", json(nullptr))},
-                           {"warmup_steps", ph.value("warmup_steps", json(nullptr))},
-                           {"samples", ph.value("samples", json(nullptr))},
-                           {"duration_s", ph.value("duration_s", json(nullptr))},
-                           {"step_time_ns", ph.value("step_time_ns", json(nullptr))},
-                           {"samples_per_s", ph.value("samples_per_s", json(nullptr))},
-                           {"energy_j", ph.value("energy_j", json(nullptr))}};
+      phase_stats[name] = {{rk::steps, ph.value(rk::steps, json(nullptr))},
+                           {rk::warmup_steps, ph.value(rk::warmup_steps, json(nullptr))},
+                           {rk::samples, ph.value(rk::samples, json(nullptr))},
+                           {rk::duration_s, ph.value(rk::duration_s, json(nullptr))},
+                           {rk::step_time_ns, ph.value(rk::step_time_ns, json(nullptr))},
+                           {rk::samples_per_s, ph.value(rk::samples_per_s, json(nullptr))},
+                           {rk::energy_j, ph.value(rk::energy_j, json(nullptr))}};
     }
     per_rank.push_back(
-        {{"rank", k.rank},
-         {"local_rank",
-          integer(run, "local_rank") ? json(*integer(run, "local_rank")) : json(nullptr)},
-         {"hostname", text(run, "hostname")},
-         {"origin", text(run, "origin")},
-         {"run_id", text(run, "run_id")},
-         {"status", text(run, "status", "completed")},
-         {"start_utc", text(run, "start_utc")},
-         {"duration_s", json_or_null(num(run, "duration_s"))},
-         {"steps_recorded",
-          integer(run, "steps_recorded") ? json(*integer(run, "steps_recorded")) : json(nullptr)},
-         {"steps_complete", run.value("steps_complete", false)},
-         {"slowest_steps", steps_it != slowest_total.end() ? steps_it->second : 0},
-         {"phases", std::move(phase_stats)},
-         {"memory", section(run, "memory")},
-         {"energy_j", json_or_null(num(section(run, "energy"), "total_j"))},
-         {"co2e_kg", json_or_null(num(section(run, "carbon"), "co2e_kg"))}});
+        {{rk::rank, k.rank},
+         {rk::local_rank,
+          integer(run, rk::local_rank) ? json(*integer(run, rk::local_rank)) : json(nullptr)},
+         {rk::hostname, text(run, rk::hostname)},
+         {rk::origin, text(run, rk::origin)},
+         {rk::run_id, text(run, rk::run_id)},
+         {rk::status, text(run, rk::status, "completed")},
+         {rk::start_utc, text(run, rk::start_utc)},
+         {rk::duration_s, json_or_null(num(run, rk::duration_s))},
+         {rk::steps_recorded, integer(run, rk::steps_recorded)
+                                  ? json(*integer(run, rk::steps_recorded))
+                                  : json(nullptr)},
+         {rk::steps_complete, run.value(rk::steps_complete, false)},
+         {rk::slowest_steps, steps_it != slowest_total.end() ? steps_it->second : 0},
+         {rk::phases, std::move(phase_stats)},
+         {rk::memory, section(run, rk::memory)},
+         {rk::energy_j, json_or_null(num(section(run, rk::energy), rk::total_j))},
+         {rk::co2e_kg, json_or_null(num(section(run, rk::carbon), rk::co2e_kg))}});
   }
   json hosts_json = json::object();
   for (const auto& [h, rs] : hosts) hosts_json[h] = rs;
   json present_json = json::array();
   for (int r : present) present_json.push_back(r);
   json ranks_section = {
-      {"world_size", world_size},
-      {"present", present_json},
-      {"missing", std::move(missing)},
-      {"merged_by", options.merged_by},
-      {"hosts", std::move(hosts_json)},
-      {"step_alignment",
+      {rk::world_size, world_size},
+      {rk::present, present_json},
+      {rk::missing, std::move(missing)},
+      {rk::merged_by, options.merged_by},
+      {rk::hosts, std::move(hosts_json)},
+      {rk::step_alignment,
        "the k-th step of each phase on every rank is one step of the run; its wall_ns is the "
        "slowest rank's, spread_ns = slowest - fastest"},
-      {"aligned_steps", merged.size()},
-      {"compared_steps", multi_total},
-      {"slowest_rank_counts", counts_json(slowest_total)},
-      {"straggler_rank", most_often(slowest_total)},
-      {"per_rank", std::move(per_rank)},
-      {"gather", options.gather}};
+      {rk::aligned_steps, merged.size()},
+      {rk::compared_steps, multi_total},
+      {rk::slowest_rank_counts, counts_json(slowest_total)},
+      {rk::straggler_rank, most_often(slowest_total)},
+      {rk::per_rank, std::move(per_rank)},
+      {rk::gather, options.gather}};
 
   // --- run -------------------------------------------------------------------------------------
   json run = base_run;
   std::string status = "completed";
   double cpu_user = 0, cpu_sys = 0;
   std::uint64_t recorded = 0, dropped = 0, retained = 0;
-  std::string start_utc = text(base_run, "start_utc"), end_utc = text(base_run, "end_utc");
+  std::string start_utc = text(base_run, rk::start_utc), end_utc = text(base_run, rk::end_utc);
   double max_duration = 0;
   for (const Rank& k : ranks) {
     const json& r = *k.s;
-    const std::string st = text(r, "status", "completed");
+    const std::string st = text(r, rk::status, "completed");
     if (status_rank(st) > status_rank(status)) status = st;
-    const json& cpu = section(r, "cpu_time_s");
-    cpu_user += num(cpu, "user").value_or(0);
-    cpu_sys += num(cpu, "system").value_or(0);
-    recorded += static_cast<std::uint64_t>(integer(r, "steps_recorded").value_or(0));
-    dropped += static_cast<std::uint64_t>(integer(r, "steps_dropped").value_or(0));
-    retained += static_cast<std::uint64_t>(integer(r, "steps_retained").value_or(0));
-    const std::string s = text(r, "start_utc"), e = text(r, "end_utc");
+    const json& cpu = section(r, rk::cpu_time_s);
+    cpu_user += num(cpu, rk::user).value_or(0);
+    cpu_sys += num(cpu, rk::system).value_or(0);
+    recorded += static_cast<std::uint64_t>(integer(r, rk::steps_recorded).value_or(0));
+    dropped += static_cast<std::uint64_t>(integer(r, rk::steps_dropped).value_or(0));
+    retained += static_cast<std::uint64_t>(integer(r, rk::steps_retained).value_or(0));
+    const std::string s = text(r, rk::start_utc), e = text(r, rk::end_utc);
     if (!s.empty() && s < start_utc) start_utc = s;
     if (!e.empty() && e > end_utc) end_utc = e;
-    max_duration = std::max(max_duration, num(r, "duration_s").value_or(0));
+    max_duration = std::max(max_duration, num(r, rk::duration_s).value_or(0));
   }
   if (!missing_ranks.empty() && status == "completed") status = "aborted";
-  run["status"] = status;
-  run["start_utc"] = start_utc;
-  run["end_utc"] = end_utc.empty() ? json(nullptr) : json(end_utc);
-  run["duration_s"] =
+  run[rk::status] = status;
+  run[rk::start_utc] = start_utc;
+  run[rk::end_utc] = end_utc.empty() ? json(nullptr) : json(end_utc);
+  run[rk::duration_s] =
       run_start_ns && run_end_ns ? 1e-9 * double(*run_end_ns - *run_start_ns) : max_duration;
-  run["rank"] = ranks[0].rank;
-  run["world_size"] = world_size;
-  run.erase("local_rank");
-  run.erase("local_world_size");
-  run["cpu_time_s"] = {{"user", cpu_user}, {"system", cpu_sys}};
-  run["steps_recorded"] = recorded;
-  run["steps_dropped"] = dropped;
-  run["steps_retained"] = retained;
-  run["merged"] = true;
-  run["ranks_present"] = present_json;
-  run["missing_ranks"] = missing_ranks;
-  run["master_addr"] = options.master_addr ? json(*options.master_addr) : json(nullptr);
-  run["master_port"] = options.master_port ? json(*options.master_port) : json(nullptr);
+  run[rk::rank] = ranks[0].rank;
+  run[rk::world_size] = world_size;
+  run.erase(rk::local_rank);
+  run.erase(rk::local_world_size);
+  run[rk::cpu_time_s] = {{rk::user, cpu_user}, {rk::system, cpu_sys}};
+  run[rk::steps_recorded] = recorded;
+  run[rk::steps_dropped] = dropped;
+  run[rk::steps_retained] = retained;
+  run[rk::merged] = true;
+  run[rk::ranks_present] = present_json;
+  run[rk::missing_ranks] = missing_ranks;
+  run[rk::master_addr] = options.master_addr ? json(*options.master_addr) : json(nullptr);
+  run[rk::master_port] = options.master_port ? json(*options.master_port) : json(nullptr);
 
   // --- diagnostics: every rank's, prefixed with its rank, then the merge's own -----------------
   json diags = json::array();
   for (const Rank& k : ranks) {
-    const json& d = section(*k.s, "diagnostics");
+    const json& d = section(*k.s, rk::diagnostics);
     if (d.is_array())
       for (json e : d) {
         if (!e.is_object()) continue;
-        e["source"] = fmt::format("rank{}:{}", k.rank, text(e, "source"));
+        e[rk::source] = fmt::format("rank{}:{}", k.rank, text(e, rk::source));
         diags.push_back(std::move(e));
       }
     if (const auto omitted = integer(*k.s, "diagnostics_omitted"); omitted && *omitted > 0)
-      diags.push_back({{"source", fmt::format("rank{}:merge", k.rank)},
-                       {"status", diag::kSkipped},
-                       {"count", *omitted},
-                       {"message", fmt::format("{} more diagnostic(s) of this rank are in its own "
-                                               "report only (the summary carries {})",
-                                               *omitted, kSummaryDiagnostics)},
-                       {"last_message", nullptr}});
+      diags.push_back(
+          {{rk::source, fmt::format("rank{}:merge", k.rank)},
+           {rk::status, diag::kSkipped},
+           {rk::count, *omitted},
+           {rk::message, fmt::format("{} more diagnostic(s) of this rank are in its own "
+                                     "report only (the summary carries {})",
+                                     *omitted, kSummaryDiagnostics)},
+           {rk::last_message, nullptr}});
   }
   for (json& d : diagnostics) diags.push_back(std::move(d));
 
   json doc = json::object();
-  doc["schema_version"] = base.value("schema_version", json(1));
-  doc["trainmeter"] = {{"version", TRAINMETER_VERSION_STRING}, {"build", TRAINMETER_BUILD_TYPE}};
-  doc["run"] = std::move(run);
-  doc["host"] = section(base, "host");
-  doc["config"] = section(base, "config").is_object() ? section(base, "config") : json::object();
-  doc["model"] = section(base, "model");
-  doc["phases"] = std::move(phases);
-  doc["memory"] = std::move(memory);
-  doc["energy"] = std::move(energy);
-  doc["carbon"] = std::move(carbon);
-  doc["cost"] = std::move(cost);
-  if (base.contains("ops")) doc["ops"] = section(base, "ops");
-  doc["ranks"] = std::move(ranks_section);
-  doc["steps"] = std::move(steps);
-  doc["diagnostics"] = std::move(diags);
+  doc[rk::schema_version] = base.value(rk::schema_version, json(1));
+  doc[rk::trainmeter] = {{rk::version, TRAINMETER_VERSION_STRING},
+                         {rk::build, TRAINMETER_BUILD_TYPE}};
+  doc[rk::run] = std::move(run);
+  doc[rk::host] = section(base, rk::host);
+  doc[rk::config] =
+      section(base, rk::config).is_object() ? section(base, rk::config) : json::object();
+  doc[rk::model] = section(base, rk::model);
+  doc[rk::phases] = std::move(phases);
+  doc[rk::memory] = std::move(memory);
+  doc[rk::energy] = std::move(energy);
+  doc[rk::carbon] = std::move(carbon);
+  doc[rk::cost] = std::move(cost);
+  if (base.contains(rk::ops)) doc[rk::ops] = section(base, rk::ops);
+  doc[rk::ranks] = std::move(ranks_section);
+  doc[rk::steps] = std::move(steps);
+  doc[rk::diagnostics] = std::move(diags);
   return doc;
 }
 
@@ -1158,7 +1169,7 @@ ReducedSteps reduce_ranks(const std::vector<const LocalSteps*>& ranks, const Ste
 int world_of(const std::vector<json>& summaries, const MergeOptions& options) {
   int world = options.world_size;
   for (const json& s : summaries)
-    world = std::max(world, static_cast<int>(integer(s, "world_size").value_or(1)));
+    world = std::max(world, static_cast<int>(integer(s, rk::world_size).value_or(1)));
   return world;
 }
 
@@ -1184,7 +1195,7 @@ json merge_reports(const std::vector<RankReport>& inputs, const MergeOptions& op
   std::size_t base = 0;
   for (std::size_t i = 0; i < summaries.size(); ++i) {
     local.emplace_back(*reports[i], summaries[i]);
-    if (integer(summaries[i], "rank") < integer(summaries[base], "rank")) base = i;
+    if (integer(summaries[i], rk::rank) < integer(summaries[base], rk::rank)) base = i;
   }
   for (const LocalSteps& l : local) ranks.push_back(&l);
   return merge_compact(*reports[base], summaries, plan, reduce_ranks(ranks, plan), options);
@@ -1196,8 +1207,8 @@ RankFiles read_rank_files(const std::vector<std::string>& paths, const RankFileL
   for (const std::string& path : paths) {
     LocalSteps steps;
     json sections = load(path, [&](const json& element, std::size_t) { steps.add(element); });
-    const json& run = section(sections, "run");
-    if (const auto w = integer(run, "world_size"))
+    const json& run = section(sections, rk::run);
+    if (const auto w = integer(run, rk::world_size))
       out.world_size = std::max<long long>(out.world_size, *w);
     json summary;
     try {
@@ -1208,7 +1219,7 @@ RankFiles read_rank_files(const std::vector<std::string>& paths, const RankFileL
     }
     steps.bind(summary);
     // Only the lowest rank's sections are kept (the first file of that rank, as merge_reports()).
-    const std::int64_t rank = integer(summary, "rank").value_or(0);
+    const std::int64_t rank = integer(summary, rk::rank).value_or(0);
     if (!base_rank || rank < *base_rank) {
       base_rank = rank;
       out.base = std::move(sections);

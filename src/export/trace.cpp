@@ -8,6 +8,7 @@
 #include <map>
 #include <utility>
 
+#include "base/report_keys.hpp"
 #include "export/access.hpp"
 #include "export/exports.hpp"
 #include "report/json_io.hpp"
@@ -23,42 +24,44 @@ class TraceEvents {
  public:
   using Emit = std::function<void(json&&)>;
   TraceEvents(const json& report, Emit emit)
-      : emit_(std::move(emit)), pid_(static_cast<int>(number_at(report, "/run/rank").value_or(0))) {
+      : emit_(std::move(emit)),
+        pid_(static_cast<int>(number_at(report, rk::pointer(rk::run, rk::rank)).value_or(0))) {
     emit_({{"ph", "M"},
-           {"name", "process_name"},
+           {rk::name, "process_name"},
            {"pid", pid_},
            {"tid", 0},
-           {"args", {{"name", string_at(report, "/run/name", "trainmeter")}}}});
+           {"args",
+            {{rk::name, string_at(report, rk::pointer(rk::run, rk::name), rk::trainmeter)}}}});
   }
 
   void step(const json& s) {
-    const auto start = number_at(s, "/start_offset_ns");
-    const auto wall = number_at(s, "/wall_ns");
+    const auto start = number_at(s, rk::pointer(rk::start_offset_ns));
+    const auto wall = number_at(s, rk::pointer(rk::wall_ns));
     if (!start || !wall) return;
-    const long long tid = static_cast<long long>(number_at(s, "/thread").value_or(0));
-    const std::string phase = string_at(s, "/phase", "other");
+    const long long tid = static_cast<long long>(number_at(s, rk::pointer(rk::thread)).value_or(0));
+    const std::string phase = string_at(s, rk::pointer(rk::phase), "other");
     const double ts = *start / 1000.0, dur = *wall / 1000.0;
-    json args = {{"index", s.value("index", json(nullptr))},
-                 {"warmup", s.value("warmup", json(nullptr))}};
-    for (const char* key : {"loss", "energy_j", "peak_tensor_bytes", "samples"})
+    json args = {{rk::index, s.value(rk::index, json(nullptr))},
+                 {rk::warmup, s.value(rk::warmup, json(nullptr))}};
+    for (const char* key : {rk::loss, rk::energy_j, rk::peak_tensor_bytes, rk::samples})
       if (const json* v = json_at(s, (std::string("/") + key).c_str())) args[key] = *v;
     emit_({{"ph", "X"},
            {"cat", "step"},
-           {"name", phase},
+           {rk::name, phase},
            {"pid", pid_},
            {"tid", tid},
            {"ts", ts},
            {"dur", dur},
            {"args", std::move(args)}});
-    if (auto e = number_at(s, "/energy_j"); e && *wall > 0)
+    if (auto e = number_at(s, rk::pointer(rk::energy_j)); e && *wall > 0)
       emit_({{"ph", "C"},
-             {"name", "power"},
+             {rk::name, "power"},
              {"pid", pid_},
              {"ts", ts},
              {"args", {{"step_average_w", *e / (*wall * 1e-9)}}}});
-    if (auto b = number_at(s, "/peak_tensor_bytes"))
+    if (auto b = number_at(s, rk::pointer(rk::peak_tensor_bytes)))
       emit_({{"ph", "C"},
-             {"name", "tensor memory"},
+             {rk::name, "tensor memory"},
              {"pid", pid_},
              {"ts", ts},
              {"args", {{"step_peak_bytes", *b}}}});
@@ -82,27 +85,27 @@ class TraceEvents {
     std::map<long long, bool> named;
     for (const auto& [tid, seg] : segments_) {
       emit_({{"ph", "X"},
-             {"cat", "phase"},
-             {"name", "phase " + seg.phase},
+             {"cat", rk::phase},
+             {rk::name, "phase " + seg.phase},
              {"pid", pid_},
              {"tid", tid},
              {"ts", seg.start_us},
              {"dur", seg.end_us - seg.start_us},
-             {"args", {{"steps", seg.steps}}}});
+             {"args", {{rk::steps, seg.steps}}}});
       named[tid] = true;
     }
     for (const auto& [tid, _] : named)
       emit_({{"ph", "M"},
-             {"name", "thread_name"},
+             {rk::name, "thread_name"},
              {"pid", pid_},
              {"tid", tid},
-             {"args", {{"name", "steps (thread " + std::to_string(tid) + ")"}}}});
-    if (const json* points = json_at(report, "/memory/timeline/points");
+             {"args", {{rk::name, "steps (thread " + std::to_string(tid) + ")"}}}});
+    if (const json* points = json_at(report, rk::pointer(rk::memory, rk::timeline, rk::points));
         points && points->is_array()) {
       for (const auto& p : *points) {
         if (!p.is_array() || p.size() < 2 || !p[0].is_number() || !p[1].is_number()) continue;
         emit_({{"ph", "C"},
-               {"name", "memory"},
+               {rk::name, rk::memory},
                {"pid", pid_},
                {"ts", p[0].get<double>() / 1000.0},
                {"args", {{"rss_bytes", p[1].get<double>()}}}});
@@ -123,8 +126,8 @@ class TraceEvents {
 };
 
 json other_data(const json& report) {
-  return {{"run", report.value("run", json(nullptr))},
-          {"schema_version", report.value("schema_version", json(nullptr))},
+  return {{rk::run, report.value(rk::run, json(nullptr))},
+          {rk::schema_version, report.value(rk::schema_version, json(nullptr))},
           {"time_origin", "run start (run.start_utc)"}};
 }
 
@@ -133,7 +136,8 @@ json other_data(const json& report) {
 nlohmann::json chrome_trace(const nlohmann::json& report) {
   json events = json::array();
   TraceEvents trace(report, [&](json&& e) { events.push_back(std::move(e)); });
-  if (const json* steps = json_at(report, "/steps"); steps != nullptr && steps->is_array())
+  if (const json* steps = json_at(report, rk::pointer(rk::steps));
+      steps != nullptr && steps->is_array())
     for (const auto& s : *steps) trace.step(s);
   trace.finish(report);
   return {{"traceEvents", std::move(events)},

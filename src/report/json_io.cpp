@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/report_keys.hpp"
 #include "platform/file.hpp"
 
 namespace trainmeter::detail {
@@ -34,7 +35,7 @@ std::string dump_report_value(const nlohmann::json& value) {
 }
 
 std::string dump_report(const nlohmann::json& report) {
-  const auto steps = report.is_object() ? report.find("steps") : report.end();
+  const auto steps = report.is_object() ? report.find(rk::steps) : report.end();
   const bool listed = steps != report.end() && steps->is_array();
   std::string out;
   stream_report_text(
@@ -186,7 +187,7 @@ JsonLoad parse_report_stream(const std::string& path, std::size_t* steps_seen,
       [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
         using E = nlohmann::json::parse_event_t;
         const bool ends = event == E::object_end || event == E::array_end || event == E::value;
-        if (depth == 1 && event == E::key) in_steps = parsed == "steps";
+        if (depth == 1 && event == E::key) in_steps = parsed == rk::steps;
         if (in_steps && depth == 2 && ends) {
           if (on_step) on_step(parsed, seen);
           ++seen;
@@ -240,7 +241,7 @@ void stream_report_text(const nlohmann::json& doc, std::size_t steps,
     first = false;
     chunk += nlohmann::json(it.key()).dump(-1, ' ', false, kReplace);
     chunk += ": ";
-    if (it.key() == "steps" && steps > 0) {
+    if (it.key() == rk::steps && steps > 0) {
       chunk += '[';
       for (std::size_t i = 0; i < steps; ++i) {
         chunk += i == 0 ? "\n    " : ",\n    ";
