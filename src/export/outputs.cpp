@@ -23,6 +23,7 @@
 #include "platform/file.hpp"
 #include "platform/host.hpp"
 #include "platform/text.hpp"
+#include "report/builder.hpp"
 #include "report/step_json.hpp"
 #include "report/units.hpp"
 #include "trainmeter/report.hpp"
@@ -234,16 +235,7 @@ class OutputsComponent final : public Component {
               {rk::command_line, read_command_line(c.proc_root)},
               {rk::tags, c.tags},
               {"report", ctx_.report_path}}},
-            {rk::host,
-             {{rk::hostname, json_or_null(host.hostname)},
-              {rk::os, json_or_null(host.os)},
-              {rk::kernel, json_or_null(host.kernel)},
-              {rk::cpu_model, json_or_null(host.cpu_model)},
-              {rk::logical_cpus, json_or_null(host.logical_cpus)},
-              {rk::memory_bytes, json_or_null(host.memory_bytes)},
-              {rk::gpus, json::array()},
-              {rk::torch_version, nullptr},
-              {rk::cuda_version, nullptr}}},
+            {rk::host, host_section(host)},
             {rk::config, std::move(config)}};
   }
 

@@ -81,6 +81,18 @@ json between_steps_json(const PhaseAggregate& p) {
           {rk::relative_accuracy, p.gap_sketch.relative_accuracy()}};
 }
 
+json host_section(const HostInfo& host) {
+  return {{rk::hostname, json_or_null(host.hostname)},
+          {rk::os, json_or_null(host.os)},
+          {rk::kernel, json_or_null(host.kernel)},
+          {rk::cpu_model, json_or_null(host.cpu_model)},
+          {rk::logical_cpus, json_or_null(host.logical_cpus)},
+          {rk::memory_bytes, json_or_null(host.memory_bytes)},
+          {rk::gpus, json::array()},
+          {rk::torch_version, nullptr},
+          {rk::cuda_version, nullptr}};
+}
+
 json build_report(const RunContext& ctx, const RunState& state, Report* out) {
   const Config& c = ctx.config;
   json doc = json::object();
@@ -129,15 +141,7 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
   doc[rk::run] = std::move(run);
 
   const HostInfo host = read_host_info(c.proc_root);
-  doc[rk::host] = {{rk::hostname, json_or_null(host.hostname)},
-                   {rk::os, json_or_null(host.os)},
-                   {rk::kernel, json_or_null(host.kernel)},
-                   {rk::cpu_model, json_or_null(host.cpu_model)},
-                   {rk::logical_cpus, json_or_null(host.logical_cpus)},
-                   {rk::memory_bytes, json_or_null(host.memory_bytes)},
-                   {rk::gpus, json::array()},
-                   {rk::torch_version, nullptr},
-                   {rk::cuda_version, nullptr}};
+  doc[rk::host] = host_section(host);
 
   json config = json::object();
   for (const ConfigKey& key : config_keys()) config[key.name] = c.get(key.name);

@@ -10,6 +10,7 @@
 #include "base/component.hpp"
 #include "core/composition.hpp"
 #include "core/session_impl.hpp"
+#include "platform/host.hpp"
 #include "trainmeter/report.hpp"
 
 namespace trainmeter::detail {
@@ -17,6 +18,10 @@ namespace trainmeter::detail {
 /// The report with every top-level key present; sections owned by components are null. Fills
 /// `out`'s phases, status and step counts.
 nlohmann::json build_report(const RunContext& ctx, const RunState& state, Report* out);
+
+/// The report's `host` section from the facts read at start (GPUs, torch and CUDA versions are
+/// filled later by the components that know them). The stream's header carries the same.
+nlohmann::json host_section(const HostInfo& host);
 
 /// Writes diagnostics into the document and copies headline figures into `out`.
 void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out);
