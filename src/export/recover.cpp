@@ -7,6 +7,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -614,59 +615,32 @@ std::string write_recovered_report(const std::string& stream_path, const Recover
     AtomicFile file;
     if (!file.open(out_path)) return file.error();
     constexpr auto kReplace = json::error_handler_t::replace;
-    std::string chunk = "{";
-    bool first = true;
-    const auto flush = [&](bool force) {
-      if (force || chunk.size() >= AtomicFile::kBufferBytes / 2) {
-        file.append(chunk);
-        chunk.clear();
+    const json& report = *result.report;
+    const json* kept = report.contains(rk::steps) && !report[rk::steps].empty()
+                           ? &report[rk::steps]  // recovered with keep_steps
+                           : nullptr;
+    // Otherwise steps[] is a second pass over the stream, one step line at a time.
+    std::optional<LineReader> reader;
+    std::string line;
+    bool terminated = true;
+    const auto next_step = [&](std::size_t i, std::string& text) {
+      if (kept != nullptr) {
+        text += (*kept)[i].dump(-1, ' ', false, kReplace);
+        return;
       }
-    };
-    for (auto it = result.report->begin(); it != result.report->end(); ++it) {
-      chunk += first ? "\n  " : ",\n  ";
-      first = false;
-      chunk += json(it.key()).dump(-1, ' ', false, kReplace);
-      chunk += ": ";
-      if (it.key() != rk::steps || result.steps == 0) {
-        chunk += dump_report_value(*it);
-        flush(false);
-        continue;
-      }
-      if (!it->empty()) {  // recovered with keep_steps: the steps are in the document
-        chunk += '[';
-        for (std::size_t i = 0; i < it->size(); ++i) {
-          chunk += i == 0 ? "\n    " : ",\n    ";
-          chunk += (*it)[i].dump(-1, ' ', false, kReplace);
-          flush(false);
-        }
-        chunk += "\n  ]";
-        continue;
-      }
-      // steps[]: a second pass over the stream, one step line at a time, written as
-      // dump_report() writes each step (one compact object per line).
-      LineReader reader(stream_path);
-      std::string line;
-      bool terminated = true;
-      std::uint64_t written = 0;
-      chunk += '[';
-      while (written < result.steps && reader.next(line, terminated)) {
+      if (!reader) reader.emplace(stream_path);
+      while (reader->next(line, terminated)) {
         JsonLoad parsed = parse_json_text(line);
         if (!parsed.value || !parsed.value->is_object() ||
             parsed.value->value("type", "") != "step")
           continue;
-        chunk += written == 0 ? "\n    " : ",\n    ";
-        chunk += parse_step_line(*parsed.value).step.dump(-1, ' ', false, kReplace);
-        ++written;
-        flush(false);
+        text += parse_step_line(*parsed.value).step.dump(-1, ' ', false, kReplace);
+        return;
       }
-      if (written != result.steps)
-        return fmt::format("{}: changed while it was recovered ({} of {} steps read again)",
-                           stream_path, written, result.steps);
-      chunk += "\n  ]";
-      flush(false);
-    }
-    chunk += "\n}\n";
-    flush(true);
+      throw LineError{fmt::format("{} of {} steps read again", i, result.steps)};
+    };
+    stream_report_text(report, kept != nullptr ? kept->size() : result.steps, next_step,
+                       [&](const std::string& text) { file.append(text); });
     if (!file.commit()) return file.error();
     return "";
   } catch (const LineError& e) {

@@ -242,51 +242,27 @@ namespace {
 constexpr std::size_t kReportStepsInMemoryMax = 20'000;
 constexpr std::size_t kReportTextInMemoryMax = std::size_t(8) << 20;
 
-// Writes `doc` as dump_report() would, with steps[] streamed from the records: top-level keys
-// in order, one per line; every key but "steps" pretty-printed by nlohmann; each step one line.
-// `text` receives a copy of everything written while it stays under kReportTextInMemoryMax.
+// Writes `doc` as dump_report() would (stream_report_text(): one writer of the layout), with
+// steps[] made from the records one at a time. `text` receives a copy of everything written while
+// it stays under kReportTextInMemoryMax.
 std::string stream_report(AtomicFile* file, const json& doc, const StepWriter& steps,
                           const std::vector<StepRecord>& records, std::string* text,
                           bool* text_complete) {
-  std::string chunk;
-  chunk.reserve(AtomicFile::kBufferBytes);
   *text_complete = records.size() <= kReportStepsInMemoryMax;
-  const auto emit = [&](bool force) {
-    if (!force && chunk.size() < AtomicFile::kBufferBytes / 2) return;
-    if (file != nullptr) file->append(chunk);
-    if (*text_complete) {
-      if (text->size() + chunk.size() <= kReportTextInMemoryMax) {
-        text->append(chunk);
-      } else {
-        *text_complete = false;
-        text->clear();
-        text->shrink_to_fit();
-      }
-    }
-    chunk.clear();
-  };
-  chunk += '{';
-  bool first = true;
-  for (auto it = doc.begin(); it != doc.end(); ++it) {
-    chunk += first ? "\n  " : ",\n  ";
-    first = false;
-    chunk += json(it.key()).dump(-1, ' ', false, json::error_handler_t::replace);
-    chunk += ": ";
-    if (it.key() == rk::steps && !records.empty()) {
-      chunk += '[';
-      for (std::size_t i = 0; i < records.size(); ++i) {
-        chunk += i == 0 ? "\n    " : ",\n    ";
-        steps.append(chunk, records[i], i);
-        emit(false);
-      }
-      chunk += "\n  ]";
-    } else {
-      chunk += dump_report_value(it.value());
-    }
-    emit(false);
-  }
-  chunk += "\n}\n";
-  emit(true);
+  stream_report_text(
+      doc, records.size(),
+      [&](std::size_t i, std::string& chunk) { steps.append(chunk, records[i], i); },
+      [&](const std::string& chunk) {
+        if (file != nullptr) file->append(chunk);
+        if (!*text_complete) return;
+        if (text->size() + chunk.size() <= kReportTextInMemoryMax) {
+          text->append(chunk);
+        } else {
+          *text_complete = false;
+          text->clear();
+          text->shrink_to_fit();
+        }
+      });
   return file != nullptr ? file->error() : std::string();
 }
 
