@@ -85,8 +85,7 @@ std::string for_each_step(const std::string& path, const StepVisitor& on_step);
 /// dump_report(doc)'s text handed to `write` in pieces of about 32 KiB, with the `steps` elements
 /// of steps[] made one at a time by `append_step(index, text)` (which appends the step's compact
 /// JSON to `text`): doc["steps"] itself is not read when `steps` > 0. For writers that must not
-/// hold a document of every step (merge; the session's builder and recover have their own loops
-/// that could use it).
+/// hold a document of every step: the session's builder, recover and merge.
 using StepAppender = std::function<void(std::size_t index, std::string& text)>;
 void stream_report_text(const nlohmann::json& doc, std::size_t steps,
                         const StepAppender& append_step,
