@@ -182,6 +182,12 @@ ParsedTable<RegionIntensity> parse_region_table(std::string_view tsv) {
   return out;
 }
 
+void for_each_tsv_line(
+    std::string_view tsv, std::string_view header0,
+    const std::function<void(std::size_t, const std::vector<std::string_view>&)>& row) {
+  for_each_tsv_row(tsv, header0, row);
+}
+
 const std::vector<CountryIntensity>& country_table() {
   // The tests check that every embedded row parses, so no error can be dropped here.
   static const std::vector<CountryIntensity> table =

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,13 @@ struct ParsedTable {
 };
 ParsedTable<CountryIntensity> parse_country_table(std::string_view tsv);
 ParsedTable<RegionIntensity> parse_region_table(std::string_view tsv);
+
+/// Calls `row(line_number, fields)` for each data line of TSV text: blank lines, '#' comments
+/// and the header (recognised by its first field `header0`) skipped, a trailing '\r' dropped,
+/// fields split at tabs (untrimmed). The one TSV reader of every bundled table.
+void for_each_tsv_line(
+    std::string_view tsv, std::string_view header0,
+    const std::function<void(std::size_t, const std::vector<std::string_view>&)>& row);
 
 /// The embedded tables, parsed once on first use (thread-safe static initialisation).
 const std::vector<CountryIntensity>& country_table();

@@ -23,7 +23,9 @@ std::vector<std::string> split_list(const std::string& text) {
 }  // namespace
 
 int cmd_advise(const std::vector<std::string>& args) {
-  Args a("advise", "REPORT.json [--json] [--regions R1,R2,...] [--carbon-intensity-file FILE]");
+  Args a("advise",
+         "REPORT.json [--json] [--regions R1,R2,...] [--carbon-intensity-file FILE] "
+         "[--prices-file FILE]");
   a.flag("--json", "print the findings section as JSON ({\"items\", \"not_checked\"})");
   a.option("--regions",
            "candidates for the carbon what-if: provider:region or country codes, comma-separated "
@@ -32,6 +34,9 @@ int cmd_advise(const std::vector<std::string>& args) {
            "an intensity time series (CSV timestamp_utc,g_per_kwh): the cleanest window of the "
            "run's duration",
            "--intensity-file");
+  a.option("--prices-file",
+           "candidate electricity prices for the cost what-if: TSV code, name, price_per_kwh, "
+           "currency, year, source (default: the bundled table, data/electricity_prices.tsv)");
   if (!a.parse(args, 1, 1)) return kExitOk;
   const std::string& path = a.positional()[0];
   const nlohmann::json report = load_valid_report(path);
@@ -47,8 +52,15 @@ int cmd_advise(const std::vector<std::string>& args) {
       throw CliError{"--carbon-intensity-file: " + without_prefix(e.what())};
     }
   }
+  if (a.has("--prices-file")) {
+    try {
+      options.prices = detail::load_price_table(a.get("--prices-file"), "--prices-file");
+    } catch (const std::exception& e) {
+      throw CliError{without_prefix(e.what())};
+    }
+  }
   // A report written with findings keeps them unless options ask for a different what-if.
-  const bool defaults = options.regions.empty() && !options.series;
+  const bool defaults = options.regions.empty() && !options.series && options.prices.empty();
   const nlohmann::json section =
       defaults ? detail::stored_or_computed_findings(report) : detail::findings(report, options);
   if (a.has("--json")) {

@@ -365,8 +365,19 @@ class EnergyComponent final : public Component {
     for (const SourceStatus& s : tried_)
       tried.push_back({{rk::source, s.source}, {rk::status, s.status}, {rk::reason, s.reason}});
     energy[rk::sources_tried] = tried;
-    energy[rk::timeline] = {
-        {rk::points, rows_}, {rk::decimations, decimations_}, {rk::max_points, max_rows_}};
+    // The rows themselves (cumulative attributed joules of each selected component), so a
+    // reader can draw energy and power over time (the HTML page does).
+    json columns = json::array({"t_offset_ns"});
+    for (std::size_t i : selected) columns.push_back(channels_[i].name);
+    json rows = json::array();
+    for (std::size_t r = 0; r < rows_; ++r) {
+      json row = json::array({static_cast<std::int64_t>(row_t(r))});
+      for (std::size_t i : selected) row.push_back(timeline_[r * stride_ + 1 + i]);
+      rows.push_back(std::move(row));
+    }
+    energy[rk::timeline] = {{rk::points, rows_},         {rk::decimations, decimations_},
+                            {rk::max_points, max_rows_}, {rk::columns, std::move(columns)},
+                            {rk::rows, std::move(rows)}};
     energy[rk::step_attribution] =
         "energy_j of a step = the attributed energy of the selected components between its start "
         "and end, with power taken as constant within each sample interval (linear interpolation "

@@ -3,6 +3,7 @@
 // (data-tm-charts), so a headless browser test can read both from the DOM.
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <optional>
 
 #include <fmt/format.h>
@@ -243,36 +244,233 @@ std::string histogram_chart(const json& report, const std::vector<StepPoint>& pt
   return s + "</svg>";
 }
 
-std::string memory_chart(const json& report) {
-  const std::string title = "Process memory (RSS) over the run";
-  const json* points = json_at(report, "/memory/timeline/points");
+// One line of a time chart: its name in the legend, its colour and CSS class, a note written
+// beside the name ("estimated"), and its points (x seconds since the run's start, y value).
+struct TimeSeries {
+  std::string name, colour, css_class, note;
   std::vector<std::pair<double, double>> pts;
-  if (points != nullptr && points->is_array())
-    for (const auto& p : *points)
-      if (p.is_array() && p.size() >= 2 && p[0].is_number() && p[1].is_number())
-        pts.emplace_back(p[0].get<double>() / 1e9, p[1].get<double>());
-  if (pts.empty()) return empty_chart("chart-memory", title, "no memory samples in this report");
-  Axis x{pts.front().first, pts.front().first}, y{0, 0};
-  for (const auto& [t, b] : pts) {
-    x.lo = std::min(x.lo, t);
-    x.hi = std::max(x.hi, t);
-    y.hi = std::max(y.hi, b);
-  }
+};
+
+// Lines over the run's time on one linear axis from 0; `absent` names the series this report
+// does not have, written in the legend as "not measured" (never drawn as zeros).
+std::string time_chart(const std::string& id, const std::string& title, const std::string& y_label,
+                       std::string (*y_format)(double, int), const std::vector<TimeSeries>& series,
+                       const std::vector<std::string>& absent, const std::string& why_empty) {
+  Axis x{INFINITY, -INFINITY}, y{0, 0};
+  for (const auto& ts : series)
+    for (const auto& [t, v] : ts.pts) {
+      x.lo = std::min(x.lo, t);
+      x.hi = std::max(x.hi, t);
+      y.hi = std::max(y.hi, v);
+    }
+  if (!std::isfinite(x.lo)) return empty_chart(id, title, why_empty);
   if (y.hi <= 0) y.hi = 1;
   const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
-  std::string s = svg_open("chart-memory", title);
-  s += axes("seconds since start", "RSS", "0", format_bytes(y.hi), fmt::format("{:.3g}", x.lo),
+  std::string s = svg_open(id, title);
+  s += axes("seconds since start", y_label, "0", y_format(y.hi, 3), fmt::format("{:.3g}", x.lo),
             fmt::format("{:.3g}", x.hi));
-  const std::size_t stride = std::max<std::size_t>(1, pts.size() / kMaxPolylinePoints + 1);
-  std::string line;
-  for (std::size_t i = 0; i < pts.size(); i += stride)
-    line +=
-        fmt::format("{:.1f},{:.1f} ", x.map(pts[i].first, x0, x1), y.map(pts[i].second, y0, y1));
-  s += fmt::format(
-      "<polyline class=\"rss\" fill=\"none\" stroke=\"#9467bd\" stroke-width=\"1.5\" "
-      "points=\"{}\"/>",
-      line);
+  std::string legend;
+  std::size_t k = 0;
+  for (const auto& ts : series) {
+    if (ts.pts.empty()) continue;
+    const std::size_t stride = ts.pts.size() / kMaxPolylinePoints + 1;
+    std::string line;
+    for (std::size_t i = 0; i < ts.pts.size(); i += stride)
+      line += fmt::format("{:.1f},{:.1f} ", x.map(ts.pts[i].first, x0, x1),
+                          y.map(ts.pts[i].second, y0, y1));
+    s += fmt::format(
+        "<polyline class=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" "
+        "points=\"{}\"><title>{}</title></polyline>",
+        ts.css_class, ts.colour, line, esc(ts.name));
+    // A solid swatch beside the name: exact colour pixels a screenshot test can find.
+    legend += fmt::format(
+        "<rect class=\"swatch\" x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/>"
+        "<text x=\"{}\" y=\"{}\" fill=\"{}\" class=\"series-legend\">{}{}</text>",
+        kWidth - kRight - 12, kTop + 3 + 13.0 * static_cast<double>(k), ts.colour,
+        kWidth - kRight - 16, kTop + 12 + 13.0 * static_cast<double>(k), ts.colour, esc(ts.name),
+        esc(ts.note.empty() ? "" : " " + ts.note));
+    ++k;
+  }
+  for (const auto& name : absent)
+    legend += fmt::format(
+        "<text x=\"{}\" y=\"{}\" fill=\"#666\" class=\"series-absent\">{}: not measured</text>",
+        kWidth - kRight - 16, kTop + 12 + 13.0 * static_cast<double>(k++), esc(name));
+  s += "<g font-family=\"sans-serif\" font-size=\"11\" text-anchor=\"end\">" + legend + "</g>";
   return s + "</svg>";
+}
+
+// Memory over time: RSS from memory.timeline, and from the retained steps each step's peak
+// tensor bytes (CPU allocator) and peak CUDA tensor bytes per device, at the step's end.
+std::string memory_chart(const json& report) {
+  std::vector<TimeSeries> series;
+  std::vector<std::string> absent;
+  TimeSeries rss{"RSS", "#9467bd", "rss", "", {}};
+  if (const json* points = json_at(report, "/memory/timeline/points"); points && points->is_array())
+    for (const auto& p : *points)
+      if (p.is_array() && p.size() >= 2 && p[0].is_number() && p[1].is_number())
+        rss.pts.emplace_back(p[0].get<double>() / 1e9, p[1].get<double>());
+  TimeSeries tensors{"tensors (CPU)", "#e9a400", "tensors", "per-step peak", {}};
+  std::vector<TimeSeries> cuda;
+  if (const json* steps = json_at(report, "/steps"); steps && steps->is_array())
+    for (const auto& st : *steps) {
+      const auto t0 = number_at(st, "/start_offset_ns");
+      const auto w = number_at(st, "/wall_ns");
+      if (!t0 || !w) continue;
+      const double end_s = (*t0 + *w) / 1e9;
+      if (const auto b = number_at(st, "/peak_tensor_bytes")) tensors.pts.emplace_back(end_s, *b);
+      if (const json* c = json_at(st, "/peak_cuda_tensor_bytes"); c && c->is_object())
+        for (auto it = c->begin(); it != c->end(); ++it) {
+          if (!it->is_number()) continue;
+          auto at = std::find_if(cuda.begin(), cuda.end(),
+                                 [&](const TimeSeries& x) { return x.css_class == it.key(); });
+          if (at == cuda.end()) {
+            static constexpr const char* kCudaColours[] = {"#118ab2", "#06d6a0", "#073b4c"};
+            cuda.push_back({"tensors (" + it.key() + ")",
+                            kCudaColours[cuda.size() % 3],
+                            it.key(),
+                            "per-step peak",
+                            {}});
+            at = cuda.end() - 1;
+          }
+          at->pts.emplace_back(end_s, it->get<double>());
+        }
+    }
+  for (auto& ts : cuda) ts.css_class = "cuda";
+  for (TimeSeries* ts : {&rss, &tensors}) {
+    if (ts->pts.empty())
+      absent.push_back(ts->name);
+    else
+      series.push_back(std::move(*ts));
+  }
+  // A machine with a GPU (or a report with a CUDA memory section) whose steps carry no CUDA
+  // tensor bytes: said, not drawn.
+  const json* gpus = json_at(report, "/host/gpus");
+  const json* mem_cuda = json_at(report, "/memory/cuda");
+  if (cuda.empty() && ((mem_cuda != nullptr && !mem_cuda->is_null()) ||
+                       (gpus != nullptr && gpus->is_array() && !gpus->empty())))
+    absent.push_back("tensors (CUDA)");
+  for (auto& ts : cuda) series.push_back(std::move(ts));
+  return time_chart("chart-memory", "Memory over the run", "bytes", format_bytes, series, absent,
+                    "memory over time not measured");
+}
+
+// Each component its own colour in the energy and power charts (none of the phase, warm-up,
+// histogram or memory colours).
+constexpr const char* kComponentColours[] = {"#b5179e", "#2a9d8f", "#e76f51",
+                                             "#264653", "#f4a261", "#6a4c93"};
+
+// Energy and power over time per component, from the energy timeline's rows (cumulative
+// attributed joules per component; a recovered report has only the total). Power is constant
+// within each sample interval, so it is drawn as steps.
+std::string energy_time_charts(const json& report) {
+  const json* tl = json_at(report, "/energy/timeline");
+  if (tl == nullptr || json_at(*tl, "/rows") == nullptr)
+    tl = json_at(report, "/energy/recovered_timeline");
+  const json* cols = tl != nullptr ? json_at(*tl, "/columns") : nullptr;
+  const json* rows = tl != nullptr ? json_at(*tl, "/rows") : nullptr;
+  std::vector<TimeSeries> energy, power;
+  std::vector<std::string> absent;
+  bool total_only = false;  // a recovered report: the selected components' sum only
+  auto provenance = [&](const std::string& name) {
+    if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
+      for (const auto& c : *comps)
+        if (string_at(c, "/name") == name) return string_at(c, "/provenance");
+    return std::string();
+  };
+  if (cols != nullptr && cols->is_array() && rows != nullptr && rows->is_array())
+    for (std::size_t c = 1; c < cols->size(); ++c) {
+      std::string name = (*cols)[c].is_string() ? (*cols)[c].get<std::string>() : "?";
+      total_only = total_only || name == "total_j";
+      if (name == "total_j") name = "total";
+      const bool estimated = provenance(name) == "estimated";
+      const char* colour = kComponentColours[(c - 1) % std::size(kComponentColours)];
+      TimeSeries e{name, colour, "energy-line", estimated ? "(estimated)" : "", {}};
+      TimeSeries p{name, colour, "power-line", e.note, {}};
+      double last_t = NAN, last_j = NAN;
+      for (const auto& r : *rows) {
+        if (!r.is_array() || r.size() <= c || !r[0].is_number() || !r[c].is_number()) continue;
+        const double t = r[0].get<double>() / 1e9, j = r[c].get<double>();
+        e.pts.emplace_back(t, j);
+        if (std::isfinite(last_t) && t > last_t) {
+          const double w = std::max(0.0, (j - last_j) / (t - last_t));
+          p.pts.emplace_back(last_t, w);
+          p.pts.emplace_back(t, w);
+        }
+        last_t = t;
+        last_j = j;
+      }
+      energy.push_back(std::move(e));
+      power.push_back(std::move(p));
+    }
+  // Components of the report that the timeline does not carry.
+  if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
+    for (const auto& comp : *comps) {
+      const std::string name = string_at(comp, "/name", "?");
+      const bool drawn = std::any_of(energy.begin(), energy.end(), [&](const TimeSeries& x) {
+        return x.name == name && !x.pts.empty();
+      });
+      if (!drawn && !total_only) absent.push_back(name + " over time");
+    }
+  const std::string why = json_at(report, "/energy/components") == nullptr
+                              ? "energy not measured"
+                              : "energy over time not measured";
+  return time_chart("chart-energy-time", "Energy over the run, per component (cumulative)",
+                    "energy", format_energy_j, energy, absent, why) +
+         time_chart("chart-power", "Power over the run, per component (mean per sample interval)",
+                    "power", format_power_w, power, absent, why);
+}
+
+// Throughput over time per phase: windows of consecutive non-warm-up steps, samples (or steps
+// when no step counts samples) over the elapsed time from the window's first start to its last
+// end, so time between steps (waiting for input) lowers it.
+std::string throughput_chart(const json& report) {
+  struct Step {
+    double start_s, end_s, samples;
+  };
+  std::vector<std::string> names;
+  if (const json* ps = json_at(report, "/phases"); ps && ps->is_object())
+    for (auto it = ps->begin(); it != ps->end(); ++it) names.push_back(it.key());
+  std::vector<std::vector<Step>> by_phase(names.size());
+  bool any_samples = false;
+  if (const json* steps = json_at(report, "/steps"); steps && steps->is_array())
+    for (const auto& st : *steps) {
+      const auto ph = std::find(names.begin(), names.end(), string_at(st, "/phase"));
+      const auto t0 = number_at(st, "/start_offset_ns");
+      const auto w = number_at(st, "/wall_ns");
+      const json* warm = json_at(st, "/warmup");
+      if (ph == names.end() || !t0 || !w || (warm && warm->is_boolean() && warm->get<bool>()))
+        continue;
+      const double n = number_at(st, "/samples").value_or(0);
+      any_samples = any_samples || n > 0;
+      by_phase[static_cast<std::size_t>(ph - names.begin())].push_back(
+          {*t0 / 1e9, (*t0 + *w) / 1e9, n});
+    }
+  std::vector<TimeSeries> series;
+  std::string window_note;
+  for (std::size_t ph = 0; ph < names.size(); ++ph) {
+    auto& list = by_phase[ph];
+    if (list.empty()) continue;
+    std::sort(list.begin(), list.end(),
+              [](const Step& a, const Step& b) { return a.start_s < b.start_s; });
+    const std::size_t k = std::max<std::size_t>(1, list.size() / 100);
+    TimeSeries ts{names[ph],
+                  kPhaseColours[ph % std::size(kPhaseColours)],
+                  "throughput",
+                  k > 1 ? fmt::format("(windows of {} steps)", k) : "",
+                  {}};
+    for (std::size_t i = 0; i + k <= list.size(); i += k) {
+      double n = 0;
+      for (std::size_t j = i; j < i + k; ++j) n += any_samples ? list[j].samples : 1;
+      const double span = list[i + k - 1].end_s - list[i].start_s;
+      if (span > 0) ts.pts.emplace_back(list[i + k - 1].end_s, n / span);
+    }
+    series.push_back(std::move(ts));
+  }
+  const char* unit = any_samples ? "samples/s" : "steps/s";
+  return time_chart(
+      "chart-throughput", std::string("Throughput over the run (") + unit + ", warm-up excluded)",
+      unit, [](double v, int digits) { return fmt::format("{:.{}g}", v, digits); }, series, {},
+      "no retained non-warm-up steps");
 }
 
 std::string energy_chart(const json& report) {
@@ -539,6 +737,7 @@ std::string html_page(const json& report) {
   h += loss_chart(report);
   h += "<section id=\"histogram\"><h2>Step-time distribution</h2>" +
        histogram_chart(report, pts, phase) + "</section>\n";
+  h += "<section id=\"throughput\"><h2>Throughput</h2>" + throughput_chart(report) + "</section>\n";
   h += "<section id=\"memory\"><h2>Memory</h2>" + memory_chart(report) + "<table>";
   h += row("peak RSS", number_at(report, "/memory/peak_rss_bytes")
                            ? format_bytes(*number_at(report, "/memory/peak_rss_bytes"))
@@ -548,7 +747,8 @@ std::string html_page(const json& report) {
   for (const auto& [device, bytes] : tensor)
     h += row("peak tensor bytes, " + device, format_bytes(bytes));
   h += "</table></section>\n";
-  h += "<section id=\"energy\"><h2>Energy</h2>" + energy_chart(report) + "<table>";
+  h += "<section id=\"energy\"><h2>Energy</h2>" + energy_chart(report) +
+       energy_time_charts(report) + "<table>";
   bool estimated = false;
   if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
     for (const auto& c : *comps)

@@ -749,6 +749,84 @@ void rule_carbon(const json& report, const FindingsOptions& options, Collector& 
   out.items.push_back(std::move(f));
 }
 
+// ---- Rule: cost what-if ----
+
+// The same energy (with PUE) at the cheapest candidate prices of the run's currency. Prices in
+// another currency are never converted: exchange rates change daily and are not ours to bundle.
+void rule_cost(const json& report, const FindingsOptions& options, Collector& out) {
+  const json* cost = at(report, {"cost"});
+  const auto kwh = cost ? num(*cost, {"inputs", "energy_kwh"}) : std::nullopt;
+  const auto now = cost ? num(*cost, {"inputs", "energy_price_per_kwh"}) : std::nullopt;
+  const json* cur_j = cost ? at(*cost, {"currency"}) : nullptr;
+  if (!kwh || !now || *kwh <= 0 || *now <= 0 || cur_j == nullptr || !cur_j->is_string()) {
+    out.skip("cost_what_if",
+             "no cost.inputs.energy_price_per_kwh and energy_kwh in the report (set "
+             "energy_price_per_kwh)");
+    return;
+  }
+  const std::string cur = cur_j->get<std::string>();
+  const std::vector<ElectricityPrice>& all =
+      options.prices.empty() ? price_table() : options.prices;
+  std::vector<const ElectricityPrice*> cands;
+  std::vector<std::string> other;  // currencies not compared
+  for (const ElectricityPrice& p : all) {
+    if (p.currency == cur)
+      cands.push_back(&p);
+    else if (std::find(other.begin(), other.end(), p.currency) == other.end())
+      other.push_back(p.currency);
+  }
+  if (!other.empty()) {
+    std::string list;
+    for (const std::string& c : other) list += (list.empty() ? "" : ", ") + c;
+    out.skip("cost_what_if", fmt::format("{} of {} price candidates are in another currency ({}) "
+                                         "than the run's {}: not compared across currencies",
+                                         all.size() - cands.size(), all.size(), list, cur));
+  }
+  if (cands.empty()) return;
+  std::sort(cands.begin(), cands.end(), [](const ElectricityPrice* a, const ElectricityPrice* b) {
+    return a->price_per_kwh != b->price_per_kwh ? a->price_per_kwh < b->price_per_kwh
+                                                : a->code < b->code;
+  });
+  const ElectricityPrice& best = *cands.front();
+  const double saving = 1 - best.price_per_kwh / *now;
+  if (saving < kCostMinSaving) return;
+  const double now_cost = *kwh * *now;
+  const std::string per_kwh = cur + "/kWh";
+  json ranking = json::array();
+  for (std::size_t i = 0; i < cands.size() && static_cast<int>(i) < kCarbonRankingSize; ++i) {
+    const double c = *kwh * cands[i]->price_per_kwh;
+    ranking.push_back({{"code", cands[i]->code},
+                       {"name", cands[i]->name},
+                       {"price_per_kwh", cands[i]->price_per_kwh},
+                       {"currency", cur},
+                       {"energy_cost", c},
+                       {"saving", now_cost - c},
+                       {"data_year", cands[i]->year},
+                       {"data_source", cands[i]->source}});
+  }
+  json f = finding("cost_region", saving >= kCostMediumSaving ? "medium" : "low", "run",
+                   fmt::format("the same energy at {}'s price ({:.4g} {}) would cost {} less",
+                               best.name, best.price_per_kwh, per_kwh, pct(saving)));
+  f["evidence"] = {
+      evidence("cost.inputs.energy_kwh", *kwh, "kWh"),
+      evidence("cost.inputs.energy_price_per_kwh", *now, per_kwh.c_str()),
+      evidence("cost.inputs.energy_kwh x cost.inputs.energy_price_per_kwh", now_cost, cur.c_str()),
+      evidence("cheapest candidate: " + best.code + " price_per_kwh (" + best.source + ", " +
+                   std::to_string(best.year) + ")",
+               best.price_per_kwh, per_kwh.c_str())};
+  f["ranking"] = std::move(ranking);
+  f["try"] = {
+      "run where electricity is cheaper (the ranking lists the cheapest candidates in " + cur + ")",
+      "the saving is on the energy part of the cost only: the instance price "
+      "(cost.compute) is not changed"};
+  f["expected_gain"] =
+      gain(saving, now_cost - *kwh * best.price_per_kwh, cur.c_str(),
+           "the same energy (with PUE) times the candidate's average price in the run's "
+           "currency; PUE of the other site assumed equal; share of cost.energy, not of the "
+           "total");
+  out.items.push_back(std::move(f));
+}
+
 int severity_rank(const json& f) {
   const std::string s = f.value("severity", "info");
   return s == "high" ? 0 : s == "medium" ? 1 : s == "low" ? 2 : 3;
@@ -784,6 +862,7 @@ json findings(const json& report, const FindingsOptions& options) {
   rule_steps(report, options, out);
   rule_memory(report, out);
   rule_carbon(report, options, out);
+  rule_cost(report, options, out);
   std::vector<json> items(out.items.begin(), out.items.end());
   std::stable_sort(items.begin(), items.end(), [](const json& a, const json& b) {
     const int ra = severity_rank(a), rb = severity_rank(b);

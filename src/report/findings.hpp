@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "carbon/intensity.hpp"
+#include "carbon/prices.hpp"
 
 namespace trainmeter::detail {
 
@@ -67,6 +68,12 @@ inline constexpr double kCarbonMediumSaving = 0.50;
 /// How many of the cleanest candidates the ranking lists.
 inline constexpr int kCarbonRankingSize = 5;
 
+/// Cost what-if: a cheaper place for the same energy is reported when its price saves at least
+/// this share of the run's energy cost (cost.energy) ...
+inline constexpr double kCostMinSaving = 0.20;
+/// ... severity "medium" from this share on (the saving is on the energy part of the cost only).
+inline constexpr double kCostMediumSaving = 0.50;
+
 /// Inputs besides the report.
 /// One retained step as the step rules read it (the session passes its records this way instead
 /// of a document of steps[]).
@@ -83,6 +90,9 @@ struct FindingsOptions {
   std::vector<std::string> regions;
   /// An intensity time series: the run's duration is placed at the cleanest window of it.
   std::optional<IntensitySeries> series;
+  /// Candidate prices for the cost what-if. Empty: the bundled table
+  /// (data/electricity_prices.tsv). Only candidates in the run's currency are compared.
+  std::vector<ElectricityPrice> prices;
   /// The retained steps; nullptr: steps[] of the report.
   const std::vector<StepView>* steps = nullptr;
 };

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <map>
 #include <sstream>
@@ -427,9 +428,14 @@ TEST_CASE("HTML page: self-contained, escaped, charts present", "[export][html]"
       quote(path));
   INFO(xml.output);
   REQUIRE(xml.exit_code == 0);
-  CHECK(xml.output == "5\n");  // step times, loss, histogram, memory, energy
+  CHECK(xml.output == "8\n");  // step times, loss, histogram, throughput, memory, energy
+                               // (bars, over time, power)
 }
 
+// The page in a real browser: no script error, every chart rendered, and the new sections'
+// content on the screenshot: each time chart's legend swatch (a solid 10 px square of the
+// series' colour) found in the pixels, in page order (memory above energy, energy over time and
+// power both drawn, throughput below the histogram).
 TEST_CASE("HTML page renders in headless Chromium without errors",
           "[export][html][chromium][tools]") {
   const std::string chromium = "/usr/bin/chromium";
@@ -439,33 +445,73 @@ TEST_CASE("HTML page renders in headless Chromium without errors",
   }
   TempDir dir;
   const std::string path = dir / "r.html";
-  REQUIRE(d::write_export(make_report(), "html", path).empty());
+  json report = make_report();
+  report["energy"]["components"][2]["provenance"] = "estimated";  // gpu:0
+  report["energy"]["timeline"] = {
+      {"points", 3},
+      {"decimations", 0},
+      {"max_points", 100},
+      {"columns", {"t_offset_ns", "cpu", "gpu:0"}},
+      {"rows", {{0, 0.0, 0.0}, {1e9, 100.0, 50.0}, {2e9, 300.0, 50.0}}}};
+  for (auto& s : report["steps"]) {
+    s["peak_tensor_bytes"] = 1000000;
+    s["peak_cuda_tensor_bytes"] = {{"cuda:0", 1500000}};
+  }
+  REQUIRE(d::write_export(report, "html", path).empty());
   const std::string flags =
       " --headless --no-sandbox --disable-gpu --disable-background-networking "
       "--disable-component-update --disable-sync --no-first-run --disable-dev-shm-usage "
-      "--user-data-dir=" +
-      quote(dir / "profile") + " --window-size=800,1200 ";
+      "--force-device-scale-factor=1 --hide-scrollbars --user-data-dir=" +
+      quote(dir / "profile") + " --window-size=800,7000 ";
   const auto dom = run_command("timeout 120 " + chromium + flags + "--dump-dom " +
                                quote("file://" + path) + " 2>/dev/null");
   REQUIRE(dom.exit_code == 0);
-  CHECK(dom.output.find("data-tm-charts=\"5\"") != std::string::npos);
+  CHECK(dom.output.find("data-tm-charts=\"8\"") != std::string::npos);
   const std::string root = dom.output.substr(0, dom.output.find('>', dom.output.find("<html")));
   INFO(root);
   CHECK(root.find("data-tm-errors") == std::string::npos);  // the error hook's attribute
-  CHECK(dom.output.find("id=\"chart-step-times\"") != std::string::npos);
+  for (const char* id :
+       {"chart-step-times", "chart-throughput", "chart-memory", "chart-energy-time", "chart-power"})
+    CHECK(dom.output.find(std::string("id=\"") + id + "\"") != std::string::npos);
+  CHECK(dom.output.find(">gpu:0 (estimated)</text>") != std::string::npos);
+  CHECK(dom.output.find(">dram over time: not measured</text>") != std::string::npos);
+  CHECK(dom.output.find(">tensors (cuda:0) per-step peak</text>") != std::string::npos);
 
   const std::string png = dir / "shot.png";
   const auto shot = run_command("timeout 120 " + chromium + flags + "--screenshot=" + quote(png) +
                                 " " + quote("file://" + path) + " >/dev/null 2>&1");
   REQUIRE(shot.exit_code == 0);
-  // Not blank: decode the PNG (stdlib only) and count distinct colours.
+  // Decode the PNG (stdlib only): distinct colours, then per colour pixels, first and last row.
+  const char* const kColours[] = {"2ca02c", "1f77b4", "e9a400", "118ab2", "b5179e", "2a9d8f"};
+  std::string args;
+  for (const char* c : kColours) args += std::string(" ") + c;
   const auto colours =
       run_command(std::string(TRAINMETER_PYTHON) + " " +
                   quote(std::string(TRAINMETER_SOURCE_DIR) + "/tests/export/png_colours.py") + " " +
-                  quote(png));
+                  quote(png) + args);
   INFO(colours.output);
   REQUIRE(colours.exit_code == 0);
-  CHECK(std::stoi(colours.output) >= 6);
+  std::istringstream in(colours.output);
+  int distinct = 0;
+  in >> distinct;
+  CHECK(distinct >= 6);
+  std::map<std::string, std::array<long, 3>> at;  // colour -> pixels, first row, last row
+  std::string hex;
+  long n = 0, first = 0, last = 0;
+  while (in >> hex >> n >> first >> last) at[hex] = {n, first, last};
+  for (const char* c : kColours) {
+    INFO(c);
+    REQUIRE(at.count(c) == 1);
+    CHECK(at[c][0] >= 100);  // at least one whole swatch (or the histogram's bars)
+  }
+  // Throughput (phase colour, below the histogram's green bars) is drawn below the histogram.
+  CHECK(at["1f77b4"][2] > at["2ca02c"][1]);
+  // Memory (tensors, CUDA) above energy; the component colours in two charts (energy over
+  // time, then power), at least one chart height (240 px) apart.
+  CHECK(at["e9a400"][1] < at["b5179e"][1]);
+  CHECK(at["118ab2"][1] < at["2a9d8f"][1]);
+  CHECK(at["b5179e"][2] - at["b5179e"][1] >= 240);
+  CHECK(at["2a9d8f"][2] - at["2a9d8f"][1] >= 240);
 }
 
 TEST_CASE("The fixture report is schema-valid", "[export][fixture]") {

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Print the number of distinct colours in an 8-bit RGB/RGBA PNG (stdlib only: zlib + struct).
 
-usage: png_colours.py FILE.png   (a blank screenshot has 1 colour; a rendered page has many)
+usage: png_colours.py FILE.png [RRGGBB ...]
+  first line: the number of distinct colours (a blank screenshot has 1; a rendered page many);
+  then per colour asked for: "RRGGBB PIXELS FIRST_ROW LAST_ROW" (-1 -1 when absent), so a test
+  can check that a chart's colour is drawn, and where on the page (rows from the top).
 """
 import struct
 import sys
@@ -30,8 +33,9 @@ def main() -> int:
     stride = width * bpp
     prev = bytearray(stride)
     colours = set()
+    wanted = {bytes.fromhex(h.lstrip("#")): [0, -1, -1] for h in sys.argv[2:]}
     i = 0
-    for _ in range(height):
+    for row in range(height):
         f = raw[i]
         line = bytearray(raw[i + 1:i + 1 + stride])
         i += 1 + stride
@@ -52,8 +56,18 @@ def main() -> int:
                 line[x] = (line[x] + pred) & 255
         for x in range(0, stride, bpp * 4):  # every 4th pixel is plenty
             colours.add(bytes(line[x:x + 3]))
+        if wanted:
+            for x in range(0, stride, bpp):
+                hit = wanted.get(bytes(line[x:x + 3]))
+                if hit is not None:
+                    hit[0] += 1
+                    hit[1] = row if hit[1] < 0 else hit[1]
+                    hit[2] = row
         prev = line
     print(len(colours))
+    for h in sys.argv[2:]:
+        n, first, last = wanted[bytes.fromhex(h.lstrip("#"))]
+        print(h.lstrip("#").lower(), n, first, last)
     return 0
 
 

@@ -176,4 +176,17 @@ void write_report(const std::string& path, const nlohmann::json& report) {
   write_file(path, detail::dump_report(report));
 }
 
+json energy_cost_section(const std::string& currency, double price_per_kwh, double energy_kwh) {
+  return {{"compute", nullptr},
+          {"energy", price_per_kwh * energy_kwh},
+          {"total", price_per_kwh * energy_kwh},
+          {"currency", currency},
+          {"formula", "energy = energy_price_per_kwh * energy_kwh"},
+          {"inputs",
+           {{"price_per_hour", nullptr},
+            {"energy_price_per_kwh", price_per_kwh},
+            {"duration_h", 1.0},
+            {"energy_kwh", energy_kwh}}}};
+}
+
 }  // namespace trainmeter::test

@@ -27,6 +27,11 @@ struct FixtureOptions {
 /// timeline of three points, energy components cpu/dram/gpu:0, carbon from a country.
 nlohmann::json make_report(const FixtureOptions& o = {});
 
+/// A schema-valid cost section with only an energy price: `energy_kwh` (with PUE) at
+/// `price_per_kwh` in `currency` (energy = total = their product).
+nlohmann::json energy_cost_section(const std::string& currency, double price_per_kwh,
+                                   double energy_kwh);
+
 /// Writes a report (dump_report) to `path`.
 void write_report(const std::string& path, const nlohmann::json& report);
 

@@ -2,6 +2,7 @@
 // hand-derived figures, and one that must not; ranking; the section against the schema; and the
 // CLI's advise and summary.
 #include <cmath>
+#include <fstream>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include "report/findings.hpp"
 #include "report/schema.hpp"
 #include "support/test_support.hpp"
+#include "trainmeter/error.hpp"
 
 namespace d = trainmeter::detail;
 namespace t = trainmeter::test;
@@ -332,6 +334,122 @@ TEST_CASE("findings: the cleanest hours of an intensity series", "[report][findi
   const json s = d::findings(longer, o);
   CHECK(with_id(s, "carbon_hours").empty());
   CHECK(not_checked(s, "carbon_hours"));
+}
+
+// The cost what-if: the same energy at the cheapest candidate price of the run's currency.
+TEST_CASE("findings: cost what-if over electricity prices", "[report][findings]") {
+  auto price = [](const char* code, double p, const char* cur) {
+    return d::ElectricityPrice{code, std::string("place ") + code, p, cur, 2023, "test table"};
+  };
+  d::FindingsOptions o;
+  o.prices = {price("B", 0.10, "USD"), price("A", 0.05, "USD"), price("C", 0.01, "EUR"),
+              price("D", 0.30, "USD")};
+  // 10 kWh (with PUE) at 0.20 USD/kWh = 2 USD of energy. Cheapest USD candidate A at 0.05:
+  // 0.5 USD, a saving of 1.5 USD = 75 % of the energy cost. C (EUR) is never compared.
+  json r = {{"cost", t::energy_cost_section("USD", 0.20, 10.0)}};
+  const json s = d::findings(r, o);
+  const auto f = with_id(s, "cost_region");
+  REQUIRE(f.size() == 1);
+  CHECK(f[0]["severity"] == "medium");
+  REQUIRE(f[0]["ranking"].size() == 3);
+  CHECK(f[0]["ranking"][0]["code"] == "A");
+  CHECK(f[0]["ranking"][0]["energy_cost"].get<double>() == Approx(0.5));
+  CHECK(f[0]["ranking"][0]["saving"].get<double>() == Approx(1.5));
+  CHECK(f[0]["ranking"][1]["code"] == "B");
+  CHECK(f[0]["ranking"][2]["code"] == "D");
+  CHECK(f[0]["ranking"][2]["saving"].get<double>() == Approx(-1.0));
+  CHECK(f[0]["expected_gain"]["fraction"].get<double>() == Approx(0.75));
+  CHECK(f[0]["expected_gain"]["value"].get<double>() == Approx(1.5));
+  CHECK(f[0]["expected_gain"]["unit"] == "USD");
+  CHECK(evidence_value(f[0], "cost.inputs.energy_price_per_kwh") == 0.20);
+  CHECK(evidence_value(f[0], "cost.inputs.energy_kwh x cost.inputs.energy_price_per_kwh")
+            .get<double>() == Approx(2.0));
+  CHECK(not_checked(s, "cost_what_if"));  // C is in EUR: said, not converted
+  CHECK(d::format_evidence_value(0.2, "USD/kWh") == "0.2 USD/kWh");
+
+  // At 0.06 USD/kWh the cheapest saves 1 - 0.05/0.06 = 16.7 % < 20 %: no finding.
+  r["cost"]["inputs"]["energy_price_per_kwh"] = 0.06;
+  CHECK(with_id(d::findings(r, o), "cost_region").empty());
+  // Between 20 and 50 %: low. 0.08 -> 1 - 0.05/0.08 = 37.5 %.
+  r["cost"]["inputs"]["energy_price_per_kwh"] = 0.08;
+  const auto low = with_id(d::findings(r, o), "cost_region");
+  REQUIRE(low.size() == 1);
+  CHECK(low[0]["severity"] == "low");
+
+  // A EUR run against USD-only candidates: nothing compared, and the reason says so.
+  r["cost"]["currency"] = "EUR";
+  r["cost"]["inputs"]["energy_price_per_kwh"] = 0.20;
+  o.prices = {price("A", 0.05, "USD")};
+  const json eur = d::findings(r, o);
+  CHECK(with_id(eur, "cost_region").empty());
+  REQUIRE(not_checked(eur, "cost_what_if"));
+  CHECK(eur["not_checked"].back()["reason"].get<std::string>().find("USD") != std::string::npos);
+
+  // The bundled table, a USD run at 0.20 USD/kWh, 10 kWh: the cheapest rows are North Dakota
+  // 0.0738 and Utah 0.0851 USD/kWh (EIA 2023, commercial): a saving of 10 x (0.20 - 0.0738)
+  // = 1.262 USD, 63.1 %.
+  r["cost"]["currency"] = "USD";
+  const auto bundled = with_id(d::findings(r), "cost_region");
+  REQUIRE(bundled.size() == 1);
+  CHECK(bundled[0]["ranking"][0]["code"] == "US-ND");
+  CHECK(bundled[0]["ranking"][1]["code"] == "US-UT");
+  CHECK(bundled[0]["expected_gain"]["value"].get<double>() == Approx(1.262));
+  CHECK(bundled[0]["expected_gain"]["fraction"].get<double>() == Approx(1 - 0.0738 / 0.20));
+
+  // No energy price in the report: not checked.
+  CHECK(not_checked(d::findings(json{{"cost", nullptr}}), "cost_what_if"));
+}
+
+TEST_CASE("electricity prices: the bundled table and a user's file", "[report][findings]") {
+  const auto& table = d::price_table();
+  CHECK(table.size() == 22);
+  for (const auto& p : table) {
+    INFO(p.code);
+    CHECK(!p.source.empty());
+    CHECK(p.year == 2023);
+  }
+  t::TempDir dir;
+  const std::string bad = dir / "bad.tsv";
+  {
+    std::ofstream out(bad);
+    out << "code\tname\tprice_per_kwh\tcurrency\tyear\tsource\nXX\tX\t-1\tUSD\t2023\ts\n"
+           "YY\tY\t0.1\tdollars\t2023\ts\n";
+  }
+  try {
+    d::load_price_table(bad, "--prices-file");
+    FAIL("no error");
+  } catch (const trainmeter::Error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("--prices-file=" + bad) &&
+                             Catch::Contains("line 2: price_per_kwh \"-1\"") &&
+                             Catch::Contains("line 3: currency \"dollars\""));
+  }
+
+  // The CLI: a bad file fails at parse with the line; a good one gives the finding.
+  json r = t::make_report();
+  r["cost"] = t::energy_cost_section("EUR", 0.20, 10.0);
+  t::write_report(dir / "r.json", r);
+  const auto failed = t::run_cli("advise " + dir / "r.json --prices-file " + bad);
+  CHECK(failed.exit_code == 2);
+  CHECK(failed.output.find("line 2: price_per_kwh") != std::string::npos);
+  const std::string good = dir / "good.tsv";
+  {
+    std::ofstream out(good);
+    out << "# mine\nFI\tFinland\t0.089\tEUR\t2023\tEurostat\n";
+  }
+  const auto ok = t::run_cli("advise " + dir / "r.json --prices-file " + good + " --json");
+  REQUIRE(ok.exit_code == 0);
+  const auto f = with_id(json::parse(ok.output), "cost_region");
+  REQUIRE(f.size() == 1);
+  // 10 kWh x (0.20 - 0.089) EUR = 1.11 EUR, 55.5 %.
+  CHECK(f[0]["expected_gain"]["value"].get<double>() == Approx(1.11));
+  CHECK(f[0]["severity"] == "medium");
+  // Shown as the other findings are: advise's text and summary (the bundled table's EUR rows:
+  // Finland 0.089 EUR/kWh, the same 1.11 EUR).
+  const auto text = t::run_cli("advise " + dir / "r.json --prices-file " + good);
+  CHECK(text.output.find("[medium] cost_region") != std::string::npos);
+  const auto summary = t::run_cli("summary " + dir / "r.json");
+  CHECK(summary.output.find("cost_region") != std::string::npos);
+  CHECK(summary.output.find("Finland") != std::string::npos);
 }
 
 TEST_CASE("findings: ranked by severity, then gain; schema-valid in a report",
