@@ -15,6 +15,7 @@
 #include "base/report_keys.hpp"
 #include "base/stats.hpp"
 #include "carbon/model.hpp"
+#include "report/builder.hpp"
 #include "report/json_io.hpp"
 #include "trainmeter/error.hpp"
 #include "trainmeter/version.hpp"
@@ -94,23 +95,6 @@ int status_rank(const std::string& s) {
   if (s == "completed") return 0;
   if (s == "aborted") return 1;
   return 2;  // crashed
-}
-
-json duration_stats(std::vector<double> values) {
-  if (values.empty()) return nullptr;
-  RunningStats rs;
-  for (double v : values) rs.add(v);
-  std::sort(values.begin(), values.end());
-  auto q = [&](double p) { return std::llround(exact_quantile_sorted(values, p)); };
-  return {{rk::mean, rs.mean()},
-          {rk::stddev, rs.stddev()},
-          {rk::min, std::llround(rs.min())},
-          {rk::p50, q(0.50)},
-          {rk::p90, q(0.90)},
-          {rk::p95, q(0.95)},
-          {rk::p99, q(0.99)},
-          {rk::max, std::llround(rs.max())},
-          {rk::percentiles_exact, true}};
 }
 
 // Largest value of every "*_bytes" figure at the same place in each rank's memory section (every
@@ -725,7 +709,7 @@ json merge_compact(const json& base, const std::vector<json>& summaries, const S
           {rk::samples, pa.samples},
           {rk::tokens, pa.tokens},
           {rk::duration_s, duration_s},
-          {rk::step_time_ns, duration_stats(pa.wall)},
+          {rk::step_time_ns, exact_stats_json(pa.wall)},
           {rk::cpu_time_ns, nullptr},
           {rk::samples_per_s, pa.samples > 0 && duration_s > 0
                                   ? json(double(pa.samples) / duration_s)

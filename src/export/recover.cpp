@@ -19,6 +19,7 @@
 #include "export/outputs.hpp"
 #include "platform/file.hpp"
 #include "platform/text.hpp"
+#include "report/builder.hpp"
 #include "report/json_io.hpp"
 #include "trainmeter/version.hpp"
 
@@ -101,30 +102,10 @@ const json& need_object(const json& obj, const char* key) {
 struct PhaseAcc {
   std::uint64_t steps = 0, warmup = 0, samples = 0, tokens = 0;
   double wall_sum_ns = 0;
-  RunningStats wall, cpu, loss;
+  RunningStats wall, loss;
   std::vector<double> walls, cpus;
   double first_loss = std::nan(""), last_loss = std::nan("");
 };
-
-// Same definitions as the live report (report/builder.cpp): Welford moments, exact percentiles
-// by linear interpolation, rounded to whole ns and kept within [min, max].
-json stats_json(const RunningStats& s, std::vector<double>& values) {
-  if (s.count() == 0) return nullptr;
-  std::sort(values.begin(), values.end());
-  auto q = [&](double p) {
-    return static_cast<std::int64_t>(
-        std::llround(std::clamp(exact_quantile_sorted(values, p), s.min(), s.max())));
-  };
-  return {{rk::mean, s.mean()},
-          {rk::stddev, s.stddev()},
-          {rk::min, static_cast<std::int64_t>(s.min())},
-          {rk::p50, q(0.5)},
-          {rk::p90, q(0.9)},
-          {rk::p95, q(0.95)},
-          {rk::p99, q(0.99)},
-          {rk::max, static_cast<std::int64_t>(s.max())},
-          {rk::percentiles_exact, true}};
-}
 
 // Reads a file line by line (bounded memory: one line at a time). A last line without its
 // newline is reported as not terminated.
@@ -322,10 +303,7 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
           p.wall_sum_ns += double(wall);
           p.wall.add(double(wall));
           p.walls.push_back(double(wall));
-          if (!cpu_null) {
-            p.cpu.add(double(cpu));
-            p.cpus.push_back(double(cpu));
-          }
+          if (!cpu_null) p.cpus.push_back(double(cpu));
           if (loss) {
             p.loss.add(*loss);
             if (std::isnan(p.first_loss)) p.first_loss = *loss;
@@ -450,8 +428,8 @@ RecoverResult recover_stream(const std::string& path, std::size_t max_bytes, boo
         {rk::samples, p.samples},
         {rk::tokens, p.tokens},
         {rk::duration_s, duration_s},
-        {rk::step_time_ns, stats_json(p.wall, p.walls)},
-        {rk::cpu_time_ns, stats_json(p.cpu, p.cpus)},
+        {rk::step_time_ns, exact_stats_json(std::move(p.walls))},
+        {rk::cpu_time_ns, exact_stats_json(std::move(p.cpus))},
         {rk::samples_per_s,
          timed && p.samples > 0 ? json(double(p.samples) / duration_s) : json(nullptr)},
         {rk::tokens_per_s,

@@ -81,6 +81,13 @@ json between_steps_json(const PhaseAggregate& p) {
           {rk::relative_accuracy, p.gap_sketch.relative_accuracy()}};
 }
 
+json exact_stats_json(std::vector<double> values) {
+  RunningStats stats;
+  for (double v : values) stats.add(v);
+  const QuantileSketch unused;
+  return stats_json(duration_stats(stats, unused, std::move(values), true), 0);
+}
+
 json host_section(const HostInfo& host) {
   return {{rk::hostname, json_or_null(host.hostname)},
           {rk::os, json_or_null(host.os)},

@@ -23,6 +23,12 @@ nlohmann::json build_report(const RunContext& ctx, const RunState& state, Report
 /// filled later by the components that know them). The stream's header carries the same.
 nlohmann::json host_section(const HostInfo& host);
 
+/// A duration statistics object of the report (a phase's step_time_ns, cpu_time_ns) over all of
+/// `values` (ns): Welford moments, exact percentiles by linear interpolation rounded to whole ns
+/// within [min, max]; null when empty. The session (which may use its sketch instead), recover
+/// and merge all write them through stats_json().
+nlohmann::json exact_stats_json(std::vector<double> values);
+
 /// Writes diagnostics into the document and copies headline figures into `out`.
 void finalize_report(RunContext& ctx, nlohmann::json& doc, Report* out);
 
