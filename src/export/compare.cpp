@@ -246,7 +246,7 @@ json compare_runs(const std::vector<json>& a, const std::vector<json>& b, const 
   if (a.empty() || b.empty())
     throw std::invalid_argument("compare_runs: each side needs at least one report");
   const std::string phase = o.phase.empty() ? main_phase(a.front()) : o.phase;
-  const std::string pp = "/phases/" + escape_pointer(phase);
+  const std::string pp = rk::pointer(rk::phases, escape_pointer(phase));
   std::string currency = rk::currency;
   for (const auto* side : {&a, &b})
     for (const json& r : *side)

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "base/report_keys.hpp"
 #include "export/access.hpp"
 #include "export/exports.hpp"
 #include "report/findings.hpp"
@@ -115,14 +116,14 @@ struct StepPoint {
 /// Retained steps of `phase` (every phase when empty).
 std::vector<StepPoint> step_points(const json& report, const std::string& phase) {
   std::vector<StepPoint> out;
-  const json* steps = json_at(report, "/steps");
+  const json* steps = json_at(report, rk::pointer(rk::steps));
   if (steps == nullptr || !steps->is_array()) return out;
   for (const auto& s : *steps) {
-    if (!phase.empty() && string_at(s, "/phase") != phase) continue;
-    const auto i = number_at(s, "/index");
-    const auto w = number_at(s, "/wall_ns");
+    if (!phase.empty() && string_at(s, rk::pointer(rk::phase)) != phase) continue;
+    const auto i = number_at(s, rk::pointer(rk::index));
+    const auto w = number_at(s, rk::pointer(rk::wall_ns));
     if (!i || !w) continue;
-    const json* warm = json_at(s, "/warmup");
+    const json* warm = json_at(s, rk::pointer(rk::warmup));
     out.push_back({*i, *w / 1e6, warm != nullptr && warm->is_boolean() && warm->get<bool>()});
   }
   return out;
@@ -130,7 +131,7 @@ std::vector<StepPoint> step_points(const json& report, const std::string& phase)
 
 std::string step_series_chart(const json& report) {
   std::vector<std::pair<std::string, std::vector<StepPoint>>> phases;
-  if (const json* ps = json_at(report, "/phases"); ps && ps->is_object())
+  if (const json* ps = json_at(report, rk::pointer(rk::phases)); ps && ps->is_object())
     for (auto it = ps->begin(); it != ps->end(); ++it) {
       auto p = step_points(report, it.key());
       if (!p.empty()) phases.emplace_back(it.key(), std::move(p));
@@ -211,7 +212,7 @@ std::string histogram_chart(const json& report, const std::vector<StepPoint>& pt
   const double top = double(*std::max_element(counts.begin(), counts.end()));
   const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
   std::string s = svg_open("chart-histogram", title);
-  s += axes("step time (ms, log scale)", "steps", "0", fmt::format("{:.0f}", top),
+  s += axes("step time (ms, log scale)", rk::steps, "0", fmt::format("{:.0f}", top),
             fmt::format("{:.4g}", lo), fmt::format("{:.4g}", hi));
   const double bw = (x1 - x0) / bins;
   for (int b = 0; b < bins; ++b) {
@@ -223,12 +224,12 @@ std::string histogram_chart(const json& report, const std::vector<StepPoint>& pt
         "<title>{:.4g}-{:.4g} ms: {} steps</title></rect>",
         x0 + b * bw + 0.5, y0 - h, std::max(bw - 1, 0.5), h, from, to, counts[b]);
   }
-  const json* stats = json_at(report, "/phases");
+  const json* stats = json_at(report, rk::pointer(rk::phases));
   stats = stats != nullptr && stats->is_object() && stats->contains(phase)
-              ? json_at((*stats)[phase], "/step_time_ns")
+              ? json_at((*stats)[phase], rk::pointer(rk::step_time_ns))
               : nullptr;
   int k = 0;
-  for (const char* q : {"p50", "p90", "p99"}) {
+  for (const char* q : {rk::p50, rk::p90, rk::p99}) {
     const auto ns = stats != nullptr ? number_at(*stats, (std::string("/") + q).c_str())
                                      : std::optional<double>();
     ++k;
@@ -305,20 +306,22 @@ std::string memory_chart(const json& report) {
   std::vector<TimeSeries> series;
   std::vector<std::string> absent;
   TimeSeries rss{"RSS", "#9467bd", "rss", "", {}};
-  if (const json* points = json_at(report, "/memory/timeline/points"); points && points->is_array())
+  if (const json* points = json_at(report, rk::pointer(rk::memory, rk::timeline, rk::points));
+      points && points->is_array())
     for (const auto& p : *points)
       if (p.is_array() && p.size() >= 2 && p[0].is_number() && p[1].is_number())
         rss.pts.emplace_back(p[0].get<double>() / 1e9, p[1].get<double>());
   TimeSeries tensors{"tensors (CPU)", "#e9a400", "tensors", "per-step peak", {}};
   std::vector<TimeSeries> cuda;
-  if (const json* steps = json_at(report, "/steps"); steps && steps->is_array())
+  if (const json* steps = json_at(report, rk::pointer(rk::steps)); steps && steps->is_array())
     for (const auto& st : *steps) {
-      const auto t0 = number_at(st, "/start_offset_ns");
-      const auto w = number_at(st, "/wall_ns");
+      const auto t0 = number_at(st, rk::pointer(rk::start_offset_ns));
+      const auto w = number_at(st, rk::pointer(rk::wall_ns));
       if (!t0 || !w) continue;
       const double end_s = (*t0 + *w) / 1e9;
-      if (const auto b = number_at(st, "/peak_tensor_bytes")) tensors.pts.emplace_back(end_s, *b);
-      if (const json* c = json_at(st, "/peak_cuda_tensor_bytes"); c && c->is_object())
+      if (const auto b = number_at(st, rk::pointer(rk::peak_tensor_bytes)))
+        tensors.pts.emplace_back(end_s, *b);
+      if (const json* c = json_at(st, rk::pointer(rk::peak_cuda_tensor_bytes)); c && c->is_object())
         for (auto it = c->begin(); it != c->end(); ++it) {
           if (!it->is_number()) continue;
           auto at = std::find_if(cuda.begin(), cuda.end(),
@@ -335,7 +338,7 @@ std::string memory_chart(const json& report) {
           at->pts.emplace_back(end_s, it->get<double>());
         }
     }
-  for (auto& ts : cuda) ts.css_class = "cuda";
+  for (auto& ts : cuda) ts.css_class = rk::cuda;
   for (TimeSeries* ts : {&rss, &tensors}) {
     if (ts->pts.empty())
       absent.push_back(ts->name);
@@ -344,8 +347,8 @@ std::string memory_chart(const json& report) {
   }
   // A machine with a GPU (or a report with a CUDA memory section) whose steps carry no CUDA
   // tensor bytes: said, not drawn.
-  const json* gpus = json_at(report, "/host/gpus");
-  const json* mem_cuda = json_at(report, "/memory/cuda");
+  const json* gpus = json_at(report, rk::pointer(rk::host, rk::gpus));
+  const json* mem_cuda = json_at(report, rk::pointer(rk::memory, rk::cuda));
   if (cuda.empty() && ((mem_cuda != nullptr && !mem_cuda->is_null()) ||
                        (gpus != nullptr && gpus->is_array() && !gpus->empty())))
     absent.push_back("tensors (CUDA)");
@@ -363,25 +366,27 @@ constexpr const char* kComponentColours[] = {"#b5179e", "#2a9d8f", "#e76f51",
 // attributed joules per component; a recovered report has only the total). Power is constant
 // within each sample interval, so it is drawn as steps.
 std::string energy_time_charts(const json& report) {
-  const json* tl = json_at(report, "/energy/timeline");
-  if (tl == nullptr || json_at(*tl, "/rows") == nullptr)
+  const json* tl = json_at(report, rk::pointer(rk::energy, rk::timeline));
+  if (tl == nullptr || json_at(*tl, rk::pointer(rk::rows)) == nullptr)
     tl = json_at(report, "/energy/recovered_timeline");
-  const json* cols = tl != nullptr ? json_at(*tl, "/columns") : nullptr;
-  const json* rows = tl != nullptr ? json_at(*tl, "/rows") : nullptr;
+  const json* cols = tl != nullptr ? json_at(*tl, rk::pointer(rk::columns)) : nullptr;
+  const json* rows = tl != nullptr ? json_at(*tl, rk::pointer(rk::rows)) : nullptr;
   std::vector<TimeSeries> energy, power;
   std::vector<std::string> absent;
   bool total_only = false;  // a recovered report: the selected components' sum only
   auto provenance = [&](const std::string& name) {
-    if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
+    if (const json* comps = json_at(report, rk::pointer(rk::energy, rk::components));
+        comps && comps->is_array())
       for (const auto& c : *comps)
-        if (string_at(c, "/name") == name) return string_at(c, "/provenance");
+        if (string_at(c, rk::pointer(rk::name)) == name)
+          return string_at(c, rk::pointer(rk::provenance));
     return std::string();
   };
   if (cols != nullptr && cols->is_array() && rows != nullptr && rows->is_array())
     for (std::size_t c = 1; c < cols->size(); ++c) {
       std::string name = (*cols)[c].is_string() ? (*cols)[c].get<std::string>() : "?";
-      total_only = total_only || name == "total_j";
-      if (name == "total_j") name = "total";
+      total_only = total_only || name == rk::total_j;
+      if (name == rk::total_j) name = rk::total;
       const bool estimated = provenance(name) == "estimated";
       const char* colour = kComponentColours[(c - 1) % std::size(kComponentColours)];
       TimeSeries e{name, colour, "energy-line", estimated ? "(estimated)" : "", {}};
@@ -403,19 +408,20 @@ std::string energy_time_charts(const json& report) {
       power.push_back(std::move(p));
     }
   // Components of the report that the timeline does not carry.
-  if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
+  if (const json* comps = json_at(report, rk::pointer(rk::energy, rk::components));
+      comps && comps->is_array())
     for (const auto& comp : *comps) {
-      const std::string name = string_at(comp, "/name", "?");
+      const std::string name = string_at(comp, rk::pointer(rk::name), "?");
       const bool drawn = std::any_of(energy.begin(), energy.end(), [&](const TimeSeries& x) {
         return x.name == name && !x.pts.empty();
       });
       if (!drawn && !total_only) absent.push_back(name + " over time");
     }
-  const std::string why = json_at(report, "/energy/components") == nullptr
+  const std::string why = json_at(report, rk::pointer(rk::energy, rk::components)) == nullptr
                               ? "energy not measured"
                               : "energy over time not measured";
   return time_chart("chart-energy-time", "Energy over the run, per component (cumulative)",
-                    "energy", format_energy_j, energy, absent, why) +
+                    rk::energy, format_energy_j, energy, absent, why) +
          time_chart("chart-power", "Power over the run, per component (mean per sample interval)",
                     "power", format_power_w, power, absent, why);
 }
@@ -428,19 +434,19 @@ std::string throughput_chart(const json& report) {
     double start_s, end_s, samples;
   };
   std::vector<std::string> names;
-  if (const json* ps = json_at(report, "/phases"); ps && ps->is_object())
+  if (const json* ps = json_at(report, rk::pointer(rk::phases)); ps && ps->is_object())
     for (auto it = ps->begin(); it != ps->end(); ++it) names.push_back(it.key());
   std::vector<std::vector<Step>> by_phase(names.size());
   bool any_samples = false;
-  if (const json* steps = json_at(report, "/steps"); steps && steps->is_array())
+  if (const json* steps = json_at(report, rk::pointer(rk::steps)); steps && steps->is_array())
     for (const auto& st : *steps) {
-      const auto ph = std::find(names.begin(), names.end(), string_at(st, "/phase"));
-      const auto t0 = number_at(st, "/start_offset_ns");
-      const auto w = number_at(st, "/wall_ns");
-      const json* warm = json_at(st, "/warmup");
+      const auto ph = std::find(names.begin(), names.end(), string_at(st, rk::pointer(rk::phase)));
+      const auto t0 = number_at(st, rk::pointer(rk::start_offset_ns));
+      const auto w = number_at(st, rk::pointer(rk::wall_ns));
+      const json* warm = json_at(st, rk::pointer(rk::warmup));
       if (ph == names.end() || !t0 || !w || (warm && warm->is_boolean() && warm->get<bool>()))
         continue;
-      const double n = number_at(st, "/samples").value_or(0);
+      const double n = number_at(st, rk::pointer(rk::samples)).value_or(0);
       any_samples = any_samples || n > 0;
       by_phase[static_cast<std::size_t>(ph - names.begin())].push_back(
           {*t0 / 1e9, (*t0 + *w) / 1e9, n});
@@ -478,12 +484,14 @@ std::string energy_chart(const json& report) {
   std::vector<std::pair<std::string, double>> bars;
   std::vector<std::string> labels;
   std::vector<bool> estimated;  // "estimated" is written next to the figure, not only in the title
-  if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
+  if (const json* comps = json_at(report, rk::pointer(rk::energy, rk::components));
+      comps && comps->is_array())
     for (const auto& c : *comps)
-      if (auto e = number_at(c, "/energy_j")) {
-        bars.emplace_back(string_at(c, "/name", "?"), *e);
-        labels.push_back(string_at(c, "/provenance") + ", " + string_at(c, "/source"));
-        estimated.push_back(string_at(c, "/provenance") == "estimated");
+      if (auto e = number_at(c, rk::pointer(rk::energy_j))) {
+        bars.emplace_back(string_at(c, rk::pointer(rk::name), "?"), *e);
+        labels.push_back(string_at(c, rk::pointer(rk::provenance)) + ", " +
+                         string_at(c, rk::pointer(rk::source)));
+        estimated.push_back(string_at(c, rk::pointer(rk::provenance)) == "estimated");
       }
   if (bars.empty()) return empty_chart("chart-energy", title, "energy not measured");
   double top = 0;
@@ -515,17 +523,17 @@ std::string row(const std::string& k, const std::string& v) {
 // The loss of every retained step that has one, against the step index, each phase in its
 // colour. Only drawn when some step has a loss.
 std::string loss_chart(const json& report) {
-  const json* steps = json_at(report, "/steps");
+  const json* steps = json_at(report, rk::pointer(rk::steps));
   if (steps == nullptr || !steps->is_array()) return "";
   std::vector<std::string> names;
-  if (const json* ps = json_at(report, "/phases"); ps && ps->is_object())
+  if (const json* ps = json_at(report, rk::pointer(rk::phases)); ps && ps->is_object())
     for (auto it = ps->begin(); it != ps->end(); ++it) names.push_back(it.key());
   std::vector<std::vector<std::pair<double, double>>> by_phase(names.size());
   Axis x{INFINITY, -INFINITY}, y{INFINITY, -INFINITY};
   for (const auto& st : *steps) {
-    const auto i = number_at(st, "/index");
-    const auto l = number_at(st, "/loss");
-    const auto ph = std::find(names.begin(), names.end(), string_at(st, "/phase"));
+    const auto i = number_at(st, rk::pointer(rk::index));
+    const auto l = number_at(st, rk::pointer(rk::loss));
+    const auto ph = std::find(names.begin(), names.end(), string_at(st, rk::pointer(rk::phase)));
     if (!i || !l || ph == names.end()) continue;
     by_phase[static_cast<std::size_t>(ph - names.begin())].emplace_back(*i, *l);
     x.lo = std::min(x.lo, *i);
@@ -536,7 +544,7 @@ std::string loss_chart(const json& report) {
   if (!std::isfinite(x.lo)) return "";
   const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
   std::string s = svg_open("chart-loss", "Loss per step");
-  s += axes("step index", "loss", fmt::format("{:.4g}", y.lo), fmt::format("{:.4g}", y.hi),
+  s += axes("step index", rk::loss, fmt::format("{:.4g}", y.lo), fmt::format("{:.4g}", y.hi),
             fmt::format("{:.0f}", x.lo), fmt::format("{:.0f}", x.hi));
   for (std::size_t ph = 0; ph < by_phase.size(); ++ph) {
     if (by_phase[ph].empty()) continue;
@@ -554,34 +562,37 @@ std::string loss_chart(const json& report) {
 }
 
 std::string model_section(const json& report) {
-  const json* m = json_at(report, "/model");
+  const json* m = json_at(report, rk::pointer(rk::model));
   std::string h = "<section id=\"model\"><h2>Model</h2><table>";
   if (m == nullptr || !m->is_object())
-    return h + row("model", "n/a (not described)") + "</table></section>\n";
-  h += row("name", string_at(*m, "/name", "n/a"));
-  h += row("parameters", or_na(number_at(*m, "/parameters")) + " (" +
-                             or_na(number_at(*m, "/trainable_parameters")) + " trainable)");
-  if (const auto b = number_at(*m, "/parameter_bytes"))
+    return h + row(rk::model, "n/a (not described)") + "</table></section>\n";
+  h += row(rk::name, string_at(*m, rk::pointer(rk::name), "n/a"));
+  h += row(rk::parameters, or_na(number_at(*m, rk::pointer(rk::parameters))) + " (" +
+                               or_na(number_at(*m, rk::pointer(rk::trainable_parameters))) +
+                               " trainable)");
+  if (const auto b = number_at(*m, rk::pointer(rk::parameter_bytes)))
     h += row("parameter bytes", format_bytes(*b));
-  if (const auto b = number_at(*m, "/buffer_bytes")) h += row("buffer bytes", format_bytes(*b));
-  if (const json* d = json_at(*m, "/bytes_by_dtype"); d && d->is_object())
+  if (const auto b = number_at(*m, rk::pointer(rk::buffer_bytes)))
+    h += row("buffer bytes", format_bytes(*b));
+  if (const json* d = json_at(*m, rk::pointer(rk::bytes_by_dtype)); d && d->is_object())
     for (auto it = d->begin(); it != d->end(); ++it)
       if (it->is_number()) h += row("bytes, " + it.key(), format_bytes(it->get<double>()));
-  if (const auto a = number_at(*m, "/optimizer_state_bytes_estimate/adam"))
+  if (const auto a = number_at(*m, rk::pointer(rk::optimizer_state_bytes_estimate, rk::adam)))
     h += row("Adam state", format_bytes(*a) + " (estimated)");
-  if (const auto a = number_at(*m, "/optimizer_state_bytes_estimate/sgd_momentum"))
+  if (const auto a =
+          number_at(*m, rk::pointer(rk::optimizer_state_bytes_estimate, rk::sgd_momentum)))
     h += row("SGD momentum state", format_bytes(*a) + " (estimated)");
-  if (const auto z = number_at(*m, "/zero_fraction"))
+  if (const auto z = number_at(*m, rk::pointer(rk::zero_fraction)))
     h += row("zero fraction", fmt::format("{:.3g}", *z));
   return h + "</table></section>\n";
 }
 
 // A merged distributed report: one row per rank.
 std::string ranks_section(const json& report) {
-  const json* per = json_at(report, "/ranks/per_rank");
+  const json* per = json_at(report, rk::pointer(rk::ranks, rk::per_rank));
   if (per == nullptr || !per->is_array()) return "";
   const json view = ranks_view(report);
-  const std::string phase = view.is_object() ? view["phase"].get<std::string>() : "";
+  const std::string phase = view.is_object() ? view[rk::phase].get<std::string>() : "";
   std::string h = fmt::format(
       "<section id=\"ranks\"><h2>Ranks</h2><table><tr><th>rank</th><th>host</th><th>status</th>"
       "<th>duration</th><th>steps</th><th>{} step p50</th><th>mean</th><th>max</th><th>slowest "
@@ -592,29 +603,32 @@ std::string ranks_section(const json& report) {
   };
   for (std::size_t i = 0; i < per->size(); ++i) {
     const json& r = (*per)[i];
-    const json& v = view.is_object() && i < view["per_rank"].size() ? view["per_rank"][i] : json();
-    const auto dur = number_at(r, "/duration_s");
-    const auto e = number_at(r, "/energy_j");
-    const auto kg = number_at(r, "/co2e_kg");
+    const json& v =
+        view.is_object() && i < view[rk::per_rank].size() ? view[rk::per_rank][i] : json();
+    const auto dur = number_at(r, rk::pointer(rk::duration_s));
+    const auto e = number_at(r, rk::pointer(rk::energy_j));
+    const auto kg = number_at(r, rk::pointer(rk::co2e_kg));
     h += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</"
         "td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        or_na(number_at(r, "/rank")), esc(string_at(r, "/hostname")), esc(string_at(r, "/status")),
-        dur ? format_duration_s(*dur) : "n/a", or_na(number_at(r, "/steps_recorded")),
-        ns(v.value("p50_ns", json())), ns(v.value("mean_ns", json())),
-        ns(v.value("max_ns", json())), or_na(number_at(r, "/slowest_steps")),
-        e ? format_energy_j(*e) : "n/a", kg ? format_co2e_kg(*kg) : "n/a");
+        or_na(number_at(r, rk::pointer(rk::rank))), esc(string_at(r, rk::pointer(rk::hostname))),
+        esc(string_at(r, rk::pointer(rk::status))), dur ? format_duration_s(*dur) : "n/a",
+        or_na(number_at(r, rk::pointer(rk::steps_recorded))), ns(v.value(rk::p50_ns, json())),
+        ns(v.value("mean_ns", json())), ns(v.value(rk::max_ns, json())),
+        or_na(number_at(r, rk::pointer(rk::slowest_steps))), e ? format_energy_j(*e) : "n/a",
+        kg ? format_co2e_kg(*kg) : "n/a");
   }
   h += "</table>";
-  if (const auto s = number_at(report, "/ranks/straggler_rank"))
+  if (const auto s = number_at(report, rk::pointer(rk::ranks, rk::straggler_rank)))
     h += "<p>straggler: rank " + or_na(s) + "</p>";
   if (view.is_object() && !view["stragglers"].empty()) {
     h += "<table id=\"stragglers\"><tr><th>rank</th><th>slowest in steps</th><th>share</th></tr>";
     for (const json& s : view["stragglers"])
-      h += fmt::format(
-          "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", s["rank"].dump(), s["slowest_steps"].dump(),
-          s["share"].is_number() ? fmt::format("{:.0f}%", 100 * s["share"].get<double>())
-                                 : std::string("n/a"));
+      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>", s[rk::rank].dump(),
+                       s[rk::slowest_steps].dump(),
+                       s["share"].is_number()
+                           ? fmt::format("{:.0f}%", 100 * s["share"].get<double>())
+                           : std::string("n/a"));
     h += "</table>";
   }
   if (view.is_object() && !view["per_host"].empty()) {
@@ -625,8 +639,8 @@ std::string ranks_section(const json& report) {
          "<th>machine energy (counted once)</th></tr>";
     for (const json& x : view["per_host"])
       h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                       esc(x["host"].get<std::string>()), esc(x["ranks"].dump()),
-                       joules(x["energy_j"]), joules(x["machine_energy_j"]));
+                       esc(x[rk::host].get<std::string>()), esc(x[rk::ranks].dump()),
+                       joules(x[rk::energy_j]), joules(x[rk::machine_energy_j]));
     h += "</table>";
   }
   return h + "</section>\n";
@@ -635,29 +649,30 @@ std::string ranks_section(const json& report) {
 std::string findings_section(const json& report) {
   const json section = stored_or_computed_findings(report);
   std::string h = "<section id=\"findings\"><h2>Findings</h2>";
-  const json* items = json_at(section, "/items");
+  const json* items = json_at(section, rk::pointer(rk::items));
   if (items == nullptr || !items->is_array() || items->empty())
     return h + "<p>none: no rule found evidence of a problem in this report</p></section>\n";
   h += "<ol class=\"findings\">";
   for (const json& f : *items) {
     if (!f.is_object()) continue;
-    const std::string sev = string_at(f, "/severity", "info");
+    const std::string sev = string_at(f, rk::pointer(rk::severity), "info");
     h += fmt::format("<li class=\"finding sev-{}\"><b>[{}] {}</b> {}", esc(sev), esc(sev),
-                     esc(string_at(f, "/id")), esc(string_at(f, "/title")));
+                     esc(string_at(f, rk::pointer(rk::id))),
+                     esc(string_at(f, rk::pointer(rk::title))));
     h += "<table class=\"evidence\">";
-    if (const json* ev = json_at(f, "/evidence"); ev && ev->is_array())
+    if (const json* ev = json_at(f, rk::pointer(rk::evidence)); ev && ev->is_array())
       for (const json& e : *ev)
-        h += row(string_at(e, "/key"),
-                 format_evidence_value(e.contains("value") ? e["value"] : json(),
-                                       string_at(e, "/unit", "")));
-    if (const json* t = json_at(f, "/try"); t && t->is_array())
+        h += row(string_at(e, rk::pointer(rk::key)),
+                 format_evidence_value(e.contains(rk::value) ? e[rk::value] : json(),
+                                       string_at(e, rk::pointer(rk::unit), "")));
+    if (const json* t = json_at(f, rk::pointer(rk::try_)); t && t->is_array())
       for (const json& line : *t)
-        if (line.is_string()) h += row("try", line.get<std::string>());
-    if (const json* g = json_at(f, "/expected_gain"); g && g->is_object()) {
+        if (line.is_string()) h += row(rk::try_, line.get<std::string>());
+    if (const json* g = json_at(f, rk::pointer(rk::expected_gain)); g && g->is_object()) {
       std::string what;
-      if (const auto fr = number_at(*g, "/fraction"))
-        what = format_evidence_value(*fr, "fraction") + ": ";
-      h += row("expected gain", what + string_at(*g, "/method"));
+      if (const auto fr = number_at(*g, rk::pointer(rk::fraction)))
+        what = format_evidence_value(*fr, rk::fraction) + ": ";
+      h += row("expected gain", what + string_at(*g, rk::pointer(rk::method)));
     }
     h += "</table></li>";
   }
@@ -667,7 +682,7 @@ std::string findings_section(const json& report) {
 }  // namespace
 
 std::string html_page(const json& report) {
-  const std::string name = string_at(report, "/run/name", "run");
+  const std::string name = string_at(report, rk::pointer(rk::run, rk::name), rk::run);
   const std::string phase = main_phase(report);
   const std::vector<StepPoint> pts = step_points(report, phase);
   std::string h;
@@ -687,29 +702,34 @@ std::string html_page(const json& report) {
   h += "<h1>trainmeter report: " + esc(name) + "</h1>\n";
   h += findings_section(report);
   h += "<section id=\"run\"><h2>Run</h2><table>";
-  h += row("run id", string_at(report, "/run/id"));
-  h += row("status", string_at(report, "/run/status"));
-  h += row("start (UTC)", string_at(report, "/run/start_utc"));
-  h += row("end (UTC)", string_at(report, "/run/end_utc", "n/a"));
-  if (auto d = number_at(report, "/run/duration_s")) h += row("duration", format_duration_s(*d));
-  if (const auto user = number_at(report, "/run/cpu_time_s/user"))
-    h += row("process CPU time",
-             format_duration_s(*user) + " user, " +
-                 format_duration_s(number_at(report, "/run/cpu_time_s/system").value_or(NAN)) +
-                 " system");
-  if (const json* cmd = json_at(report, "/run/command_line"); cmd && cmd->is_array()) {
+  h += row("run id", string_at(report, rk::pointer(rk::run, rk::id)));
+  h += row(rk::status, string_at(report, rk::pointer(rk::run, rk::status)));
+  h += row("start (UTC)", string_at(report, rk::pointer(rk::run, rk::start_utc)));
+  h += row("end (UTC)", string_at(report, rk::pointer(rk::run, rk::end_utc), "n/a"));
+  if (auto d = number_at(report, rk::pointer(rk::run, rk::duration_s)))
+    h += row("duration", format_duration_s(*d));
+  if (const auto user = number_at(report, rk::pointer(rk::run, rk::cpu_time_s, rk::user)))
+    h += row(
+        "process CPU time",
+        format_duration_s(*user) + " user, " +
+            format_duration_s(
+                number_at(report, rk::pointer(rk::run, rk::cpu_time_s, rk::system)).value_or(NAN)) +
+            " system");
+  if (const json* cmd = json_at(report, rk::pointer(rk::run, rk::command_line));
+      cmd && cmd->is_array()) {
     std::string line;
     for (const json& a : *cmd)
       if (a.is_string()) line += (line.empty() ? "" : " ") + a.get<std::string>();
     h += row("command line", line);
   }
   h += row("rank / world size",
-           fmt::format("{} / {}", (long long)number_at(report, "/run/rank").value_or(0),
-                       (long long)number_at(report, "/run/world_size").value_or(1)));
-  h += row("host", string_at(report, "/host/hostname", "n/a") + " — " +
-                       string_at(report, "/host/cpu_model", "n/a") + " — " +
-                       string_at(report, "/host/os", "n/a"));
-  if (const json* tags = json_at(report, "/run/tags"); tags && tags->is_object())
+           fmt::format(
+               "{} / {}", (long long)number_at(report, rk::pointer(rk::run, rk::rank)).value_or(0),
+               (long long)number_at(report, rk::pointer(rk::run, rk::world_size)).value_or(1)));
+  h += row(rk::host, string_at(report, rk::pointer(rk::host, rk::hostname), "n/a") + " — " +
+                         string_at(report, rk::pointer(rk::host, rk::cpu_model), "n/a") + " — " +
+                         string_at(report, rk::pointer(rk::host, rk::os), "n/a"));
+  if (const json* tags = json_at(report, rk::pointer(rk::run, rk::tags)); tags && tags->is_object())
     for (auto it = tags->begin(); it != tags->end(); ++it)
       h += row("tag " + it.key(), it->is_string() ? it->get<std::string>() : it->dump());
   h += "</table></section>\n";
@@ -717,19 +737,21 @@ std::string html_page(const json& report) {
   h += "<section "
        "id=\"phases\"><h2>Phases</h2><table><tr><th>phase</th><th>steps</th><th>warm-up</th>"
        "<th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>samples/s</th></tr>";
-  if (const json* phases = json_at(report, "/phases"); phases && phases->is_object())
+  if (const json* phases = json_at(report, rk::pointer(rk::phases)); phases && phases->is_object())
     for (auto it = phases->begin(); it != phases->end(); ++it) {
       const json& p = it.value();
-      auto ns = [&](const char* ptr) {
+      auto ns = [&](std::string_view ptr) {
         auto v = number_at(p, ptr);
         return v ? format_duration_ns(*v) : std::string("n/a");
       };
       h += fmt::format(
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</"
           "td><td>{}</td></tr>",
-          esc(it.key()), or_na(number_at(p, "/steps")), or_na(number_at(p, "/warmup_steps")),
-          ns("/step_time_ns/mean"), ns("/step_time_ns/p50"), ns("/step_time_ns/p90"),
-          ns("/step_time_ns/p99"), or_na(number_at(p, "/samples_per_s")));
+          esc(it.key()), or_na(number_at(p, rk::pointer(rk::steps))),
+          or_na(number_at(p, rk::pointer(rk::warmup_steps))),
+          ns(rk::pointer(rk::step_time_ns, rk::mean)), ns(rk::pointer(rk::step_time_ns, rk::p50)),
+          ns(rk::pointer(rk::step_time_ns, rk::p90)), ns(rk::pointer(rk::step_time_ns, rk::p99)),
+          or_na(number_at(p, rk::pointer(rk::samples_per_s))));
     }
   h += "</table></section>\n";
 
@@ -739,9 +761,10 @@ std::string html_page(const json& report) {
        histogram_chart(report, pts, phase) + "</section>\n";
   h += "<section id=\"throughput\"><h2>Throughput</h2>" + throughput_chart(report) + "</section>\n";
   h += "<section id=\"memory\"><h2>Memory</h2>" + memory_chart(report) + "<table>";
-  h += row("peak RSS", number_at(report, "/memory/peak_rss_bytes")
-                           ? format_bytes(*number_at(report, "/memory/peak_rss_bytes"))
-                           : "n/a");
+  h += row("peak RSS",
+           number_at(report, rk::pointer(rk::memory, rk::peak_rss_bytes))
+               ? format_bytes(*number_at(report, rk::pointer(rk::memory, rk::peak_rss_bytes)))
+               : "n/a");
   const auto tensor = tensor_peaks(report);
   if (tensor.empty()) h += row("peak tensor bytes", "n/a");
   for (const auto& [device, bytes] : tensor)
@@ -750,50 +773,56 @@ std::string html_page(const json& report) {
   h += "<section id=\"energy\"><h2>Energy</h2>" + energy_chart(report) +
        energy_time_charts(report) + "<table>";
   bool estimated = false;
-  if (const json* comps = json_at(report, "/energy/components"); comps && comps->is_array())
+  if (const json* comps = json_at(report, rk::pointer(rk::energy, rk::components));
+      comps && comps->is_array())
     for (const auto& c : *comps)
-      estimated = estimated || string_at(c, "/provenance") == "estimated";
-  h += row("total", number_at(report, "/energy/total_j")
-                        ? format_energy_j(*number_at(report, "/energy/total_j")) +
-                              (estimated ? " (estimated: some components are estimates)" : "")
-                        : "n/a");
+      estimated = estimated || string_at(c, rk::pointer(rk::provenance)) == "estimated";
+  h += row(rk::total,
+           number_at(report, rk::pointer(rk::energy, rk::total_j))
+               ? format_energy_j(*number_at(report, rk::pointer(rk::energy, rk::total_j))) +
+                     (estimated ? " (estimated: some components are estimates)" : "")
+               : "n/a");
   h += "</table></section>\n";
   h += model_section(report);
 
   h += "<section id=\"carbon\"><h2>Carbon</h2><table>";
-  if (json_at(report, "/carbon") == nullptr) {
+  if (json_at(report, rk::pointer(rk::carbon)) == nullptr) {
     h += row("CO2e", "n/a (no carbon section)");
   } else {
-    const auto kg = number_at(report, "/carbon/co2e_kg");
+    const auto kg = number_at(report, rk::pointer(rk::carbon, rk::co2e_kg));
     h += row("CO2e", kg ? format_co2e_kg(*kg) + (estimated ? " (estimated)" : "") : "n/a");
-    h += row("grid intensity", or_na(number_at(report, "/carbon/intensity_g_per_kwh")) +
-                                   " g/kWh (" + string_at(report, "/carbon/intensity_source") +
-                                   ", " + string_at(report, "/carbon/region", "no region") + ")");
-    h += row("source", string_at(report, "/carbon/data_source") + " " +
-                           or_na(number_at(report, "/carbon/data_year")));
-    h += row("PUE", or_na(number_at(report, "/carbon/pue")));
-    h += row("formula", string_at(report, "/carbon/formula"));
-    if (auto km = number_at(report, "/carbon/equivalents/car_km"))
-      h += row("equivalent",
-               fmt::format("{:.4g} km by car ({} g/km, {})", *km,
-                           or_na(number_at(report, "/carbon/equivalents/car_g_per_km")),
-                           string_at(report, "/carbon/equivalents/car_source")));
-    if (auto f = number_at(report, "/carbon/equivalents/car_lifetime_fraction"))
-      h += row("equivalent",
-               fmt::format("{:.3g} of a car's lifetime emissions ({})", *f,
-                           string_at(report, "/carbon/equivalents/car_lifetime_source")));
+    h += row("grid intensity",
+             or_na(number_at(report, rk::pointer(rk::carbon, rk::intensity_g_per_kwh))) +
+                 " g/kWh (" + string_at(report, rk::pointer(rk::carbon, rk::intensity_source)) +
+                 ", " + string_at(report, rk::pointer(rk::carbon, rk::region), "no region") + ")");
+    h += row(rk::source, string_at(report, rk::pointer(rk::carbon, rk::data_source)) + " " +
+                             or_na(number_at(report, rk::pointer(rk::carbon, rk::data_year))));
+    h += row("PUE", or_na(number_at(report, rk::pointer(rk::carbon, rk::pue))));
+    h += row(rk::formula, string_at(report, rk::pointer(rk::carbon, rk::formula)));
+    if (auto km = number_at(report, rk::pointer(rk::carbon, rk::equivalents, rk::car_km)))
+      h += row(
+          "equivalent",
+          fmt::format(
+              "{:.4g} km by car ({} g/km, {})", *km,
+              or_na(number_at(report, rk::pointer(rk::carbon, rk::equivalents, rk::car_g_per_km))),
+              string_at(report, rk::pointer(rk::carbon, rk::equivalents, rk::car_source))));
+    if (auto f =
+            number_at(report, rk::pointer(rk::carbon, rk::equivalents, rk::car_lifetime_fraction)))
+      h += row("equivalent", fmt::format("{:.3g} of a car's lifetime emissions ({})", *f,
+                                         string_at(report, rk::pointer(rk::carbon, rk::equivalents,
+                                                                       rk::car_lifetime_source))));
   }
   h += "</table></section>\n";
   h += "<section id=\"cost\"><h2>Cost</h2><table>";
-  if (json_at(report, "/cost") == nullptr) {
-    h += row("cost", "n/a (no prices given)");
+  if (json_at(report, rk::pointer(rk::cost)) == nullptr) {
+    h += row(rk::cost, "n/a (no prices given)");
   } else {
-    const std::string cur = string_at(report, "/cost/currency");
-    for (const char* part : {"compute", "energy", "total"}) {
-      const auto v = number_at(report, (std::string("/cost/") + part).c_str());
+    const std::string cur = string_at(report, rk::pointer(rk::cost, rk::currency));
+    for (const char* part : {rk::compute, rk::energy, rk::total}) {
+      const auto v = number_at(report, rk::pointer(rk::cost, part));
       h += row(part, v ? fmt::format("{:.4g} {}", *v, cur) : "n/a");
     }
-    h += row("formula", string_at(report, "/cost/formula"));
+    h += row(rk::formula, string_at(report, rk::pointer(rk::cost, rk::formula)));
   }
   h += "</table></section>\n";
   h += ranks_section(report);
@@ -801,24 +830,27 @@ std::string html_page(const json& report) {
   h += "<section id=\"diagnostics\"><h2>Diagnostics</h2><table "
        "id=\"diagnostics-table\"><tr><th>source</th><th>status</th><th>count</th><th>message</th></"
        "tr>";
-  const json* diags = json_at(report, "/diagnostics");
+  const json* diags = json_at(report, rk::pointer(rk::diagnostics));
   if (diags == nullptr || !diags->is_array() || diags->empty())
     h += "<tr><td colspan=\"4\">none</td></tr>";
   if (diags != nullptr && diags->is_array())
     for (const auto& d : *diags)
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                       esc(string_at(d, "/source")), esc(string_at(d, "/status")),
-                       or_na(number_at(d, "/count")), esc(string_at(d, "/message")));
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+          esc(string_at(d, rk::pointer(rk::source))), esc(string_at(d, rk::pointer(rk::status))),
+          or_na(number_at(d, rk::pointer(rk::count))), esc(string_at(d, rk::pointer(rk::message))));
   h += "</table></section>\n";
   h += "<section id=\"config\"><h2>Configuration</h2><table>";
-  if (const json* cfg = json_at(report, "/config"); cfg && cfg->is_object() && !cfg->empty())
+  if (const json* cfg = json_at(report, rk::pointer(rk::config));
+      cfg && cfg->is_object() && !cfg->empty())
     for (auto it = cfg->begin(); it != cfg->end(); ++it)
       h += row(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
   else
-    h += row("config", "none recorded");
+    h += row(rk::config, "none recorded");
   h += "</table></section>\n";
-  h += "<footer><small>trainmeter " + esc(string_at(report, "/trainmeter/version")) +
-       ", report schema " + or_na(number_at(report, "/schema_version")) + "</small></footer>\n";
+  h += "<footer><small>trainmeter " +
+       esc(string_at(report, rk::pointer(rk::trainmeter, rk::version))) + ", report schema " +
+       or_na(number_at(report, rk::pointer(rk::schema_version))) + "</small></footer>\n";
   h += "<script>document.documentElement.setAttribute('data-tm-charts',String(document."
        "querySelectorAll('svg.chart').length));</script>\n";
   h += "</body></html>\n";
