@@ -26,6 +26,7 @@
   X(backend)                             \
   X(between_steps)                       \
   X(block_steps)                         \
+  X(boot_id)                             \
   X(buffer_bytes)                        \
   X(buffer_tensors)                      \
   X(buffers)                             \

@@ -151,14 +151,6 @@ constexpr std::int64_t kBlockSteps = 4096;
 constexpr const char* kModeAllreduce = "allreduce";
 constexpr const char* kModePointToPoint = "point-to-point";
 
-std::string read_boot_id() {
-  auto text = detail::read_text_file("/proc/sys/kernel/random/boot_id", 256);
-  if (!text) return "";
-  std::string id = *text;
-  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
-  return id;
-}
-
 // `doc` as JSON text in a zero-padded tensor of `size` bytes; "" when it does not fit.
 std::optional<at::Tensor> text_tensor(const std::string& text, std::int64_t size) {
   if (static_cast<std::int64_t>(text.size()) >= size) return std::nullopt;
@@ -231,11 +223,8 @@ GatherResult gather(Session& session, c10d::ProcessGroup& group,
     json own_summary;
     if (own) {
       try {
-        std::string hostname = "unknown";
-        if ((*own)[rk::host].is_object() && (*own)[rk::host][rk::hostname].is_string())
-          hostname = (*own)[rk::host][rk::hostname].get<std::string>();
-        const std::string boot = read_boot_id();
-        own_summary = detail::rank_summary(*own, origin, boot.empty() ? "" : hostname + "/" + boot);
+        // The host key (hostname + boot id) comes from the report's host section.
+        own_summary = detail::rank_summary(*own, origin);
       } catch (const std::exception& e) {
         own_problem = e.what();
         own.reset();

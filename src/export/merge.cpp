@@ -211,12 +211,16 @@ json summary_of(const json& report, const std::string& origin, const std::string
     throw Error(fmt::format(
         "{}: already a merged report (run.merged); merge the per-rank reports instead", origin));
   const std::string hostname = text(section(report, rk::host), rk::hostname, "unknown");
+  // A machine is its hostname and this boot (two machines may share a hostname); a report from
+  // before host.boot_id, or from a machine without one, is known by its hostname.
+  const std::string boot = text(section(report, rk::host), rk::boot_id);
+  const std::string machine = boot.empty() ? hostname : hostname + "/" + boot;
   json s = {
       {rk::rank, *r},
       {rk::world_size, *w},
       {rk::local_rank, integer(run, rk::local_rank) ? json(*integer(run, rk::local_rank)) : json()},
       {rk::hostname, hostname},
-      {"host_key", host_key.empty() ? hostname : host_key},
+      {"host_key", host_key.empty() ? machine : host_key},
       {rk::origin, origin},
       {rk::run_id, text(run, rk::id)},
       {rk::status, text(run, rk::status, "completed")},

@@ -26,6 +26,10 @@ HostInfo read_host_info(const std::string& proc_root) {
         h.os = trim(std::string_view(line).substr(12), " \t\r\n\"");
   }
   if (!h.os) h.os = std::string(u.sysname);
+  if (auto text = read_text_file(proc_root + "/sys/kernel/random/boot_id", 256)) {
+    std::string id = trim(*text);
+    if (!id.empty()) h.boot_id = std::move(id);
+  }
   if (auto text = read_text_file(proc_root + "/cpuinfo", 4 << 20)) {
     std::istringstream in(*text);
     std::string line;

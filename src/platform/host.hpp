@@ -10,11 +10,14 @@ namespace trainmeter::detail {
 
 struct HostInfo {
   std::optional<std::string> hostname, os, kernel, cpu_model;
+  std::optional<std::string> boot_id;  ///< <proc_root>/sys/kernel/random/boot_id: this boot
   std::optional<std::int64_t> logical_cpus, memory_bytes;
 };
 
 /// Reads hostname (uname), OS (/etc/os-release PRETTY_NAME), kernel release, CPU model
-/// (<proc_root>/cpuinfo), logical CPUs and memory (<proc_root>/meminfo). Missing facts are nullopt.
+/// (<proc_root>/cpuinfo), logical CPUs and memory (<proc_root>/meminfo), the boot id
+/// (<proc_root>/sys/kernel/random/boot_id: tells apart machines that share a hostname). Missing
+/// facts are nullopt.
 HostInfo read_host_info(const std::string& proc_root);
 
 /// The process's command line (<proc_root>/self/cmdline), argv[0] first; empty when unreadable.

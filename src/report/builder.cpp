@@ -90,6 +90,7 @@ json exact_stats_json(std::vector<double> values) {
 
 json host_section(const HostInfo& host) {
   return {{rk::hostname, json_or_null(host.hostname)},
+          {rk::boot_id, json_or_null(host.boot_id)},
           {rk::os, json_or_null(host.os)},
           {rk::kernel, json_or_null(host.kernel)},
           {rk::cpu_model, json_or_null(host.cpu_model)},

@@ -320,6 +320,28 @@ TEST_CASE("merge: peaks per rank, the largest in the merged memory section", "[m
   CHECK(m["ranks"]["hosts"] == json({{"nodeA", {0, 1}}, {"nodeB", {2}}}));
 }
 
+TEST_CASE("merge: hosts are hostname plus boot id, so two machines named alike stay two",
+          "[merge]") {
+  // Ranks 0 and 1 say nodeA but booted differently (two machines with one name); rank 2 is
+  // nodeB. Each nodeA machine's CPU energy is its own (100 J and 98 J machine-level), not one
+  // machine's counted once.
+  std::vector<RankReport> ranks = three_ranks();
+  ranks[0].report["host"]["boot_id"] = "boot-a";
+  ranks[1].report["host"]["boot_id"] = "boot-b";
+  ranks[2].report["host"]["boot_id"] = "boot-c";
+  const json m = merge_reports(ranks, MergeOptions());
+  CHECK(m["ranks"]["hosts"] ==
+        json({{"nodeA/boot-a", {0}}, {"nodeA/boot-b", {1}}, {"nodeB", {2}}}));
+  CHECK(m["energy"]["per_host"]["nodeA/boot-a"]["machine_energy_j"].get<double>() == Approx(120));
+  CHECK(m["energy"]["per_host"]["nodeA/boot-b"]["machine_energy_j"].get<double>() == Approx(119));
+
+  // The same boot id on both nodeA ranks: one machine, labelled by its hostname.
+  ranks[1].report["host"]["boot_id"] = "boot-a";
+  const json one = merge_reports(ranks, MergeOptions());
+  CHECK(one["ranks"]["hosts"] == json({{"nodeA", {0, 1}}, {"nodeB", {2}}}));
+  CHECK(one["energy"]["per_host"]["nodeA"]["machine_energy_j"].get<double>() == Approx(121));
+}
+
 TEST_CASE("merge: run facts, diagnostics and rendezvous address", "[merge]") {
   MergeOptions o;
   o.master_addr = "10.0.0.1";

@@ -93,6 +93,8 @@ GoldenRun golden_run() {
   m.zone("intel-rapl:0:1", "dram", 100'000);
   // 16,384 resident pages; a high-water mark of 80 MiB
   test::write_file(m.proc + "/self/statm", "40000 16384 1000 10 0 20000 0\n");
+  // This boot's id, as the kernel writes it (host.boot_id; merge keys hosts by it).
+  test::write_file(m.proc + "/sys/kernel/random/boot_id", "7f3e0c52-1b2a-4c5d-9e8f-0a1b2c3d4e5f\n");
   test::write_file(m.proc + "/self/status",
                    "Name:\tgolden\nVmHWM:\t   81920 kB\nVmRSS:\t   65536 kB\n");
   test::TempDir out;
