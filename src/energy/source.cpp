@@ -76,12 +76,18 @@ std::optional<double> sample_cpu_counter(SourceEnv& env, Channel& c, bool ok, st
   }
   if (c.counter.delta() == 0 && in.busy) {
     if (c.state == ChannelState::kPending) {
+      c.pending_stuck_s += in.dt_s;
+      // Not yet evidence: the counter is cumulative, so a later move carries this interval's
+      // joules, and 0 J for the interval keeps the total and the covered time right.
+      if (c.pending_stuck_s < kStuckUnavailableS) return 0.0;
       // Virtual machines expose the PMU but the counter never moves: that is "unavailable",
       // never 0 J measured.
       c.state = ChannelState::kDisqualified;
       c.machine_j = c.attributed_j = c.covered_s = 0;
       c.samples = 0;
-      std::string why = "counter did not move over an interval in which the CPUs were busy";
+      std::string why =
+          fmt::format("counter did not move over {:.0f} ms in which the CPUs were busy",
+                      c.pending_stuck_s * 1e3);
       env.diagnostics.add(c.source, diag::kReadsZero,
                           why + "; treated as unavailable, the next source is used");
       env.tried.push_back({c.source, diag::kReadsZero, why});

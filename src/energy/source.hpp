@@ -25,6 +25,13 @@ namespace trainmeter::detail {
 // package, DRAM domain or GPU board draws 5 kW.
 inline constexpr double kMaxPlausibleWatts = 5000.0;
 
+// A counter that has not yet shown energy is called unavailable (a virtual machine's PMU that
+// never moves) once it has stood still over this much busy CPU time, the probe's own busy spin.
+// One short interval is not enough: RAPL refreshes about every millisecond, but a counter read
+// every 10 ms on a loaded machine, or one refreshed by another process, can show one interval
+// with no change and move the next.
+inline constexpr double kStuckUnavailableS = 0.1;
+
 enum class ChannelState { kPending, kQualified, kDisqualified };
 
 /// One measured (or estimated) series of joules: what a source registers at probe, and the
@@ -46,6 +53,7 @@ struct Channel {
   bool has_power = false;
   double last_power_w = 0;
   double machine_j = 0, attributed_j = 0, covered_s = 0;
+  double pending_stuck_s = 0;  ///< busy seconds the counter stood still before it first moved
   std::uint64_t samples = 0, discarded = 0, failed_reads = 0;
   std::map<std::string, std::uint64_t> attribution_counts;  // GPU: label -> intervals
 };

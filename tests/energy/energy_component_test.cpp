@@ -182,6 +182,61 @@ TEST_CASE("a reset and an implausible jump are discarded with a diagnostic", "[e
   CHECK(ctx.diagnostics.count("rapl:package-0", "invalid_reading") == 2);
 }
 
+TEST_CASE("a counter still over one short busy interval is not yet unavailable", "[energy]") {
+  // Read every 10 ms on a loaded machine (or refreshed by another process), a live counter can
+  // stand still for one interval and move the next: its joules arrive with the move.
+  FakeMachine m;
+  m.zone("intel-rapl:0", "package-0", 1000000);
+  RunContext ctx;
+  m.configure(ctx);
+  m.set_proc(0, 0, 2LL << 30);
+  auto energy = make_energy_component(ctx);
+  energy->start(at(0));
+  m.set_proc(1, 2, 2LL << 30);  // busy 10 ms, counter unchanged
+  energy->sample(at(0.01));
+  m.set_uj("intel-rapl:0", 2000000);  // +1 J over the next 10 ms
+  m.set_proc(2, 4, 2LL << 30);
+  energy->sample(at(0.02));
+  energy->stop(at(0.02));
+  json report = blank_report();
+  energy->contribute(report);
+  const json* cpu = component(report, "rapl:package-0");
+  REQUIRE(cpu);
+  CHECK((*cpu)["machine_energy_j"].get<double>() == Approx(1.0).margin(kUj));
+  CHECK((*cpu)["samples"] == 2);
+  CHECK((*cpu)["discarded_intervals"] == 0);
+  // 1 J over the 20 ms both intervals covered, not over the last 10 ms alone.
+  CHECK((*cpu)["machine_average_power_w"].get<double>() == Approx(50.0).epsilon(1e-9));
+  CHECK(ctx.diagnostics.count("rapl:package-0", "reads_zero") == 0);
+}
+
+TEST_CASE("a counter still over 100 ms of busy intervals is unavailable", "[energy]") {
+  FakeMachine m;
+  m.zone("intel-rapl:0", "package-0", 1000000);
+  RunContext ctx;
+  m.configure(ctx);
+  m.set_proc(0, 0, 2LL << 30);
+  auto energy = make_energy_component(ctx);
+  energy->start(at(0));
+  for (int i = 1; i <= 5; ++i) {  // five busy 25 ms intervals, the counter never moves
+    m.set_proc(i, 2 * i, 2LL << 30);
+    energy->sample(at(0.025 * i));
+  }
+  m.set_uj("intel-rapl:0", 2000000);  // too late: the source was dropped after 100 ms
+  m.set_proc(6, 12, 2LL << 30);
+  energy->sample(at(0.15));
+  energy->stop(at(0.15));
+  json report = blank_report();
+  energy->contribute(report);
+  CHECK(component(report, "rapl:package-0") == nullptr);
+  const json* t = tried(report, "rapl:package-0");
+  REQUIRE(t);
+  CHECK(t->at("status") == "reads_zero");
+  CHECK(t->at("reason").get<std::string>().find(" ms in which the CPUs were busy") !=
+        std::string::npos);
+  CHECK(ctx.diagnostics.count("rapl:package-0", "reads_zero") == 1);
+}
+
 TEST_CASE("a counter stuck at 0 is unavailable, never 0 J measured", "[energy]") {
   FakeMachine m;  // Xeon Platinum 8375C: 300 W in the table, 4 logical CPUs
   m.zone("intel-rapl:0", "package-0", 0);
