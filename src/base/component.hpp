@@ -13,6 +13,7 @@
 
 #include "base/diagnostics.hpp"
 #include "base/live.hpp"
+#include "base/step_source.hpp"
 #include "base/step_table.hpp"
 #include "trainmeter/config.hpp"
 #include "trainmeter/step.hpp"
@@ -69,8 +70,10 @@ class Component {
     contribute(report);
   }
   virtual void contribute(nlohmann::json& /*report*/) noexcept {}
-  /// After the report was written to `report_path` (exports beside it).
-  virtual void after_write(const nlohmann::json& /*report*/) noexcept {}
+  /// After the report was written to `report_path` (exports beside it): `report` holds every
+  /// section, its steps[] empty; `steps` hands out the written steps one at a time, as JSON.
+  virtual void after_write(const nlohmann::json& /*report*/, const StepSource& /*steps*/) noexcept {
+  }
 };
 
 }  // namespace trainmeter::detail

@@ -17,7 +17,7 @@ struct ExportFormat {
   std::string_view name;    ///< the name in `exports` and on the command line
   std::string_view suffix;  ///< the file beside the report: run.json -> run<suffix>
   std::string_view what;    ///< one line for help texts and docs
-  bool needs_steps;         ///< reads steps[] (else `trainmeter export` skips loading them)
+  bool needs_steps;         ///< reads steps[], one at a time (write_export_streamed())
 };
 
 inline constexpr ExportFormat kExportFormats[] = {

@@ -3,6 +3,7 @@
 #include "base/values.hpp"
 #include "cli/cli.hpp"
 #include "export/exports.hpp"
+#include "report/json_io.hpp"
 #include "report/schema.hpp"
 
 namespace trainmeter::cli {
@@ -24,15 +25,17 @@ int cmd_export(const std::vector<std::string>& args) {
     throw CliError{fmt::format("--format (-f) is required; accepted: {}", accepted)};
   if (!known)
     throw CliError{fmt::format("--format: '{}' is not a format; accepted: {}", format, accepted)};
-  // Formats that do not read steps[] are made from the report's sections alone, loaded without
-  // the steps (memory: the sections, whatever the number of steps); trace reads the steps from
-  // the file one at a time as it writes their events.
-  const bool streamed = detail::export_streams_steps(format);
-  const nlohmann::json report = load_valid_report(path, known->needs_steps && !streamed);
+  // Every format is made from the report's sections, loaded without the steps (memory: the
+  // sections, whatever the number of steps); trace and html read the steps from the file one at
+  // a time as they are made.
+  const nlohmann::json report = load_valid_report(path, false);
   const std::string out = a.get("--out", detail::export_path(path, format));
   refuse_output_over_input(out, {path});
-  if (streamed) {
-    const std::string error = detail::write_export_streamed(report, path, format, out);
+  if (known->needs_steps) {
+    const detail::StepSource steps = [&](const detail::StepVisitor& visit) {
+      return detail::for_each_step(path, visit);
+    };
+    const std::string error = detail::write_export_streamed(report, steps, format, out);
     if (!error.empty()) throw CliError{error};
     if (out != "-") fmt::print("wrote {}\n", out);
     return kExitOk;

@@ -87,24 +87,24 @@ std::string write_export(const nlohmann::json& report, const std::string& format
   }
 }
 
-bool export_streams_steps(const std::string& format) {
-  return format == "trace";
-}
-
-std::string write_export_streamed(const nlohmann::json& sections, const std::string& report_path,
+std::string write_export_streamed(const nlohmann::json& sections, const StepSource& steps,
                                   const std::string& format, const std::string& path) noexcept {
   try {
-    if (!export_streams_steps(format))
-      return fmt::format("{}: the {} export is not streamed", path, format);
+    const ExportFormat* f = find_export_format(format);
+    if (f == nullptr || !f->needs_steps)
+      return fmt::format("{}: the {} export does not read steps", path, format);
+    using Writer = std::string (*)(const nlohmann::json&, const StepSource&,
+                                   const std::function<void(const std::string&)>&);
+    const Writer writer = format == "trace" ? write_trace_streamed : write_html_streamed;
     if (path == "-") {
-      return write_trace_streamed(sections, report_path, [](const std::string& text) {
+      return writer(sections, steps, [](const std::string& text) {
         std::fwrite(text.data(), 1, text.size(), stdout);
       });
     }
     AtomicFile file;
     if (!file.open(path)) return file.error();
-    std::string error = write_trace_streamed(sections, report_path,
-                                             [&](const std::string& text) { file.append(text); });
+    std::string error =
+        writer(sections, steps, [&](const std::string& text) { file.append(text); });
     if (error.empty() && !file.error().empty()) error = file.error();
     if (error.empty() && !file.commit()) error = file.error();
     return error;

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/step_source.hpp"
+
 namespace trainmeter::detail {
 
 /// CodeCarbon's emissions.csv columns, in its order (EmissionsData, codecarbon v2/v3).
@@ -26,14 +28,19 @@ std::string prometheus_text(const nlohmann::json& report);
 
 /// Chrome Trace Event Format ("JSON Object Format"), timestamps in microseconds from run start.
 nlohmann::json chrome_trace(const nlohmann::json& report);
-/// export_text(report, "trace") of the report file `report_path`, whose sections (steps[] not
-/// loaded: load_report_sections()) are `sections`: the steps are read from the file one at a
-/// time and their events handed to `write` in pieces as they are made. "" or the read's error.
-std::string write_trace_streamed(const nlohmann::json& sections, const std::string& report_path,
+/// export_text(report, "trace") of a report whose sections are `sections` (steps[] empty or not
+/// loaded) and whose steps `steps` hands out one at a time: each step's events are handed to
+/// `write` in pieces as they are made. "" or the step source's error.
+std::string write_trace_streamed(const nlohmann::json& sections, const StepSource& steps,
                                  const std::function<void(const std::string&)>& write);
 
 /// One self-contained HTML page with inline SVG charts (no scripts from elsewhere, no network).
 std::string html_page(const nlohmann::json& report);
+/// html_page() of a report whose sections are `sections` and whose steps `steps` hands out one
+/// at a time: the page keeps what its charts draw of each step (about 70 bytes a step), never a
+/// document of the steps, and hands the page to `write`. "" or the step source's error.
+std::string write_html_streamed(const nlohmann::json& sections, const StepSource& steps,
+                                const std::function<void(const std::string&)>& write);
 
 /// The file an export is written to beside the report: <report>.csv, .prom, .trace.json, .html.
 std::string export_path(const std::string& report_path, const std::string& format);
@@ -44,13 +51,11 @@ std::string export_path(const std::string& report_path, const std::string& forma
 std::string write_export(const nlohmann::json& report, const std::string& format,
                          const std::string& path) noexcept;
 
-/// Whether `format` is made by write_export_streamed() from the report file itself (its steps read
-/// one at a time) rather than from a document of every step: trace.
-bool export_streams_steps(const std::string& format);
-/// write_export() of the report file `report_path` whose sections (steps[] not loaded) are
-/// `sections`, for a format of export_streams_steps(): the same bytes, written as the steps are
-/// read (to stdout for `path` "-"). Returns "" or a one-line error naming the file.
-std::string write_export_streamed(const nlohmann::json& sections, const std::string& report_path,
+/// write_export() for a format that reads steps (ExportFormat::needs_steps: trace, html) of a
+/// report whose sections are `sections` (steps[] empty or not loaded) and whose steps `steps`
+/// hands out one at a time: the same bytes, made as the steps are handed out (to stdout for
+/// `path` "-"). Returns "" or a one-line error naming the file.
+std::string write_export_streamed(const nlohmann::json& sections, const StepSource& steps,
                                   const std::string& format, const std::string& path) noexcept;
 
 /// The export's whole text (csv: the header line and the run's row), for a format of

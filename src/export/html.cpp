@@ -3,6 +3,7 @@
 // (data-tm-charts), so a headless browser test can read both from the DOM.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <iterator>
 #include <optional>
 
@@ -108,38 +109,82 @@ std::string empty_chart(const std::string& id, const std::string& title, const s
 constexpr const char* kPhaseColours[] = {"#1f77b4", "#8c564b", "#17becf",
                                          "#e377c2", "#bcbd22", "#7f7f7f"};
 
+// What the charts draw of each retained step, kept instead of the step's JSON (about 70 bytes a
+// step against 1.5 KiB), so a page of any length is made with the steps read one at a time.
+// A field the step does not carry (or carries as something else than a number) is NaN.
+struct PageStep {
+  double index = NAN, wall_ns = NAN, start_ns = NAN, samples = NAN, loss = NAN, tensor = NAN;
+  std::uint32_t phase = 0;                     // into PageSteps::phases
+  std::uint32_t cuda_begin = 0, cuda_end = 0;  // into PageSteps::cuda
+  bool warmup = false;
+};
+
+struct PageSteps {
+  std::vector<PageStep> steps;
+  std::vector<std::string> phases;  // each distinct "phase" value ("" where absent)
+  std::vector<std::string> cuda_keys;
+  std::vector<std::pair<std::uint32_t, double>> cuda;  // (cuda_keys index, peak bytes)
+
+  void add(const json& s) {
+    auto num = [&](const char* key) {
+      const auto v = number_at(s, rk::pointer(key));
+      return v ? *v : NAN;
+    };
+    PageStep p;
+    p.index = num(rk::index);
+    p.wall_ns = num(rk::wall_ns);
+    p.start_ns = num(rk::start_offset_ns);
+    p.samples = num(rk::samples);
+    p.loss = num(rk::loss);
+    p.tensor = num(rk::peak_tensor_bytes);
+    const json* warm = json_at(s, rk::pointer(rk::warmup));
+    p.warmup = warm != nullptr && warm->is_boolean() && warm->get<bool>();
+    p.phase = intern(phases, string_at(s, rk::pointer(rk::phase)));
+    p.cuda_begin = static_cast<std::uint32_t>(cuda.size());
+    if (const json* c = json_at(s, rk::pointer(rk::peak_cuda_tensor_bytes)); c && c->is_object())
+      for (auto it = c->begin(); it != c->end(); ++it)
+        if (it->is_number()) cuda.emplace_back(intern(cuda_keys, it.key()), it->get<double>());
+    p.cuda_end = static_cast<std::uint32_t>(cuda.size());
+    steps.push_back(p);
+  }
+  const std::string& phase(const PageStep& p) const { return phases[p.phase]; }
+
+ private:
+  static std::uint32_t intern(std::vector<std::string>& list, const std::string& v) {
+    const auto it = std::find(list.begin(), list.end(), v);
+    if (it != list.end()) return static_cast<std::uint32_t>(it - list.begin());
+    list.push_back(v);
+    return static_cast<std::uint32_t>(list.size() - 1);
+  }
+};
+
 struct StepPoint {
   double index, wall_ms;
   bool warmup;
 };
 
 /// Retained steps of `phase` (every phase when empty).
-std::vector<StepPoint> step_points(const json& report, const std::string& phase) {
+std::vector<StepPoint> step_points(const PageSteps& steps, const std::string& phase) {
   std::vector<StepPoint> out;
-  const json* steps = json_at(report, rk::pointer(rk::steps));
-  if (steps == nullptr || !steps->is_array()) return out;
-  for (const auto& s : *steps) {
-    if (!phase.empty() && string_at(s, rk::pointer(rk::phase)) != phase) continue;
-    const auto i = number_at(s, rk::pointer(rk::index));
-    const auto w = number_at(s, rk::pointer(rk::wall_ns));
-    if (!i || !w) continue;
-    const json* warm = json_at(s, rk::pointer(rk::warmup));
-    out.push_back({*i, *w / 1e6, warm != nullptr && warm->is_boolean() && warm->get<bool>()});
+  for (const PageStep& s : steps.steps) {
+    if (!phase.empty() && steps.phase(s) != phase) continue;
+    if (std::isnan(s.index) || std::isnan(s.wall_ns)) continue;
+    out.push_back({s.index, s.wall_ns / 1e6, s.warmup});
   }
   return out;
 }
 
-std::string step_series_chart(const json& report) {
+std::string step_series_chart(const json& report, const PageSteps& steps) {
   std::vector<std::pair<std::string, std::vector<StepPoint>>> phases;
   if (const json* ps = json_at(report, rk::pointer(rk::phases)); ps && ps->is_object())
     for (auto it = ps->begin(); it != ps->end(); ++it) {
-      auto p = step_points(report, it.key());
+      auto p = step_points(steps, it.key());
       if (!p.empty()) phases.emplace_back(it.key(), std::move(p));
     }
   const std::string title =
       phases.size() == 1 ? "Step time per step, phase " + phases[0].first : "Step time per step";
   if (phases.empty()) return empty_chart("chart-step-times", title, "no retained steps");
-  const std::vector<StepPoint> pts = step_points(report, "");
+  const std::vector<StepPoint> pts = step_points(steps, "");
   Axis x{pts.front().index, pts.back().index}, y{0, 0};
   for (const auto& p : pts) {
     x.lo = std::min(x.lo, p.index);
@@ -302,7 +347,7 @@ std::string time_chart(const std::string& id, const std::string& title, const st
 
 // Memory over time: RSS from memory.timeline, and from the retained steps each step's peak
 // tensor bytes (CPU allocator) and peak CUDA tensor bytes per device, at the step's end.
-std::string memory_chart(const json& report) {
+std::string memory_chart(const json& report, const PageSteps& steps) {
   std::vector<TimeSeries> series;
   std::vector<std::string> absent;
   TimeSeries rss{"RSS", "#9467bd", "rss", "", {}};
@@ -313,31 +358,26 @@ std::string memory_chart(const json& report) {
         rss.pts.emplace_back(p[0].get<double>() / 1e9, p[1].get<double>());
   TimeSeries tensors{"tensors (CPU)", "#e9a400", "tensors", "per-step peak", {}};
   std::vector<TimeSeries> cuda;
-  if (const json* steps = json_at(report, rk::pointer(rk::steps)); steps && steps->is_array())
-    for (const auto& st : *steps) {
-      const auto t0 = number_at(st, rk::pointer(rk::start_offset_ns));
-      const auto w = number_at(st, rk::pointer(rk::wall_ns));
-      if (!t0 || !w) continue;
-      const double end_s = (*t0 + *w) / 1e9;
-      if (const auto b = number_at(st, rk::pointer(rk::peak_tensor_bytes)))
-        tensors.pts.emplace_back(end_s, *b);
-      if (const json* c = json_at(st, rk::pointer(rk::peak_cuda_tensor_bytes)); c && c->is_object())
-        for (auto it = c->begin(); it != c->end(); ++it) {
-          if (!it->is_number()) continue;
-          auto at = std::find_if(cuda.begin(), cuda.end(),
-                                 [&](const TimeSeries& x) { return x.css_class == it.key(); });
-          if (at == cuda.end()) {
-            static constexpr const char* kCudaColours[] = {"#118ab2", "#06d6a0", "#073b4c"};
-            cuda.push_back({"tensors (" + it.key() + ")",
-                            kCudaColours[cuda.size() % 3],
-                            it.key(),
-                            "per-step peak",
-                            {}});
-            at = cuda.end() - 1;
-          }
-          at->pts.emplace_back(end_s, it->get<double>());
-        }
+  for (const PageStep& st : steps.steps) {
+    if (std::isnan(st.start_ns) || std::isnan(st.wall_ns)) continue;
+    const double end_s = (st.start_ns + st.wall_ns) / 1e9;
+    if (!std::isnan(st.tensor)) tensors.pts.emplace_back(end_s, st.tensor);
+    for (std::uint32_t k = st.cuda_begin; k < st.cuda_end; ++k) {
+      const std::string& device = steps.cuda_keys[steps.cuda[k].first];
+      auto at = std::find_if(cuda.begin(), cuda.end(),
+                             [&](const TimeSeries& x) { return x.css_class == device; });
+      if (at == cuda.end()) {
+        static constexpr const char* kCudaColours[] = {"#118ab2", "#06d6a0", "#073b4c"};
+        cuda.push_back({"tensors (" + device + ")",
+                        kCudaColours[cuda.size() % 3],
+                        device,
+                        "per-step peak",
+                        {}});
+        at = cuda.end() - 1;
+      }
+      at->pts.emplace_back(end_s, steps.cuda[k].second);
     }
+  }
   for (auto& ts : cuda) ts.css_class = rk::cuda;
   for (TimeSeries* ts : {&rss, &tensors}) {
     if (ts->pts.empty())
@@ -429,7 +469,7 @@ std::string energy_time_charts(const json& report) {
 // Throughput over time per phase: windows of consecutive non-warm-up steps, samples (or steps
 // when no step counts samples) over the elapsed time from the window's first start to its last
 // end, so time between steps (waiting for input) lowers it.
-std::string throughput_chart(const json& report) {
+std::string throughput_chart(const json& report, const PageSteps& steps) {
   struct Step {
     double start_s, end_s, samples;
   };
@@ -438,19 +478,15 @@ std::string throughput_chart(const json& report) {
     for (auto it = ps->begin(); it != ps->end(); ++it) names.push_back(it.key());
   std::vector<std::vector<Step>> by_phase(names.size());
   bool any_samples = false;
-  if (const json* steps = json_at(report, rk::pointer(rk::steps)); steps && steps->is_array())
-    for (const auto& st : *steps) {
-      const auto ph = std::find(names.begin(), names.end(), string_at(st, rk::pointer(rk::phase)));
-      const auto t0 = number_at(st, rk::pointer(rk::start_offset_ns));
-      const auto w = number_at(st, rk::pointer(rk::wall_ns));
-      const json* warm = json_at(st, rk::pointer(rk::warmup));
-      if (ph == names.end() || !t0 || !w || (warm && warm->is_boolean() && warm->get<bool>()))
-        continue;
-      const double n = number_at(st, rk::pointer(rk::samples)).value_or(0);
-      any_samples = any_samples || n > 0;
-      by_phase[static_cast<std::size_t>(ph - names.begin())].push_back(
-          {*t0 / 1e9, (*t0 + *w) / 1e9, n});
-    }
+  for (const PageStep& st : steps.steps) {
+    const auto ph = std::find(names.begin(), names.end(), steps.phase(st));
+    if (ph == names.end() || std::isnan(st.start_ns) || std::isnan(st.wall_ns) || st.warmup)
+      continue;
+    const double n = std::isnan(st.samples) ? 0 : st.samples;
+    any_samples = any_samples || n > 0;
+    by_phase[static_cast<std::size_t>(ph - names.begin())].push_back(
+        {st.start_ns / 1e9, (st.start_ns + st.wall_ns) / 1e9, n});
+  }
   std::vector<TimeSeries> series;
   std::string window_note;
   for (std::size_t ph = 0; ph < names.size(); ++ph) {
@@ -522,24 +558,20 @@ std::string row(const std::string& k, const std::string& v) {
 
 // The loss of every retained step that has one, against the step index, each phase in its
 // colour. Only drawn when some step has a loss.
-std::string loss_chart(const json& report) {
-  const json* steps = json_at(report, rk::pointer(rk::steps));
-  if (steps == nullptr || !steps->is_array()) return "";
+std::string loss_chart(const json& report, const PageSteps& steps) {
   std::vector<std::string> names;
   if (const json* ps = json_at(report, rk::pointer(rk::phases)); ps && ps->is_object())
     for (auto it = ps->begin(); it != ps->end(); ++it) names.push_back(it.key());
   std::vector<std::vector<std::pair<double, double>>> by_phase(names.size());
   Axis x{INFINITY, -INFINITY}, y{INFINITY, -INFINITY};
-  for (const auto& st : *steps) {
-    const auto i = number_at(st, rk::pointer(rk::index));
-    const auto l = number_at(st, rk::pointer(rk::loss));
-    const auto ph = std::find(names.begin(), names.end(), string_at(st, rk::pointer(rk::phase)));
-    if (!i || !l || ph == names.end()) continue;
-    by_phase[static_cast<std::size_t>(ph - names.begin())].emplace_back(*i, *l);
-    x.lo = std::min(x.lo, *i);
-    x.hi = std::max(x.hi, *i);
-    y.lo = std::min(y.lo, *l);
-    y.hi = std::max(y.hi, *l);
+  for (const PageStep& st : steps.steps) {
+    const auto ph = std::find(names.begin(), names.end(), steps.phase(st));
+    if (std::isnan(st.index) || std::isnan(st.loss) || ph == names.end()) continue;
+    by_phase[static_cast<std::size_t>(ph - names.begin())].emplace_back(st.index, st.loss);
+    x.lo = std::min(x.lo, st.index);
+    x.hi = std::max(x.hi, st.index);
+    y.lo = std::min(y.lo, st.loss);
+    y.hi = std::max(y.hi, st.loss);
   }
   if (!std::isfinite(x.lo)) return "";
   const double x0 = kLeft, x1 = kWidth - kRight, y0 = kHeight - kBottom, y1 = kTop;
@@ -679,12 +711,10 @@ std::string findings_section(const json& report) {
   return h + "</ol></section>\n";
 }
 
-}  // namespace
-
-std::string html_page(const json& report) {
+std::string render_page(const json& report, const PageSteps& steps) {
   const std::string name = string_at(report, rk::pointer(rk::run, rk::name), rk::run);
   const std::string phase = main_phase(report);
-  const std::vector<StepPoint> pts = step_points(report, phase);
+  const std::vector<StepPoint> pts = step_points(steps, phase);
   std::string h;
   h.reserve(64 * 1024 + pts.size() * 40);
   h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
@@ -755,12 +785,14 @@ std::string html_page(const json& report) {
     }
   h += "</table></section>\n";
 
-  h += "<section id=\"step-times\"><h2>Step time</h2>" + step_series_chart(report) + "</section>\n";
-  h += loss_chart(report);
+  h += "<section id=\"step-times\"><h2>Step time</h2>" + step_series_chart(report, steps) +
+       "</section>\n";
+  h += loss_chart(report, steps);
   h += "<section id=\"histogram\"><h2>Step-time distribution</h2>" +
        histogram_chart(report, pts, phase) + "</section>\n";
-  h += "<section id=\"throughput\"><h2>Throughput</h2>" + throughput_chart(report) + "</section>\n";
-  h += "<section id=\"memory\"><h2>Memory</h2>" + memory_chart(report) + "<table>";
+  h += "<section id=\"throughput\"><h2>Throughput</h2>" + throughput_chart(report, steps) +
+       "</section>\n";
+  h += "<section id=\"memory\"><h2>Memory</h2>" + memory_chart(report, steps) + "<table>";
   h += row("peak RSS",
            number_at(report, rk::pointer(rk::memory, rk::peak_rss_bytes))
                ? format_bytes(*number_at(report, rk::pointer(rk::memory, rk::peak_rss_bytes)))
@@ -855,6 +887,37 @@ std::string html_page(const json& report) {
        "querySelectorAll('svg.chart').length));</script>\n";
   h += "</body></html>\n";
   return h;
+}
+
+}  // namespace
+
+std::string html_page(const json& report) {
+  PageSteps steps;
+  if (const json* list = json_at(report, rk::pointer(rk::steps)); list && list->is_array())
+    for (const auto& s : *list) steps.add(s);
+  return render_page(report, steps);
+}
+
+std::string write_html_streamed(const json& sections, const StepSource& source,
+                                const std::function<void(const std::string&)>& write) {
+  PageSteps steps;
+  // A report from before the findings section has its findings computed here from its steps,
+  // which takes the document of them, as the page did before it was streamed.
+  const json* stored = json_at(sections, rk::pointer(rk::findings));
+  const bool legacy = stored == nullptr || !stored->is_object();
+  json doc;
+  json* list = nullptr;
+  if (legacy) {
+    doc = sections;
+    list = &(doc[rk::steps] = json::array());
+  }
+  const std::string error = source([&](const json& s, std::size_t) {
+    steps.add(s);
+    if (list != nullptr) list->push_back(s);
+  });
+  if (!error.empty()) return error;
+  write(render_page(legacy ? doc : sections, steps));
+  return "";
 }
 
 }  // namespace trainmeter::detail

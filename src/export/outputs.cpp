@@ -14,6 +14,7 @@
 #include "base/json_value.hpp"
 #include "base/report_keys.hpp"
 #include "base/stats.hpp"
+#include "base/values.hpp"
 #include "carbon/model.hpp"
 #include "carbon/settings.hpp"
 #include "core/log.hpp"
@@ -182,7 +183,7 @@ class OutputsComponent final : public Component {
     server_.reset();
   }
 
-  void after_write(const json& report) noexcept override {
+  void after_write(const json& report, const StepSource& steps) noexcept override {
     if (fd_ >= 0) {
       try {
         append(
@@ -207,7 +208,10 @@ class OutputsComponent final : public Component {
     }
     for (const std::string& format : ctx_.config.exports) {
       const std::string path = export_path(ctx_.report_path, format);
-      const std::string error = write_export(report, format, path);
+      const ExportFormat* f = find_export_format(format);
+      const std::string error = f != nullptr && f->needs_steps
+                                    ? write_export_streamed(report, steps, format, path)
+                                    : write_export(report, format, path);
       // The report is already written, so a diagnostic would not reach it: log instead.
       if (!error.empty()) log(LogLevel::kError, "export " + format + " not written: " + error);
     }

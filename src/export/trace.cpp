@@ -145,7 +145,7 @@ nlohmann::json chrome_trace(const nlohmann::json& report) {
           {"otherData", other_data(report)}};
 }
 
-std::string write_trace_streamed(const nlohmann::json& sections, const std::string& report_path,
+std::string write_trace_streamed(const nlohmann::json& sections, const StepSource& steps,
                                  const std::function<void(const std::string&)>& write) {
   // chrome_trace(report).dump() + "\n": an object's keys in order (displayTimeUnit, otherData,
   // traceEvents), compact, the events joined by commas.
@@ -162,8 +162,7 @@ std::string write_trace_streamed(const nlohmann::json& sections, const std::stri
       chunk.clear();
     }
   });
-  const std::string error =
-      for_each_step(report_path, [&](const json& s, std::size_t) { trace.step(s); });
+  const std::string error = steps([&](const json& s, std::size_t) { trace.step(s); });
   if (!error.empty()) return error;
   trace.finish(sections);
   chunk += "]}\n";

@@ -339,18 +339,17 @@ void write_run_report(RunContext& ctx, const RunState& state,
     out->json = dump_report(doc);  // every section; steps[] only in the file
     out->json_steps_omitted = true;
   }
-  // Exports are written from a document with every step: build the steps only when asked for.
-  if (!ctx.config.exports.empty()) {
-    json& list = doc[rk::steps];
-    list = json::array();
+  // The written steps, one at a time (the exports read them; no document of every step).
+  const StepSource step_source = [&](const StepVisitor& visit) -> std::string {
     std::string line;
     for (std::size_t i = 0; i < state.records.size(); ++i) {
       line.clear();
       steps.append(line, state.records[i], i);
-      list.push_back(json::parse(line));
+      visit(json::parse(line), i);
     }
-  }
-  for (auto& c : components) c->after_write(doc);
+    return "";
+  };
+  for (auto& c : components) c->after_write(doc, step_source);
 }
 
 }  // namespace trainmeter::detail

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/step_source.hpp"
+
 namespace trainmeter::detail {
 
 /// Serialises a report: top-level keys one per line, pretty-printed, except "steps", written one
@@ -65,10 +67,6 @@ struct JsonLoad {
 JsonLoad load_json_file(const std::string& path, std::size_t max_bytes = std::size_t(2) << 30);
 /// Parses text; errors are "line L, column C: <what>".
 JsonLoad parse_json_text(const std::string& text);
-
-/// Called with each element of a report's top-level steps[] as the file is parsed, in order, with
-/// its position in the array. The element is dropped after the call (copy what you keep).
-using StepVisitor = std::function<void(const nlohmann::json& step, std::size_t index)>;
 
 /// Loads a report's sections without the entries of its top-level steps[] (the array stays, empty;
 /// `steps_skipped` gets their count): parsed from the file as a stream, one step in memory at a

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "export/compare.hpp"
+#include "export/exports.hpp"
 #include "export/report_fixture.hpp"
 #include "support/test_support.hpp"
 #include "trainmeter/session.hpp"
@@ -206,4 +207,12 @@ TEST_CASE("Exports at finish via config.exports", "[export][session]") {
   for (const char* suffix : {".csv", ".prom", ".trace.json", ".html"})
     CHECK(std::ifstream(dir / (std::string("exp") + suffix)).good());
   CHECK(trainmeter::test::schema_errors(dir / "exp.json") == "");
+  // The steps reach the exports one at a time, made again from the records: the pages are those
+  // of the whole written report.
+  const json report = json::parse(trainmeter::test::read_file(dir / "exp.json"));
+  REQUIRE(report["steps"].size() == 5);
+  CHECK(trainmeter::test::read_file(dir / "exp.html") ==
+        trainmeter::detail::export_text(report, "html"));
+  CHECK(trainmeter::test::read_file(dir / "exp.trace.json") ==
+        trainmeter::detail::export_text(report, "trace"));
 }

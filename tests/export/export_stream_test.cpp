@@ -19,6 +19,7 @@
 #include "export/exports.hpp"
 #include "export/outputs.hpp"
 #include "export/recover.hpp"
+#include "report/findings.hpp"
 #include "report/json_io.hpp"
 #include "report_fixture.hpp"
 #include "support/test_support.hpp"
@@ -446,13 +447,18 @@ TEST_CASE("recover: the memory section from the stream's samples and steps' tens
   CHECK((*bare.report)["memory"].is_null());
 }
 
-TEST_CASE("export trace from the file, steps read one at a time: the whole-report trace's bytes",
-          "[export][sections]") {
-  TempDir dir;
+// A fixture report of 3,000 steps whose step times spread over 101 values.
+static json report_of_3000_steps() {
   trainmeter::test::FixtureOptions o;
   o.walls_ns.clear();
   for (int i = 0; i < 3000; ++i) o.walls_ns.push_back(1e6 + 1000.0 * (i * 37 % 101));
-  json report = trainmeter::test::make_report(o);
+  return trainmeter::test::make_report(o);
+}
+
+TEST_CASE("export trace from the file, steps read one at a time: the whole-report trace's bytes",
+          "[export][sections]") {
+  TempDir dir;
+  json report = report_of_3000_steps();
   // Two threads, phase runs that switch, a step without a start, an entry that is not a step.
   json& steps = report["steps"];
   for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -482,11 +488,14 @@ TEST_CASE("export trace from the file, steps read one at a time: the whole-repor
   CHECK(d::for_each_step(path, [&](const json&, std::size_t) { ++again; }) == "");
   CHECK(again == steps.size());
 
+  const d::StepSource from_file = [&](const d::StepVisitor& v) {
+    return d::for_each_step(path, v);
+  };
   std::string streamed;
-  CHECK(d::write_trace_streamed(*sections.value, path,
+  CHECK(d::write_trace_streamed(*sections.value, from_file,
                                 [&](const std::string& t) { streamed += t; }) == "");
   CHECK(streamed == expected);
-  CHECK(d::write_export_streamed(*sections.value, path, "trace", dir / "w.trace.json") == "");
+  CHECK(d::write_export_streamed(*sections.value, from_file, "trace", dir / "w.trace.json") == "");
   CHECK(read_file(dir / "w.trace.json") == expected);
   // The CLI takes that path: to stdout and to a file.
   auto cli = trainmeter::test::run_cli("export '" + path + "' -f trace -o -");
@@ -501,7 +510,67 @@ TEST_CASE("export trace from the file, steps read one at a time: the whole-repor
   write_file(dir / "cut.json", text.substr(0, text.size() * 3 / 4));
   const std::string err = d::for_each_step(dir / "cut.json", [](const json&, std::size_t) {});
   CHECK(err.find("cut.json: byte ") != std::string::npos);
-  CHECK(d::write_export_streamed(*sections.value, dir / "cut.json", "trace", dir / "cut.trace") ==
-        err);
+  const d::StepSource from_cut = [&](const d::StepVisitor& v) {
+    return d::for_each_step(dir / "cut.json", v);
+  };
+  CHECK(d::write_export_streamed(*sections.value, from_cut, "trace", dir / "cut.trace") == err);
   CHECK_FALSE(std::ifstream(dir / "cut.trace").good());
+  CHECK(d::write_export_streamed(*sections.value, from_cut, "html", dir / "cut.html") == err);
+  CHECK_FALSE(std::ifstream(dir / "cut.html").good());
+}
+
+TEST_CASE("export html from the file, steps read one at a time: the whole-report page's bytes",
+          "[export][sections]") {
+  TempDir dir;
+  json report = report_of_3000_steps();
+  // Every field a chart draws, and the cases it skips: two phases, losses, samples, CPU and
+  // CUDA tensor peaks on two devices (one a string, not drawn), a step without a start, warm-up
+  // steps, an entry that is not a step.
+  json& steps = report["steps"];
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (i % 500 >= 490) steps[i]["phase"] = kPhase;
+    steps[i]["loss"] = 2.0 / double(i + 1);
+    steps[i]["samples"] = 32;
+    steps[i]["peak_tensor_bytes"] = 4096 + 8 * (i % 13);
+    steps[i]["peak_cuda_tensor_bytes"] = {{"cuda:0", 1 << 20},
+                                          {"cuda:1", i % 2 ? json(2e6) : json("x")}};
+    if (i < 3) steps[i]["warmup"] = true;
+  }
+  steps[5].erase("start_offset_ns");
+  steps[9].erase("loss");
+  steps.push_back(42);
+  report["findings"] = d::findings(report);
+  const std::string path = dir / "run.json";
+  trainmeter::test::write_report(path, report);
+  const std::string expected = d::export_text(report, "html");
+  CHECK(expected.find("tensors (cuda:1)") != std::string::npos);
+  CHECK(expected.find("chart-loss") != std::string::npos);
+
+  const auto sections = d::load_report_sections(path);
+  REQUIRE(sections.value);
+  const d::StepSource from_file = [&](const d::StepVisitor& v) {
+    return d::for_each_step(path, v);
+  };
+  std::string streamed;
+  CHECK(d::write_html_streamed(*sections.value, from_file,
+                               [&](const std::string& t) { streamed += t; }) == "");
+  CHECK(streamed == expected);
+  auto cli = trainmeter::test::run_cli("export '" + path + "' -f html -o -");
+  CHECK(cli.exit_code == 0);
+  CHECK(cli.output == expected);
+  cli = trainmeter::test::run_cli("export '" + path + "' -f html");
+  CHECK(cli.exit_code == 0);
+  CHECK(read_file(d::export_path(path, "html")) == expected);
+
+  // A report from before the findings section: its findings are computed from its steps, as the
+  // whole-report page computes them.
+  report.erase("findings");
+  trainmeter::test::write_report(path, report);
+  const auto old_sections = d::load_report_sections(path);
+  REQUIRE(old_sections.value);
+  const std::string old_expected = d::export_text(report, "html");
+  streamed.clear();
+  CHECK(d::write_html_streamed(*old_sections.value, from_file,
+                               [&](const std::string& t) { streamed += t; }) == "");
+  CHECK(streamed == old_expected);
 }
