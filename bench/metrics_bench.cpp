@@ -22,8 +22,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "trainmeter/session.hpp"
@@ -91,8 +93,33 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-// Rounds of two blocks each, quiet and scraped, their order alternating per round; the counters
-// are the medians over rounds of ns per step, their ratio, and the scrape rate.
+// The 2.5th and 97.5th percentiles of the median of `v` resampled with replacement (fixed seed).
+std::pair<double, double> median_interval(const std::vector<double>& v) {
+  if (v.empty()) return {0, 0};
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<std::size_t> pick(0, v.size() - 1);
+  std::vector<double> medians, sample(v.size());
+  for (int b = 0; b < 2000; ++b) {
+    for (double& x : sample) x = v[pick(rng)];
+    medians.push_back(median(sample));
+  }
+  std::sort(medians.begin(), medians.end());
+  return {medians[medians.size() * 25 / 1000], medians[medians.size() * 975 / 1000]};
+}
+
+// The control: the step path's own work shape (two clock reads, one 32-byte slot written into a
+// ring) with no trainmeter at all, so what a scraper does to any code on this machine (its
+// syscalls' interrupts, the memory bus, the hypervisor) is measured beside what it does to the
+// step scope.
+struct ControlSlot {
+  std::int64_t start, end, thread, samples;
+};
+ControlSlot g_ring[1024];
+
+// Rounds of four blocks (step scope and control, each quiet and scraped), the scraped-first order
+// alternating per round. Per round, each kind's scraped/quiet ratio of adjacent blocks (drift
+// between rounds cancels); the counters are the medians over rounds, their 95 % bootstrap
+// intervals, and the step scope's ratio over the control's: what the endpoint itself adds.
 void BM_step_scope_scraped(benchmark::State& state) {
   const std::vector<int> cpus = allowed_cpus();
   const bool split = cpus.size() >= 2;
@@ -127,23 +154,44 @@ void BM_step_scope_scraped(benchmark::State& state) {
 
   constexpr int kRounds = 101;
   constexpr int kStepsPerBlock = 200'000;
-  std::vector<double> quiet_ns, scraped_ns;
+  std::vector<double> scope_ratio, control_ratio, effect, quiet_ns, scraped_ns;
   double scrape_seconds = 0;
+  auto block = [&](bool scope, bool with_scraper) {
+    scraping.store(with_scraper);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const std::int64_t t0 = now_ns();
+    if (scope) {
+      for (int i = 0; i < kStepsPerBlock; ++i) {
+        auto step = session.step(1);
+        benchmark::ClobberMemory();
+      }
+    } else {
+      for (int i = 0; i < kStepsPerBlock; ++i) {
+        ControlSlot& slot = g_ring[i & 1023];
+        slot.start = now_ns();
+        slot.thread = 1;
+        slot.samples = 1;
+        slot.end = now_ns();
+        benchmark::ClobberMemory();
+      }
+    }
+    const double ns = double(now_ns() - t0) / kStepsPerBlock;
+    if (with_scraper) scrape_seconds += ns * kStepsPerBlock * 1e-9;
+    return ns;
+  };
   for (auto _ : state) {
     for (int round = 0; round < kRounds; ++round) {
-      for (int half = 0; half < 2; ++half) {
-        const bool with_scraper = (round % 2 == 0) == (half == 0);
-        scraping.store(with_scraper);
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        const std::int64_t t0 = now_ns();
-        for (int i = 0; i < kStepsPerBlock; ++i) {
-          auto step = session.step(1);
-          benchmark::ClobberMemory();
-        }
-        const double ns = double(now_ns() - t0) / kStepsPerBlock;
-        (with_scraper ? scraped_ns : quiet_ns).push_back(ns);
-        if (with_scraper) scrape_seconds += ns * kStepsPerBlock * 1e-9;
+      const int first = round % 2 == 0 ? 1 : 0;  // scraped first in even rounds
+      double ns[2][2];                           // [step scope?][scraped?]
+      for (int scope = 1; scope >= 0; --scope) {
+        ns[scope][first] = block(scope == 1, first == 1);
+        ns[scope][1 - first] = block(scope == 1, first == 0);
       }
+      quiet_ns.push_back(ns[1][0]);
+      scraped_ns.push_back(ns[1][1]);
+      scope_ratio.push_back(ns[1][1] / ns[1][0]);
+      control_ratio.push_back(ns[0][1] / ns[0][0]);
+      effect.push_back(scope_ratio.back() / control_ratio.back());
     }
   }
   scraping.store(false);
@@ -151,13 +199,20 @@ void BM_step_scope_scraped(benchmark::State& state) {
   scraper.join();
   session.finish();
   ::unlink(cfg.output.c_str());
-  const double q = median(quiet_ns), s = median(scraped_ns);
-  state.counters["quiet_ns_per_step"] = q;
-  state.counters["scraped_ns_per_step"] = s;
-  state.counters["scraped_over_quiet"] = q > 0 ? s / q : 0;
+  state.counters["quiet_ns"] = median(quiet_ns);
+  state.counters["scraped_ns"] = median(scraped_ns);
+  const auto [slo, shi] = median_interval(scope_ratio);
+  state.counters["scope_ratio"] = median(scope_ratio);
+  state.counters["scope_lo"] = slo;
+  state.counters["scope_hi"] = shi;
+  state.counters["control_ratio"] = median(control_ratio);
+  const auto [elo, ehi] = median_interval(effect);
+  state.counters["endpoint_effect"] = median(effect);
+  state.counters["effect_lo"] = elo;
+  state.counters["effect_hi"] = ehi;
   state.counters["scrapes_per_s"] =
       scrape_seconds > 0 ? double(scrapes.load()) / scrape_seconds : 0;
-  state.counters["training_cpu_own"] = split ? 1 : 0;
+  state.counters["own_cpu"] = split ? 1 : 0;
 }
 BENCHMARK(BM_step_scope_scraped)->Iterations(1)->Unit(benchmark::kMillisecond);
 
