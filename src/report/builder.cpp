@@ -28,10 +28,11 @@ namespace {
 using nlohmann::json;
 
 // Duration statistics: moments from the running stats; percentiles exact from the retained
-// steps when every counted step is retained, else from the sketch.
-std::optional<StepTimeStats> duration_stats(const RunningStats& stats, const QuantileSketch& sketch,
+// steps when every counted step is retained (or there is no sketch), else from the sketch.
+std::optional<StepTimeStats> duration_stats(const RunningStats& stats, const QuantileSketch* sketch,
                                             std::vector<double> retained, bool exact) {
   if (stats.count() == 0) return std::nullopt;
+  exact = exact || sketch == nullptr;
   StepTimeStats s;
   s.mean_ns = stats.mean();
   s.stddev_ns = stats.stddev();
@@ -39,7 +40,7 @@ std::optional<StepTimeStats> duration_stats(const RunningStats& stats, const Qua
   s.max_ns = static_cast<std::int64_t>(stats.max());
   s.percentiles_exact = exact;
   auto q = [&](double p) -> std::int64_t {
-    const double v = exact ? exact_quantile_sorted(retained, p) : sketch.quantile(p);
+    const double v = exact ? exact_quantile_sorted(retained, p) : sketch->quantile(p);
     // A sketch answer is a bucket midpoint: keep it inside the exact min/max.
     return static_cast<std::int64_t>(std::llround(std::clamp(v, stats.min(), stats.max())));
   };
@@ -84,8 +85,7 @@ json between_steps_json(const PhaseAggregate& p) {
 json exact_stats_json(std::vector<double> values) {
   RunningStats stats;
   for (double v : values) stats.add(v);
-  const QuantileSketch unused;
-  return stats_json(duration_stats(stats, unused, std::move(values), true), 0);
+  return stats_json(duration_stats(stats, nullptr, std::move(values), true), 0);
 }
 
 json host_section(const HostInfo& host) {
@@ -177,11 +177,11 @@ json build_report(const RunContext& ctx, const RunState& state, Report* out) {
     s.tokens = p.tokens;
     s.duration_s = 1e-9 * p.wall_sum_ns;
     const bool exact = p.retained == p.wall.count();
-    s.step_time = duration_stats(p.wall, p.wall_sketch, std::move(wall_by_phase[i]), exact);
+    s.step_time = duration_stats(p.wall, &p.wall_sketch, std::move(wall_by_phase[i]), exact);
     const bool cpu_exact = cpu_by_phase[i].size() == p.cpu.count();
-    auto cpu = duration_stats(p.cpu, p.cpu_sketch, std::move(cpu_by_phase[i]), cpu_exact);
+    auto cpu = duration_stats(p.cpu, &p.cpu_sketch, std::move(cpu_by_phase[i]), cpu_exact);
     const bool gpu_exact = p.gpu_retained == p.gpu.count();
-    auto gpu = duration_stats(p.gpu, p.gpu_sketch, std::move(gpu_by_phase[i]), gpu_exact);
+    auto gpu = duration_stats(p.gpu, &p.gpu_sketch, std::move(gpu_by_phase[i]), gpu_exact);
     if (s.duration_s > 0 && p.wall.count() > 0) {
       if (p.samples > 0) s.samples_per_s = double(p.samples) / s.duration_s;
       if (p.tokens > 0) s.tokens_per_s = double(p.tokens) / s.duration_s;
